@@ -1,0 +1,63 @@
+/* sample.h - one measurement interval, the unit every tracker produces and every writer eats.
+ *
+ * Intervals are contiguous: interval n ends exactly where interval n+1 starts, and every write
+ * to tracked memory is counted in exactly one of them.
+ */
+#ifndef DPT_SAMPLE_H
+#define DPT_SAMPLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+/* One tracked range of the target. Pages of all regions are numbered one after another, in
+ * list order: region r covers sample pages [first_page, first_page + pages). */
+struct dpt_region {
+	uint64_t start;      /* address in the target (guest-physical for the micro-VM) */
+	uint64_t pages;      /* length in pages */
+	uint64_t first_page; /* index of its first page in the sample's bitmap */
+	char name[64];       /* "[heap]", "pc.ram", "/usr/lib/x.so", "" */
+};
+
+enum dpt_sample_flags {
+	DPT_SAMPLE_ESTIMATE = 1 << 0, /* dirty is an estimate (qmp page sampling), not exact */
+	DPT_SAMPLE_ALL = 1 << 1,      /* synthetic all-dirty sample (Qemu-DPT's first bitmap) */
+	DPT_SAMPLE_FINAL = 1 << 2,    /* last sample of a tracking session (stop, signal, end) */
+	DPT_SAMPLE_PARTIAL = 1 << 3,  /* interval cut short (stop, signal, target ended) */
+};
+
+struct dpt_sample {
+	uint64_t seq;                    /* 0, 1, 2, ... within one tracking session */
+	struct timespec mono_start;      /* CLOCK_MONOTONIC */
+	struct timespec mono_end;
+	struct timespec wall_start;      /* CLOCK_REALTIME */
+	struct timespec wall_end;
+	uint64_t dirty;                  /* distinct pages written in the interval */
+	uint64_t total;                  /* pages tracked */
+	uint32_t page_size;              /* bytes, normally 4096 */
+	unsigned flags;                  /* enum dpt_sample_flags */
+
+	unsigned nr_vcpus;               /* 0 when per-vCPU counts are unknown */
+	const uint64_t *vcpu_dirty;      /* nr_vcpus counts; they add up to dirty */
+
+	const uint64_t *bitmap;          /* bitmap_words(total) words, or NULL if none */
+
+	unsigned nr_regions;             /* the region list in force for this sample */
+	const struct dpt_region *regions;
+	bool regions_changed;            /* differs from the previous sample's list */
+};
+
+/* Seconds between two timespecs. */
+double ts_diff(const struct timespec *end, const struct timespec *start);
+
+/* Length of the sample's interval in seconds (monotonic). */
+static inline double sample_seconds(const struct dpt_sample *s)
+{
+	return ts_diff(&s->mono_end, &s->mono_start);
+}
+
+/* Rate in MiB/s as Qemu-DPT printed it (dirty pages x page size / 2^20), over the measured
+ * interval; 0 for an empty interval. */
+double sample_mib_per_s(const struct dpt_sample *s);
+
+#endif

@@ -1,0 +1,87 @@
+/* tracker.h - the tracker contract: one backend behind one small ops table.
+ *
+ * A tracker watches one target and, on each collect(), reports the pages written since the
+ * previous collect() (or since start()) and re-arms tracking, so consecutive collects cut the
+ * run into contiguous intervals. Adding a tracker is one file plus one line in
+ * src/trackers/trackers.c.
+ *
+ * Life cycle: probe (optional, no side effects on any target) -> open -> start -> collect ... ->
+ * close. start() may be called again after a run of collects (monitor dpt_stop / dpt_start).
+ * close() is safe on a half-opened tracker and leaves the target as it was found.
+ */
+#ifndef DPT_TRACKER_H
+#define DPT_TRACKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "dpt/sample.h"
+
+struct vm;
+
+enum dpt_target_kind {
+	DPT_TARGET_VM,  /* dpt's built-in micro-VM */
+	DPT_TARGET_PID, /* a running process */
+	DPT_TARGET_QMP, /* a QEMU QMP socket */
+};
+
+struct dpt_target {
+	enum dpt_target_kind kind;
+	struct vm *vm;        /* DPT_TARGET_VM */
+	pid_t pid;            /* DPT_TARGET_PID */
+	const char *qmp_path; /* DPT_TARGET_QMP; with DPT_TARGET_PID, QEMU's QMP socket if known */
+};
+
+struct dpt_tracker_opts {
+	const char *mode;  /* tracker-specific: kvm "bitmap"|"ring"; pid "uffd"|"soft-dirty"|"auto";
+			      qmp "auto"|"page-sampling"|"dirty-bitmap"|"dirty-ring"; NULL = default */
+	const void *extra; /* tracker-specific options struct, documented by the tracker, or NULL */
+};
+
+struct dpt_tracker;
+
+struct dpt_tracker_ops {
+	const char *name; /* "kvm", "pid", "qmp" */
+	/* Can this tracker work here? 0, or -errno with the reason recorded by dpt_fail().
+	 * Works by doing (creates and throws away a scratch object), never touches a target. */
+	int (*probe)(const struct dpt_tracker_opts *opts);
+	/* Attach to the target and fill the public fields of t. */
+	int (*open)(struct dpt_tracker *t, const struct dpt_target *target,
+		    const struct dpt_tracker_opts *opts);
+	/* Forget whatever was written before and arm tracking. */
+	int (*start)(struct dpt_tracker *t);
+	/* Fill s->dirty, s->total, s->page_size, s->bitmap, s->vcpu_dirty, s->nr_vcpus, the
+	 * region list and flags (the loop fills seq and the times), and re-arm. Pointers in s
+	 * refer to tracker-owned storage valid until the next collect() or close(). */
+	int (*collect)(struct dpt_tracker *t, struct dpt_sample *s);
+	/* Detach; safe on a half-opened tracker; leaves the target as it was found. */
+	void (*close)(struct dpt_tracker *t);
+};
+
+struct dpt_tracker {
+	const struct dpt_tracker_ops *ops;
+	void *priv;
+
+	/* Filled by open(). */
+	char mode[32];      /* the mechanism in use, e.g. "bitmap", "ring", "uffd", "page-sampling" */
+	bool has_bitmap;    /* collect() gives a bitmap */
+	bool estimate;      /* counts are estimates, not exact */
+	unsigned nr_vcpus;  /* per-vCPU counts given for this many vCPUs, 0 if none */
+	pid_t owner_pid;    /* pid for Qemu-DPT bitmap names (the VMM's pid) */
+	char target_desc[128]; /* human description: "micro-VM 1 vCPU 256 MiB", "pid 1234 (qemu-system-x86)" */
+
+	/* -1, or an fd that becomes readable when the target has ended or failed; the loop then
+	 * collects a last partial sample and stops, reporting end_reason. */
+	int end_fd;
+	char end_reason[256];
+	int end_status;     /* exit status the command should pass on (launch mode), else 0 */
+};
+
+/* The table of trackers (src/trackers/trackers.c). */
+const struct dpt_tracker_ops *tracker_find(const char *name);
+extern const struct dpt_tracker_ops *const tracker_table[];
+
+extern const struct dpt_tracker_ops kvm_tracker_ops;
+
+#endif

@@ -1,0 +1,51 @@
+/* writer.h - the writer contract: samples in, output out.
+ *
+ * A writer is opened with its argument (usually a file name) and the run's description, then
+ * sees start (tracking began), every sample in order, stop (tracking ended; may come again
+ * after another start with the monitor) and close. Adding a writer is one file plus one line in
+ * src/writers/writers.c.
+ *
+ * Bad arguments must fail in open(), before anything is written, so a bad command line never
+ * leaves a half-written file behind.
+ */
+#ifndef DPT_WRITER_H
+#define DPT_WRITER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "dpt/sample.h"
+
+struct dpt_run_info {
+	const char *tracker;     /* "kvm", "pid", "qmp" */
+	const char *mode;        /* the tracker's mechanism */
+	const char *target_desc; /* human description of the target */
+	pid_t owner_pid;         /* pid used in Qemu-DPT bitmap names */
+	uint64_t interval_ns;    /* requested interval */
+	unsigned nr_vcpus;       /* per-vCPU columns, 0 if none */
+	int estimate;            /* counts are estimates */
+};
+
+struct dpt_writer;
+
+struct dpt_writer_ops {
+	const char *name; /* as in -o NAME:ARG */
+	int (*open)(struct dpt_writer *w, const char *arg, const struct dpt_run_info *info);
+	int (*start)(struct dpt_writer *w);
+	int (*sample)(struct dpt_writer *w, const struct dpt_sample *s);
+	int (*stop)(struct dpt_writer *w);
+	/* Flush and release; returns -errno if buffered data could not be written. Safe after a
+	 * failed open. */
+	int (*close)(struct dpt_writer *w);
+};
+
+struct dpt_writer {
+	const struct dpt_writer_ops *ops;
+	void *priv;
+	struct dpt_run_info info;
+};
+
+extern const struct dpt_writer_ops *const writer_table[];
+const struct dpt_writer_ops *writer_find(const char *name);
+
+#endif

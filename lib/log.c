@@ -1,0 +1,94 @@
+/* log.c - recorded failure reasons and one-line messages (see include/dpt/log.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dpt/log.h"
+
+int dpt_verbosity = 1;
+
+static __thread char last_error[512];
+static __thread int have_error;
+
+int dpt_fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!have_error) {
+		va_start(ap, fmt);
+		vsnprintf(last_error, sizeof(last_error), fmt, ap);
+		va_end(ap);
+		have_error = 1;
+	}
+	return err;
+}
+
+int dpt_fail_ctx(int err, const char *fmt, ...)
+{
+	char ctx[256], old[sizeof(last_error)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	va_end(ap);
+	if (have_error) {
+		memcpy(old, last_error, sizeof(old));
+		snprintf(last_error, sizeof(last_error), "%s: %s", ctx, old);
+	} else {
+		snprintf(last_error, sizeof(last_error), "%s: %s", ctx, strerror(-err));
+		have_error = 1;
+	}
+	return err;
+}
+
+const char *dpt_last_error(void)
+{
+	return have_error ? last_error : NULL;
+}
+
+void dpt_clear_error(void)
+{
+	have_error = 0;
+	last_error[0] = 0;
+}
+
+static void vmsg(const char *what, const char *fmt, va_list ap)
+{
+	char buf[1024];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	fprintf(stderr, "dpt: %s%s\n", what, buf);
+}
+
+void dpt_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (dpt_verbosity < 1)
+		return;
+	va_start(ap, fmt);
+	vmsg("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void dpt_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (dpt_verbosity < 1)
+		return;
+	va_start(ap, fmt);
+	vmsg("", fmt, ap);
+	va_end(ap);
+}
+
+void dpt_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (dpt_verbosity < 2)
+		return;
+	va_start(ap, fmt);
+	vmsg("debug: ", fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,62 @@
+/* test.h - the smallest test harness that can fail.
+ *
+ * Each check prints one line the runner counts: "ok NAME", "FAIL NAME: why" or
+ * "skip NAME: why". A test program exits non-zero if any check failed.
+ *
+ *	TEST_CHECK(cond, "name", "fmt", ...)   one check
+ *	test_skip("name", "fmt", ...)          a check this host cannot run
+ *	return test_done();                    at the end of main()
+ */
+#ifndef DPT_TEST_H
+#define DPT_TEST_H
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static int test_failed_count, test_passed_count, test_skipped_count;
+
+static inline void test_vreport(int ok, const char *name, const char *fmt, va_list ap)
+{
+	if (ok) {
+		test_passed_count++;
+		printf("ok %s\n", name);
+	} else {
+		test_failed_count++;
+		printf("FAIL %s: ", name);
+		vprintf(fmt, ap);
+		printf("\n");
+	}
+	fflush(stdout);
+}
+
+static inline __attribute__((format(printf, 3, 4))) int test_report(int ok, const char *name,
+								    const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	test_vreport(ok, name, fmt, ap);
+	va_end(ap);
+	return ok;
+}
+
+#define TEST_CHECK(cond, name, ...) test_report(!!(cond), name, __VA_ARGS__)
+
+static inline __attribute__((format(printf, 2, 3))) void test_skip(const char *name,
+								   const char *fmt, ...)
+{
+	va_list ap;
+	test_skipped_count++;
+	printf("skip %s: ", name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+static inline int test_done(void)
+{
+	return test_failed_count ? 1 : 0;
+}
+
+#endif
