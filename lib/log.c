@@ -33,7 +33,10 @@ int dpt_fail_ctx(int err, const char *fmt, ...)
 	va_end(ap);
 	if (have_error) {
 		memcpy(old, last_error, sizeof(old));
-		snprintf(last_error, sizeof(last_error), "%s: %s", ctx, old);
+		int n = snprintf(last_error, sizeof(last_error), "%s: ", ctx);
+		if (n > 0 && (size_t)n < sizeof(last_error))
+			snprintf(last_error + n, sizeof(last_error) - (size_t)n, "%.*s",
+				 (int)(sizeof(last_error) - (size_t)n - 1), old);
 	} else {
 		snprintf(last_error, sizeof(last_error), "%s: %s", ctx, strerror(-err));
 		have_error = 1;

@@ -27,7 +27,7 @@ enum dpt_sample_flags {
 };
 
 struct dpt_sample {
-	uint64_t seq;                    /* 0, 1, 2, ... within one tracking session */
+	uint64_t seq;                    /* 1, 2, ... over the run; 0 = the synthetic all-dirty sample */
 	struct timespec mono_start;      /* CLOCK_MONOTONIC */
 	struct timespec mono_end;
 	struct timespec wall_start;      /* CLOCK_REALTIME */

@@ -69,6 +69,7 @@ struct dpt_tracker {
 	bool estimate;      /* counts are estimates, not exact */
 	unsigned nr_vcpus;  /* per-vCPU counts given for this many vCPUs, 0 if none */
 	pid_t owner_pid;    /* pid for Qemu-DPT bitmap names (the VMM's pid) */
+	uint64_t total_pages; /* pages tracked now (open() sets it; collect() may change it) */
 	char target_desc[128]; /* human description: "micro-VM 1 vCPU 256 MiB", "pid 1234 (qemu-system-x86)" */
 
 	/* -1, or an fd that becomes readable when the target has ended or failed; the loop then

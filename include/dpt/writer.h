@@ -11,6 +11,7 @@
 #ifndef DPT_WRITER_H
 #define DPT_WRITER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -43,6 +44,7 @@ struct dpt_writer {
 	const struct dpt_writer_ops *ops;
 	void *priv;
 	struct dpt_run_info info;
+	bool discard; /* set before close() when the run never started: remove created files */
 };
 
 extern const struct dpt_writer_ops *const writer_table[];

@@ -1,0 +1,176 @@
+/* cmd-common.c - what every tracking command shares: output and loop options, writers, run. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "dpt/log.h"
+#include "dpt/parse.h"
+
+void run_opts_init(struct run_opts *ro)
+{
+	memset(ro, 0, sizeof(*ro));
+	ro->loop.interval_ns = 1000000000ULL;
+	ro->min_interval_ns = 10000000ULL;
+}
+
+int run_opts_parse(struct run_opts *ro, int opt, const char *arg)
+{
+	uint64_t v;
+
+	switch (opt) {
+	case 'i':
+		if (parse_duration_ns(arg, &v) || v == 0)
+			return dpt_fail(-EINVAL, "--interval: '%s' is not a positive duration", arg);
+		if (v < ro->min_interval_ns)
+			return dpt_fail(-EINVAL, "--interval %s is below the minimum of %llu ms", arg,
+					(unsigned long long)(ro->min_interval_ns / 1000000));
+		ro->loop.interval_ns = v;
+		return 1;
+	case 'c':
+		if (parse_uint(arg, 1, UINT64_MAX, &v))
+			return dpt_fail(-EINVAL, "--count: '%s' is not a positive number", arg);
+		ro->loop.count = v;
+		return 1;
+	case 'd':
+		if (parse_duration_ns(arg, &v) || v == 0)
+			return dpt_fail(-EINVAL, "--duration: '%s' is not a positive duration", arg);
+		ro->loop.duration_ns = v;
+		return 1;
+	case 'b':
+		ro->bitmaps_dir = arg;
+		return 1;
+	case OPT_COMPAT:
+		ro->loop.compat = true;
+		return 1;
+	case 'o':
+		if (ro->nr_outputs == RUN_MAX_OUTPUTS)
+			return dpt_fail(-EINVAL, "too many -o outputs (at most %d)", RUN_MAX_OUTPUTS);
+		if (!strchr(arg, ':'))
+			return dpt_fail(-EINVAL, "-o takes FORMAT:FILE, e.g. csv:out.csv, not '%s'",
+					arg);
+		ro->outputs[ro->nr_outputs++] = arg;
+		return 1;
+	case 'm':
+		ro->loop.monitor = arg;
+		return 1;
+	case 'q':
+		ro->quiet = true;
+		return 1;
+	case 'v':
+		dpt_verbosity = 2;
+		return 1;
+	}
+	return 0;
+}
+
+static void writers_close(struct dpt_writer *w, unsigned nw, bool discard, int *err)
+{
+	for (unsigned i = nw; i-- > 0;) {
+		w[i].discard = discard;
+		int e = w[i].ops->close(&w[i]);
+		if (e && err && !*err)
+			*err = e;
+	}
+}
+
+static int writer_add(struct dpt_writer *w, unsigned *nw, const char *name, const char *arg,
+		      const struct dpt_run_info *info)
+{
+	const struct dpt_writer_ops *ops = writer_find(name);
+
+	if (!ops)
+		return dpt_fail(-EINVAL, "unknown output format '%s'", name);
+	w[*nw] = (struct dpt_writer){.ops = ops, .info = *info};
+	int err = ops->open(&w[*nw], arg, info);
+	if (err)
+		return err;
+	(*nw)++;
+	return 0;
+}
+
+static int writers_open(struct run_opts *ro, struct dpt_tracker *t, struct dpt_writer *w,
+			unsigned *nw)
+{
+	struct dpt_run_info info = {
+		.tracker = t->ops->name,
+		.mode = t->mode,
+		.target_desc = t->target_desc,
+		.owner_pid = t->owner_pid,
+		.interval_ns = ro->loop.interval_ns,
+		.nr_vcpus = t->nr_vcpus,
+		.estimate = t->estimate,
+	};
+	char text_arg[4200];
+	int err = 0;
+
+	*nw = 0;
+	if (ro->bitmaps_dir && !t->has_bitmap)
+		return dpt_fail(-EINVAL, "--bitmaps: the %s tracker gives no bitmap (%s)",
+				t->ops->name, t->estimate ? "its counts are estimates" : "rates only");
+	if (!ro->quiet || ro->bitmaps_dir) {
+		snprintf(text_arg, sizeof(text_arg), "file=-%s%s%s",
+			 ro->bitmaps_dir ? ",bitmaps=" : "", ro->bitmaps_dir ? ro->bitmaps_dir : "",
+			 ro->loop.compat ? ",compat" : "");
+		err = writer_add(w, nw, "text", text_arg, &info);
+	}
+	for (unsigned i = 0; !err && i < ro->nr_outputs; i++) {
+		char name[32];
+		const char *colon = strchr(ro->outputs[i], ':');
+		snprintf(name, sizeof(name), "%.*s", (int)(colon - ro->outputs[i]), ro->outputs[i]);
+		if (!strcmp(name, "text")) { /* -o text:FILE: the stderr lines into FILE */
+			snprintf(text_arg, sizeof(text_arg), "file=%s", colon + 1);
+			err = writer_add(w, nw, name, text_arg, &info);
+		} else {
+			err = writer_add(w, nw, name, colon + 1, &info);
+		}
+	}
+	if (err)
+		writers_close(w, *nw, true, NULL);
+	return err;
+}
+
+int run_tracking(struct run_opts *ro, struct dpt_tracker *t)
+{
+	struct dpt_writer w[RUN_MAX_OUTPUTS + 1];
+	struct loop_result res;
+	unsigned nw;
+	int err = writers_open(ro, t, w, &nw);
+
+	if (err)
+		return cmd_error("cannot open outputs");
+	err = loop_run(t, w, nw, &ro->loop, &res);
+	writers_close(w, nw, false, &err);
+	if (err)
+		return cmd_error("tracking failed");
+	if (res.target_ended) {
+		dpt_info("%s", t->end_reason[0] ? t->end_reason : "the target ended");
+		return t->end_status;
+	}
+	if (res.signo)
+		dpt_debug("stopped by %s", strsignal(res.signo));
+	return 0;
+}
+
+int cmd_error(const char *fallback)
+{
+	const char *e = dpt_last_error();
+
+	fprintf(stderr, "dpt: %s\n", e ? e : fallback);
+	return 1;
+}
+
+int cmd_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "dpt %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'dpt %s --help')\n", cmd);
+	return 2;
+}

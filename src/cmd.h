@@ -1,0 +1,69 @@
+/* cmd.h - subcommands, and what they share: the output and loop options and the run itself.
+ *
+ * Every cmd_*() returns the process exit status: 0 success, 1 failure (one "dpt: ..." line
+ * printed), 2 bad usage.
+ */
+#ifndef DPT_CMD_H
+#define DPT_CMD_H
+
+#include <getopt.h>
+#include <stdbool.h>
+
+#include "dpt/tracker.h"
+#include "dpt/writer.h"
+#include "loop.h"
+
+int cmd_vm(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+
+#define RUN_MAX_OUTPUTS 8
+
+/* Options every tracking command takes. */
+struct run_opts {
+	struct loop_opts loop;
+	const char *bitmaps_dir;
+	bool quiet; /* no per-interval lines on stderr */
+	const char *outputs[RUN_MAX_OUTPUTS];
+	unsigned nr_outputs;
+	uint64_t min_interval_ns;
+};
+
+enum {
+	OPT_COMPAT = 0x1000,
+	OPT_RUN_LAST, /* commands number their own long-only options from here */
+};
+
+#define RUN_LONGOPTS                                                                               \
+	{"interval", required_argument, 0, 'i'}, {"count", required_argument, 0, 'c'},            \
+		{"duration", required_argument, 0, 'd'}, {"bitmaps", required_argument, 0, 'b'},   \
+		{"compat", no_argument, 0, OPT_COMPAT}, {"output", required_argument, 0, 'o'},     \
+		{"monitor", required_argument, 0, 'm'}, {"quiet", no_argument, 0, 'q'},            \
+		{"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}
+#define RUN_SHORTOPTS "i:c:d:b:o:m:qvh"
+
+#define RUN_USAGE                                                                                  \
+	"  -i, --interval DUR     interval length (default 1s; 10ms at least): 1s, 100ms, 0.5\n"  \
+	"  -c, --count N          stop after N intervals\n"                                        \
+	"  -d, --duration DUR     stop after DUR (the last interval may be partial)\n"             \
+	"  -b, --bitmaps DIR      write a Qemu-DPT bitmap file per interval into DIR\n"            \
+	"      --compat           Qemu-DPT's all-dirty first bitmap and final bitmap naming\n"     \
+	"  -o, --output FMT:FILE  also write FMT to FILE (csv); repeatable\n"                      \
+	"  -m, --monitor WHERE    control with dpt_start/dpt_stop on stdio or unix:PATH;\n"        \
+	"                         tracking then waits for dpt_start\n"                             \
+	"  -q, --quiet            no per-interval lines on stderr\n"                               \
+	"  -v, --verbose          more messages\n"
+
+void run_opts_init(struct run_opts *ro);
+/* Take one of RUN_LONGOPTS: 1 if it was one, 0 if not ours, -EINVAL (reason recorded). */
+int run_opts_parse(struct run_opts *ro, int opt, const char *arg);
+
+/* Open the writers (stderr lines unless quiet, then each -o), run the loop, close the
+ * writers. Reports the end of the target or a signal on stderr. Returns the exit status. */
+int run_tracking(struct run_opts *ro, struct dpt_tracker *t);
+
+/* Print "dpt: " + the recorded error (or fallback) and return 1. */
+int cmd_error(const char *fallback);
+/* Print "dpt: CMD: msg" plus a hint to --help, return 2. */
+int cmd_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,398 @@
+/* loop.c - the interval loop.
+ *
+ * 1. start: tracker start(), writers start(), (--compat) a synthetic all-dirty sample, then a
+ *    one-shot absolute timerfd for the first boundary.
+ * 2. each boundary: read both clocks, collect(), stamp the sample with [previous boundary,
+ *    now], hand it to every writer, arm the next boundary (session start + k x interval, cut at
+ *    the session's duration). Boundaries missed while busy are skipped, never bunched.
+ * 3. stop (count, duration, dpt_stop, a signal, the target's end): one last collect for the
+ *    partial interval, flagged final, then writers stop().
+ * Intervals are contiguous because each collect both reports and re-arms: what is written after
+ * one collect is in the next.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "dpt/bitmap.h"
+#include "dpt/log.h"
+#include "loop.h"
+#include "monitor.h"
+
+struct loop {
+	struct dpt_tracker *t;
+	struct dpt_writer *w;
+	unsigned nw;
+	const struct loop_opts *o;
+	struct monitor *mon;
+	int tfd, sfd;
+
+	bool tracking;
+	bool overrun_warned;
+	bool next_is_end; /* the planned boundary is the end of the session's duration */
+	uint64_t seq;
+	uint64_t session_intervals;
+	struct timespec session_start, next, prev_mono, prev_wall;
+
+	/* running totals for "info dirty" */
+	struct dpt_sample last;
+	bool have_last;
+	uint64_t intervals, dirty_sum, *ever, ever_bits;
+	double secs_sum;
+	int err;
+};
+
+static const uint64_t NSEC = 1000000000ULL;
+
+static struct timespec ts_add_ns(struct timespec t, uint64_t ns)
+{
+	ns += (uint64_t)t.tv_nsec;
+	t.tv_sec += (time_t)(ns / NSEC);
+	t.tv_nsec = (long)(ns % NSEC);
+	return t;
+}
+
+static int ts_cmp(const struct timespec *a, const struct timespec *b)
+{
+	if (a->tv_sec != b->tv_sec)
+		return a->tv_sec < b->tv_sec ? -1 : 1;
+	return a->tv_nsec < b->tv_nsec ? -1 : a->tv_nsec > b->tv_nsec;
+}
+
+int loop_block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
+	return -pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static int writers_each(struct loop *l, int (*fn)(struct dpt_writer *))
+{
+	int err = 0;
+
+	for (unsigned i = 0; i < l->nw; i++) {
+		int e = fn(&l->w[i]);
+		if (e && !err)
+			err = e;
+	}
+	return err;
+}
+
+static int w_start(struct dpt_writer *w)
+{
+	return w->ops->start(w);
+}
+
+static int w_stop(struct dpt_writer *w)
+{
+	return w->ops->stop(w);
+}
+
+static void account(struct loop *l, const struct dpt_sample *s)
+{
+	l->last = *s;
+	l->have_last = true;
+	if (s->flags & DPT_SAMPLE_ALL)
+		return;
+	l->intervals++;
+	l->dirty_sum += s->dirty;
+	l->secs_sum += sample_seconds(s);
+	if (!s->bitmap)
+		return;
+	if (l->ever_bits != s->total) { /* region list changed: restart the union */
+		free(l->ever);
+		l->ever = calloc(bitmap_words(s->total) + 1, sizeof(uint64_t));
+		l->ever_bits = l->ever ? s->total : 0;
+	}
+	for (size_t i = 0; l->ever && i < bitmap_words(s->total); i++)
+		l->ever[i] |= s->bitmap[i];
+}
+
+static int emit(struct loop *l, const struct dpt_sample *s)
+{
+	account(l, s);
+	for (unsigned i = 0; i < l->nw; i++) {
+		int err = l->w[i].ops->sample(&l->w[i], s);
+		if (err)
+			return dpt_fail_ctx(err, "%s output", l->w[i].ops->name);
+	}
+	return 0;
+}
+
+/* Collect the interval that ends now and write it. */
+static int take_sample(struct loop *l, unsigned flags)
+{
+	struct dpt_sample s = {0};
+	struct timespec mono, wall;
+
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &wall);
+	int err = l->t->ops->collect(l->t, &s);
+	if (err)
+		return dpt_fail_ctx(err, "%s tracker", l->t->ops->name);
+	s.seq = ++l->seq;
+	s.mono_start = l->prev_mono;
+	s.wall_start = l->prev_wall;
+	s.mono_end = mono;
+	s.wall_end = wall;
+	s.flags |= flags | (l->t->estimate ? DPT_SAMPLE_ESTIMATE : 0);
+	l->prev_mono = mono;
+	l->prev_wall = wall;
+	l->session_intervals++;
+	return emit(l, &s);
+}
+
+static int arm_timer(struct loop *l)
+{
+	struct itimerspec its = {.it_value = l->next};
+
+	if (timerfd_settime(l->tfd, TFD_TIMER_ABSTIME, &its, NULL))
+		return dpt_fail(-errno, "timerfd_settime: %s", strerror(errno));
+	return 0;
+}
+
+/* Plan the next boundary after now, cut at the end of the session's duration. */
+static void plan_next(struct loop *l, const struct timespec *now)
+{
+	uint64_t k = l->session_intervals + 1;
+	struct timespec next = ts_add_ns(l->session_start, k * l->o->interval_ns);
+
+	while (ts_cmp(&next, now) <= 0) { /* missed boundaries: skip them */
+		if (!l->overrun_warned)
+			dpt_warn("interval overrun: collecting took longer than the interval");
+		l->overrun_warned = true;
+		next = ts_add_ns(l->session_start, ++k * l->o->interval_ns);
+	}
+	if (l->o->duration_ns) {
+		struct timespec end = ts_add_ns(l->session_start, l->o->duration_ns);
+		if (ts_cmp(&end, &next) <= 0) {
+			l->next = end;
+			l->next_is_end = true;
+			return;
+		}
+	}
+	l->next = next;
+	l->next_is_end = false;
+}
+
+static int tracking_start(struct loop *l)
+{
+	int err = l->t->ops->start(l->t);
+
+	if (err)
+		return dpt_fail_ctx(err, "%s tracker", l->t->ops->name);
+	clock_gettime(CLOCK_MONOTONIC, &l->prev_mono);
+	clock_gettime(CLOCK_REALTIME, &l->prev_wall);
+	l->session_start = l->prev_mono;
+	l->session_intervals = 0;
+	l->tracking = true;
+	free(l->ever);
+	l->ever = NULL;
+	l->ever_bits = 0;
+	err = writers_each(l, w_start);
+	if (!err && l->o->compat) {
+		struct dpt_sample all = {
+			.seq = 0, .mono_start = l->prev_mono, .mono_end = l->prev_mono,
+			.wall_start = l->prev_wall, .wall_end = l->prev_wall,
+			.dirty = l->t->total_pages, .total = l->t->total_pages, .page_size = 4096,
+			.flags = DPT_SAMPLE_ALL,
+		};
+		err = emit(l, &all);
+	}
+	plan_next(l, &l->prev_mono);
+	return err ? err : arm_timer(l);
+}
+
+static int tracking_stop(struct loop *l, bool collect)
+{
+	struct itimerspec off = {0};
+	int err = 0;
+
+	timerfd_settime(l->tfd, 0, &off, NULL);
+	l->tracking = false;
+	if (collect)
+		err = take_sample(l, DPT_SAMPLE_FINAL | DPT_SAMPLE_PARTIAL);
+	int e2 = writers_each(l, w_stop);
+	return err ? err : e2;
+}
+
+static int on_timer(struct loop *l)
+{
+	uint64_t ticks;
+	struct timespec now;
+
+	if (read(l->tfd, &ticks, sizeof(ticks)) != sizeof(ticks) || !l->tracking)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (ts_cmp(&now, &l->next) < 0)
+		return arm_timer(l);
+	bool last_of_count = l->o->count && l->session_intervals + 1 >= l->o->count;
+	bool at_end = l->next_is_end;
+	bool last = last_of_count || at_end;
+	unsigned flags = last ? DPT_SAMPLE_FINAL : 0;
+
+	if (at_end && !last_of_count && l->o->duration_ns % l->o->interval_ns)
+		flags |= DPT_SAMPLE_PARTIAL; /* the duration cut this interval short */
+	int err = take_sample(l, flags);
+	if (err)
+		return err;
+	if (last)
+		return tracking_stop(l, false);
+	plan_next(l, &l->prev_mono);
+	return arm_timer(l);
+}
+
+static void info_dirty(struct loop *l, struct monitor_reply *r)
+{
+	monitor_printf(r, "tracking: %s (%s tracker, %s)\n", l->tracking ? "on" : "off",
+		       l->t->ops->name, l->t->mode);
+	if (!l->have_last) {
+		monitor_printf(r, "no interval yet\n");
+		return;
+	}
+	const struct dpt_sample *s = &l->last;
+	monitor_printf(r, "last interval: %llu (%.3f s), dirty %llu / %llu (%.3f MB/s)\n",
+		       (unsigned long long)s->seq, sample_seconds(s), (unsigned long long)s->dirty,
+		       (unsigned long long)s->total, sample_mib_per_s(s));
+	monitor_printf(r, "total: %llu intervals, %.3f s, %llu dirty pages, mean %.3f MB/s",
+		       (unsigned long long)l->intervals, l->secs_sum,
+		       (unsigned long long)l->dirty_sum,
+		       l->secs_sum > 0 ? (double)l->dirty_sum * 4096 / 1048576.0 / l->secs_sum : 0);
+	if (l->ever)
+		monitor_printf(r, ", %llu distinct pages since start",
+			       (unsigned long long)bitmap_weight(l->ever, l->ever_bits));
+	monitor_printf(r, "\n");
+}
+
+static int on_command(void *ctx, const char *line, struct monitor_reply *r)
+{
+	struct loop *l = ctx;
+	char cmd[64] = "", arg[64] = "";
+
+	sscanf(line, "%63s %63s", cmd, arg);
+	if (!cmd[0])
+		return 0;
+	if (!strcmp(cmd, "dpt_start")) {
+		if (l->tracking)
+			monitor_printf(r, "error: dirty page tracking is already running\n");
+		else if ((l->err = tracking_start(l)))
+			monitor_printf(r, "error: %s\n", dpt_last_error());
+	} else if (!strcmp(cmd, "dpt_stop")) {
+		if (!l->tracking)
+			monitor_printf(r, "error: dirty page tracking is not running\n");
+		else if ((l->err = tracking_stop(l, true)))
+			monitor_printf(r, "error: %s\n", dpt_last_error());
+	} else if (!strcmp(cmd, "info") && !strcmp(arg, "dirty")) {
+		info_dirty(l, r);
+	} else if (!strcmp(cmd, "help") || !strcmp(cmd, "?")) {
+		monitor_printf(r, "dpt_start     start dirty page tracking\n"
+				  "dpt_stop      stop it (the partial interval is written)\n"
+				  "info dirty    last interval and running totals\n"
+				  "help          this text\n"
+				  "quit          stop tracking and end dpt\n");
+	} else if (!strcmp(cmd, "quit") || !strcmp(cmd, "q")) {
+		return 1;
+	} else {
+		monitor_printf(r, "error: unknown command '%s' (try 'help')\n", line);
+	}
+	return l->err ? 1 : 0;
+}
+
+static int on_signal(struct loop *l, struct loop_result *res)
+{
+	struct signalfd_siginfo si;
+
+	if (read(l->sfd, &si, sizeof(si)) != sizeof(si))
+		return 0;
+	res->signo = (int)si.ssi_signo;
+	return 1;
+}
+
+static int loop_poll(struct loop *l, struct loop_result *res)
+{
+	for (;;) {
+		struct pollfd pfd[3 + MONITOR_MAX_FDS] = {
+			{.fd = l->sfd, .events = POLLIN},
+			{.fd = l->tfd, .events = POLLIN},
+			{.fd = l->t->end_fd, .events = POLLIN},
+		};
+		unsigned n = 3 + (l->mon ? monitor_pollfds(l->mon, pfd + 3) : 0);
+
+		if (poll(pfd, n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return dpt_fail(-errno, "poll: %s", strerror(errno));
+		}
+		if ((pfd[0].revents & POLLIN) && on_signal(l, res))
+			return l->tracking ? tracking_stop(l, true) : 0;
+		if (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)) {
+			res->target_ended = true;
+			return l->tracking ? tracking_stop(l, true) : 0;
+		}
+		if (pfd[1].revents & POLLIN) {
+			int err = on_timer(l);
+			if (err)
+				return err;
+			if (!l->tracking && !l->mon)
+				return 0;
+		}
+		if (l->mon && n > 3) {
+			int quit = monitor_serve(l->mon, pfd + 3, n - 3);
+			if (l->err)
+				return l->err;
+			if (quit)
+				return l->tracking ? tracking_stop(l, true) : 0;
+		}
+	}
+}
+
+int loop_run(struct dpt_tracker *t, struct dpt_writer *w, unsigned nw, const struct loop_opts *o,
+	     struct loop_result *res)
+{
+	struct loop l = {.t = t, .w = w, .nw = nw, .o = o, .tfd = -1, .sfd = -1};
+	sigset_t set;
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	l.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	l.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (l.sfd < 0 || l.tfd < 0) {
+		err = dpt_fail(-errno, "signalfd/timerfd: %s", strerror(errno));
+		goto out;
+	}
+	if (o->monitor) {
+		err = monitor_open(&l.mon, o->monitor, on_command, &l);
+		if (err)
+			goto out;
+	}
+	err = l.mon ? 0 : tracking_start(&l);
+	if (!err)
+		err = loop_poll(&l, res);
+	if (err && l.tracking) /* best effort: still tell the writers the session ended */
+		writers_each(&l, w_stop);
+out:
+	res->intervals = l.intervals;
+	monitor_close(l.mon);
+	free(l.ever);
+	if (l.tfd >= 0)
+		close(l.tfd);
+	if (l.sfd >= 0)
+		close(l.sfd);
+	return err;
+}

@@ -1,0 +1,50 @@
+/* main.c - dpt's command table. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "dpt/log.h"
+
+#ifndef DPT_VERSION
+#define DPT_VERSION "0.1"
+#endif
+
+static const struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{"vm", cmd_vm, "run the built-in micro-VM and measure how fast it dirties memory"},
+	// {"check", cmd_check, "show which tracking mechanisms work on this host"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: dpt COMMAND [OPTIONS]\n\n"
+		   "dpt measures how fast a VM or process dirties its memory, interval by interval.\n\n"
+		   "commands:\n");
+	for (unsigned i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'dpt COMMAND --help' describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+		printf("dpt %s\n", DPT_VERSION);
+		return 0;
+	}
+	for (unsigned i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "dpt: unknown command '%s' (see 'dpt help')\n", argv[1]);
+	return 2;
+}

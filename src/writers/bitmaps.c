@@ -1,0 +1,141 @@
+/* bitmaps.c - Qemu-DPT bitmap files (see bitmaps.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dpt/bitmap.h"
+#include "dpt/log.h"
+#include "writers/bitmaps.h"
+
+int bitmap_dir_init(struct bitmap_dir *bd, const char *dir, pid_t pid)
+{
+	struct stat st;
+
+	memset(bd, 0, sizeof(*bd));
+	if (stat(dir, &st))
+		return dpt_fail(-errno, "bitmap directory %s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return dpt_fail(-ENOTDIR, "bitmap directory %s: not a directory", dir);
+	if (access(dir, W_OK | X_OK))
+		return dpt_fail(-errno, "bitmap directory %s: %s", dir, strerror(errno));
+	bd->dir = strdup(dir);
+	if (!bd->dir)
+		return -ENOMEM;
+	bd->pid = pid;
+	bd->last_secs = -1;
+	return 0;
+}
+
+void bitmap_dir_fini(struct bitmap_dir *bd)
+{
+	free(bd->dir);
+	bd->dir = NULL;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Create a new file named after secs (plus a suffix if taken); returns an fd or -errno. */
+static int create_file(struct bitmap_dir *bd, int64_t secs, char *path, size_t len)
+{
+	if (secs != bd->last_secs) {
+		bd->last_secs = secs;
+		bd->next_suffix = 0;
+	}
+	for (unsigned tries = 0; tries < 100000; tries++) {
+		unsigned suffix = bd->next_suffix++;
+		if (suffix)
+			snprintf(path, len, "%s/qemu.bm-%d.%lld.%u", bd->dir, (int)bd->pid,
+				 (long long)secs, suffix);
+		else
+			snprintf(path, len, "%s/qemu.bm-%d.%lld", bd->dir, (int)bd->pid,
+				 (long long)secs);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd >= 0 || errno != EEXIST)
+			return fd >= 0 ? fd : dpt_fail(-errno, "%s: %s", path, strerror(errno));
+	}
+	return dpt_fail(-EEXIST, "%s: too many bitmap files in one second", bd->dir);
+}
+
+int64_t bitmap_dir_write(struct bitmap_dir *bd, const struct dpt_sample *s, int64_t secs,
+			 char *path, size_t len)
+{
+	size_t bytes = bitmap_bytes(s->total);
+	uint64_t *ones = NULL;
+	const uint64_t *bm = s->bitmap;
+	int fd, err;
+
+	if (!bm && (s->flags & DPT_SAMPLE_ALL)) {
+		ones = malloc(bytes ? bytes : 1);
+		if (!ones)
+			return -ENOMEM;
+		bitmap_fill(ones, s->total);
+		bm = ones;
+	}
+	if (!bm) {
+		free(ones);
+		return dpt_fail(-EINVAL, "this tracker gives no bitmap");
+	}
+	fd = create_file(bd, secs, path, len);
+	if (fd < 0) {
+		free(ones);
+		return fd;
+	}
+	err = write_all(fd, bm, bytes);
+	if (!err && close(fd))
+		err = -errno;
+	else if (err)
+		close(fd);
+	free(ones);
+	if (err) {
+		unlink(path);
+		return dpt_fail(err, "%s: %s", path, strerror(-err));
+	}
+	return (int64_t)bytes;
+}
+
+int bitmap_file_read(const char *path, uint64_t **words, size_t *nwords)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return dpt_fail(-errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) || st.st_size % 8) {
+		close(fd);
+		return dpt_fail(-EINVAL, "%s: not a bitmap file (size %lld)", path,
+				(long long)st.st_size);
+	}
+	size_t n = (size_t)st.st_size / 8;
+	uint64_t *w = malloc(n ? n * 8 : 8);
+	if (!w) {
+		close(fd);
+		return -ENOMEM;
+	}
+	ssize_t got = pread(fd, w, n * 8, 0);
+	close(fd);
+	if (got != (ssize_t)(n * 8)) {
+		free(w);
+		return dpt_fail(-EIO, "%s: short read", path);
+	}
+	*words = w;
+	*nwords = n;
+	return 0;
+}
