@@ -20,8 +20,15 @@ int bitmap_dir_init(struct bitmap_dir *bd, const char *dir, pid_t pid)
 		return dpt_fail(-errno, "bitmap directory %s: %s", dir, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		return dpt_fail(-ENOTDIR, "bitmap directory %s: not a directory", dir);
-	if (access(dir, W_OK | X_OK))
-		return dpt_fail(-errno, "bitmap directory %s: %s", dir, strerror(errno));
+	/* probe by doing: root passes access(W_OK) even where nothing can be created */
+	char probe[4096];
+	snprintf(probe, sizeof(probe), "%s/.dpt-probe-XXXXXX", dir);
+	int fd = mkstemp(probe);
+	if (fd < 0)
+		return dpt_fail(-errno, "bitmap directory %s: cannot create files: %s", dir,
+				strerror(errno));
+	close(fd);
+	unlink(probe);
 	bd->dir = strdup(dir);
 	if (!bd->dir)
 		return -ENOMEM;
