@@ -18,6 +18,7 @@ for p in "$BUILD"/tests/unit/* "$BUILD"/tests/integration/*; do
 	[ -x "$p" ] && [ -f "$p" ] && [[ "$p" != *.o ]] && [[ "$p" != *.d ]] && progs+=("$p")
 done
 for p in tests/cli/*.sh; do
+	[ "$(basename "$p")" = lib.sh ] && continue
 	[ -f "$p" ] && progs+=("$p")
 done
 
