@@ -1,0 +1,389 @@
+/* kvm.c - the kvm tracker: KVM's own dirty log of dpt's micro-VM (src/vm/).
+ *
+ * Modes (opts->mode), chosen with the VM's log mode at vm_create (the ring must exist before
+ * the vCPUs do; open() fails if the two do not match):
+ *
+ * "bitmap" (default; VM_LOG_BITMAP): KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 with
+ *    MANUAL_PROTECT_ENABLE | INITIALLY_SET (enabled by vm_create when offered).
+ *    1. vm_quiesce: every vCPU parks at its next yield, so no write is half-way.
+ *    2. KVM_GET_DIRTY_LOG copies the workload slot's bitmap (it only reads).
+ *    3. KVM_CLEAR_DIRTY_LOG with that same bitmap re-protects exactly those pages (whole slot:
+ *       first_page 0, num_pages a multiple of 64 since the slot is a multiple of 2 MiB).
+ *    4. vm_next_pass, vm_resume. start() does 1-3 and discards (the initial all-ones too).
+ * "bitmap-legacy" (VM_LOG_BITMAP): manual protect turned off (restored on close); step 2's
+ *    KVM_GET_DIRTY_LOG gets, clears and re-protects atomically; no step 3. "bitmap" falls back
+ *    to it when KVM does not offer manual protect, and then says so in t->mode.
+ * "ring" (VM_LOG_RING): per-vCPU dirty rings (KVM_CAP_DIRTY_LOG_RING_ACQ_REL if offered).
+ *    1. vm_quiesce; 2. harvest each vCPU's ring in order into the interval's accumulating
+ *    bitmap; an entry counts for its vCPU only if its page's bit was not yet set, so the first
+ *    writer gets the credit and the per-vCPU counts add up to dirty; 3. KVM_RESET_DIRTY_RINGS;
+ *    4. swap the accumulating and the sample's buffers, vm_next_pass, vm_resume.
+ *    KVM_EXIT_DIRTY_RING_FULL in between: the vCPU thread harvests its own ring into the same
+ *    accumulating bitmap under priv->lock, resets, and re-enters the guest.
+ *
+ * Only the workload slot (VM_WORKLOAD_SLOT) is reported: one region "ram" at the workload's
+ * guest-physical base, page i = bit i. opts->extra may point to a struct kvm_tracker_extra
+ * (src/vm/vm.h) naming the KVM device for probe().
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "dpt/bitmap.h"
+#include "dpt/log.h"
+#include "dpt/tracker.h"
+#include "vm/vm.h"
+
+#include <linux/kvm.h>
+
+enum kvm_mode {
+	KVM_MODE_BITMAP,
+	KVM_MODE_LEGACY,
+	KVM_MODE_RING,
+};
+
+struct kvm_priv {
+	struct vm *vm;
+	enum kvm_mode mode;
+	uint64_t pages;
+	unsigned nr_vcpus;
+	uint64_t *out;  /* the sample's bitmap */
+	uint64_t *acc;  /* ring: the current interval's accumulating bitmap */
+	uint64_t out_vcpu[VM_MAX_VCPUS];
+	uint64_t acc_vcpu[VM_MAX_VCPUS];
+	uint64_t foreign; /* ring entries outside the workload slot (ignored) */
+	pthread_mutex_t lock; /* ring: acc, acc_vcpu, foreign */
+	bool lock_ready;
+	bool handler_set;
+	bool restore_protect;
+	uint32_t saved_protect;
+	bool first;
+	struct dpt_region region;
+};
+
+static const char *const mode_names[] = {
+	[KVM_MODE_BITMAP] = "bitmap",
+	[KVM_MODE_LEGACY] = "bitmap-legacy",
+	[KVM_MODE_RING] = "ring",
+};
+
+static int parse_mode(const char *s, enum kvm_mode *out)
+{
+	for (unsigned i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
+		if (!strcmp(s ? s : "bitmap", mode_names[i])) {
+			*out = i;
+			return 0;
+		}
+	}
+	return dpt_fail(-EINVAL, "kvm tracker: unknown mode '%s' (bitmap, bitmap-legacy, ring)", s);
+}
+
+/* --- bitmap modes ------------------------------------------------------------------------- */
+
+static int get_log(struct kvm_priv *p, uint64_t *bm)
+{
+	struct kvm_dirty_log log = {.slot = VM_WORKLOAD_SLOT, .dirty_bitmap = bm};
+
+	if (ioctl(vm_fd(p->vm), KVM_GET_DIRTY_LOG, &log) < 0)
+		return dpt_fail(-errno, "KVM_GET_DIRTY_LOG: %s", strerror(errno));
+	return 0;
+}
+
+static int clear_log(struct kvm_priv *p, uint64_t *bm)
+{
+	struct kvm_clear_dirty_log c = {
+		.slot = VM_WORKLOAD_SLOT,
+		.first_page = 0,
+		.num_pages = (uint32_t)p->pages,
+		.dirty_bitmap = bm,
+	};
+
+	if (ioctl(vm_fd(p->vm), KVM_CLEAR_DIRTY_LOG, &c) < 0)
+		return dpt_fail(-errno, "KVM_CLEAR_DIRTY_LOG: %s", strerror(errno));
+	return 0;
+}
+
+/* Read and re-arm the slot's log into p->out. */
+static int harvest_bitmap(struct kvm_priv *p)
+{
+	int rc = get_log(p, p->out);
+
+	if (rc == 0 && p->mode == KVM_MODE_BITMAP && bitmap_next_set(p->out, p->pages, 0) < p->pages)
+		rc = clear_log(p, p->out);
+	return rc;
+}
+
+/* --- ring mode ---------------------------------------------------------------------------- */
+
+static void ring_entry(void *arg, unsigned vcpu, uint32_t slot, uint64_t offset)
+{
+	struct kvm_priv *p = arg;
+
+	if (slot != VM_WORKLOAD_SLOT || offset >= p->pages) {
+		p->foreign++;
+		return;
+	}
+	if (!bitmap_test(p->acc, offset)) {
+		bitmap_set(p->acc, offset);
+		p->acc_vcpu[vcpu]++;
+	}
+}
+
+/* With p->lock held: harvest the rings of vCPUs [first, last) and reset. */
+static int harvest_rings(struct kvm_priv *p, unsigned first, unsigned last)
+{
+	for (unsigned i = first; i < last; i++) {
+		int64_t n = vm_ring_harvest(p->vm, i, ring_entry, p);
+
+		if (n < 0)
+			return (int)n;
+	}
+	return vm_ring_reset(p->vm);
+}
+
+/* KVM_EXIT_DIRTY_RING_FULL, on the vCPU's own thread. */
+static int ring_full(void *arg, unsigned vcpu)
+{
+	struct kvm_priv *p = arg;
+	int rc;
+
+	pthread_mutex_lock(&p->lock);
+	rc = harvest_rings(p, vcpu, vcpu + 1);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+/* Harvest everything into acc, then hand acc over as the sample's bitmap. */
+static int harvest_ring_interval(struct kvm_priv *p)
+{
+	size_t bytes = bitmap_bytes(p->pages);
+	uint64_t *t;
+	int rc;
+
+	pthread_mutex_lock(&p->lock);
+	rc = harvest_rings(p, 0, p->nr_vcpus);
+	t = p->out;
+	p->out = p->acc;
+	p->acc = t;
+	memset(p->acc, 0, bytes);
+	memcpy(p->out_vcpu, p->acc_vcpu, sizeof(p->out_vcpu));
+	memset(p->acc_vcpu, 0, sizeof(p->acc_vcpu));
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+static int harvest(struct kvm_priv *p)
+{
+	return p->mode == KVM_MODE_RING ? harvest_ring_interval(p) : harvest_bitmap(p);
+}
+
+/* --- the ops ------------------------------------------------------------------------------ */
+
+static int kvm_probe(const struct dpt_tracker_opts *opts)
+{
+	const struct kvm_tracker_extra *x = opts ? opts->extra : NULL;
+	const char *dev = x && x->kvm_device ? x->kvm_device : "/dev/kvm";
+	enum kvm_mode mode;
+	struct kvm_caps caps;
+	int rc = parse_mode(opts ? opts->mode : NULL, &mode);
+
+	if (rc == 0)
+		rc = kvm_query_caps(dev, &caps);
+	if (rc < 0)
+		return rc;
+	dpt_debug("%s: api %d, max vcpus %d, manual protect 0x%x, dirty ring %u..%u entries%s",
+		  dev, caps.api_version, caps.max_vcpus, caps.manual_protect, caps.ring_min_entries,
+		  caps.ring_max_entries, caps.ring_acq_rel ? " (acq_rel)" : "");
+	if (mode == KVM_MODE_RING && !caps.ring_max_entries)
+		return dpt_fail(-EOPNOTSUPP, "%s: no dirty ring (KVM_CAP_DIRTY_LOG_RING)", dev);
+	return 0;
+}
+
+static int check_log_mode(struct kvm_priv *p)
+{
+	enum vm_log_mode vm_mode = vm_config(p->vm)->log_mode;
+	enum vm_log_mode want = p->mode == KVM_MODE_RING ? VM_LOG_RING : VM_LOG_BITMAP;
+	static const char *const names[] = {"none", "bitmap", "ring"};
+
+	if (vm_mode == want)
+		return 0;
+	return dpt_fail(-EINVAL,
+			"kvm tracker mode '%s' needs a micro-VM created with dirty-log mode %s, "
+			"this one has %s (the mode is fixed when the VM is created)",
+			mode_names[p->mode], names[want], names[vm_mode]);
+}
+
+static int setup_mode(struct kvm_priv *p)
+{
+	uint32_t protect = vm_manual_protect(p->vm);
+	int rc;
+
+	if (p->mode == KVM_MODE_RING) {
+		vm_set_ring_full_handler(p->vm, ring_full, p);
+		p->handler_set = true;
+		return 0;
+	}
+	if (p->mode == KVM_MODE_BITMAP && !(protect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE))
+		p->mode = KVM_MODE_LEGACY; /* KVM offers no manual protect */
+	if (p->mode == KVM_MODE_LEGACY && protect) {
+		rc = vm_set_manual_protect(p->vm, 0);
+		if (rc < 0)
+			return rc;
+		p->saved_protect = protect;
+		p->restore_protect = true;
+	}
+	return 0;
+}
+
+static int alloc_bitmaps(struct kvm_priv *p)
+{
+	size_t bytes = bitmap_bytes(p->pages);
+
+	p->out = calloc(1, bytes);
+	if (p->mode == KVM_MODE_RING)
+		p->acc = calloc(1, bytes);
+	if (!p->out || (p->mode == KVM_MODE_RING && !p->acc))
+		return dpt_fail(-ENOMEM, "kvm tracker: out of memory for %zu-byte bitmaps", bytes);
+	return 0;
+}
+
+static void describe(struct dpt_tracker *t, struct vm *vm)
+{
+	static const char *const patterns[] = {"seq", "random", "hotcold", "stride"};
+	const struct vm_config *c = vm_config(vm);
+	char mem[32], wss[32];
+
+	snprintf(t->target_desc, sizeof(t->target_desc),
+		 "micro-VM %u vCPU%s %sB, %s over %sB%s, %.0f pages/s", c->nr_vcpus,
+		 c->nr_vcpus > 1 ? "s" : "", vm_format_size(mem, sizeof(mem), c->mem_bytes),
+		 patterns[c->pattern], vm_format_size(wss, sizeof(wss), c->wss_bytes),
+		 c->shared ? " shared" : "", c->rate_pages);
+}
+
+static void kvm_close(struct dpt_tracker *t);
+
+static int kvm_open(struct dpt_tracker *t, const struct dpt_target *target,
+		    const struct dpt_tracker_opts *opts)
+{
+	struct kvm_priv *p;
+	int rc;
+
+	if (target->kind != DPT_TARGET_VM || !target->vm)
+		return dpt_fail(-EINVAL, "the kvm tracker only tracks dpt's micro-VM");
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return dpt_fail(-ENOMEM, "out of memory");
+	t->priv = p;
+	p->vm = target->vm;
+	p->pages = vm_workload_pages(p->vm);
+	p->nr_vcpus = vm_nr_vcpus(p->vm);
+	pthread_mutex_init(&p->lock, NULL);
+	p->lock_ready = true;
+	rc = parse_mode(opts ? opts->mode : NULL, &p->mode);
+	if (rc == 0)
+		rc = check_log_mode(p);
+	if (rc == 0)
+		rc = alloc_bitmaps(p);
+	if (rc == 0)
+		rc = setup_mode(p);
+	if (rc < 0) {
+		kvm_close(t);
+		return rc;
+	}
+	p->region = (struct dpt_region){.start = vm_workload_gpa(p->vm), .pages = p->pages};
+	snprintf(p->region.name, sizeof(p->region.name), "ram");
+	snprintf(t->mode, sizeof(t->mode), "%s", mode_names[p->mode]);
+	t->has_bitmap = true;
+	t->estimate = false;
+	t->nr_vcpus = p->mode == KVM_MODE_RING ? p->nr_vcpus : 0;
+	t->owner_pid = getpid();
+	t->end_fd = vm_event_fd(p->vm);
+	describe(t, p->vm);
+	return 0;
+}
+
+static int kvm_start(struct dpt_tracker *t)
+{
+	struct kvm_priv *p = t->priv;
+	int rc = vm_quiesce(p->vm);
+
+	if (rc < 0)
+		return rc;
+	rc = harvest(p); /* forget everything written so far */
+	vm_next_pass(p->vm);
+	vm_resume(p->vm);
+	p->first = true;
+	return rc;
+}
+
+static int kvm_collect(struct dpt_tracker *t, struct dpt_sample *s)
+{
+	struct kvm_priv *p = t->priv;
+	bool stopped = false;
+	int rc = vm_quiesce(p->vm);
+
+	if (rc < 0) {
+		/* A failed VM has stopped for good: report its last interval, once more if asked. */
+		if (!vm_stopped(p->vm))
+			return rc;
+		snprintf(t->end_reason, sizeof(t->end_reason), "%s", vm_error(p->vm));
+		dpt_clear_error();
+		stopped = true;
+	}
+	rc = harvest(p);
+	if (!stopped) {
+		vm_next_pass(p->vm);
+		vm_resume(p->vm);
+	}
+	if (rc < 0)
+		return rc;
+	s->total = p->pages;
+	s->page_size = 4096;
+	s->bitmap = p->out;
+	s->nr_regions = 1;
+	s->regions = &p->region;
+	s->regions_changed = p->first;
+	p->first = false;
+	if (p->mode == KVM_MODE_RING) {
+		s->nr_vcpus = p->nr_vcpus;
+		s->vcpu_dirty = p->out_vcpu;
+		s->dirty = 0;
+		for (unsigned i = 0; i < p->nr_vcpus; i++)
+			s->dirty += p->out_vcpu[i];
+	} else {
+		s->nr_vcpus = 0;
+		s->vcpu_dirty = NULL;
+		s->dirty = bitmap_weight(p->out, p->pages);
+	}
+	return 0;
+}
+
+static void kvm_close(struct dpt_tracker *t)
+{
+	struct kvm_priv *p = t->priv;
+
+	if (!p)
+		return;
+	if (p->handler_set)
+		vm_set_ring_full_handler(p->vm, NULL, NULL);
+	if (p->restore_protect)
+		vm_set_manual_protect(p->vm, p->saved_protect);
+	if (p->lock_ready)
+		pthread_mutex_destroy(&p->lock);
+	free(p->out);
+	free(p->acc);
+	free(p);
+	t->priv = NULL;
+}
+
+const struct dpt_tracker_ops kvm_tracker_ops = {
+	.name = "kvm",
+	.probe = kvm_probe,
+	.open = kvm_open,
+	.start = kvm_start,
+	.collect = kvm_collect,
+	.close = kvm_close,
+};
