@@ -1,0 +1,366 @@
+/*
+ * writer: a memory writer with a known working set, rate and pattern, the workload of the
+ * tracker tests (on the host, and inside the test VM where it runs as a static binary).
+ *
+ * 1. mmap an anonymous private working set of --wss bytes, THP off unless --thp, and write
+ *    every page once so that all of it is present before anyone starts tracking.
+ * 2. Print the ready line, wait --delay seconds.
+ * 3. Each of --threads threads writes its own contiguous slice of the working set, one 8-byte
+ *    store at the start of a page per "page write": the page's counter + 1, or with --stamp a
+ *    stamp ((thread + 1) << 48 | that thread's write number, from 1). Order: --pattern seq
+ *    (round robin through the slice) or random (uniform, xorshift64*, --seed).
+ * 4. Pacing: an absolute schedule on CLOCK_MONOTONIC (clock_nanosleep TIMER_ABSTIME, ticks of
+ *    1/rate s clamped to [1 ms, 100 ms]). After t seconds exactly floor(rate * t) page writes are
+ *    due in total, split over the threads; a thread that falls behind catches up at full speed.
+ *    --rate 0 writes as fast as possible. Stops after --duration s (0: at SIGINT/SIGTERM).
+ * 5. Print the done line with the exact number of page writes and exit 0.
+ *
+ * Output, stdout, line-buffered, space-separated key=value after two words:
+ *   writer ready pid=N addr=0xADDR pages=N page_size=N threads=N rate=N pattern=P duration=S
+ *   writer done writes=N target=N distinct=N seconds=S rate=R
+ * target: writes the schedule asked for (writes < target: the writer could not keep up; with
+ * --rate 0 target = writes). distinct: pages written at least once. Errors: "writer: ..." on
+ * stderr, exit 2 for usage, 1 otherwise.
+ *
+ * vmkit-static: self-contained on purpose (no dpt library); tests/vmkit/helpers.sh builds it
+ * with gcc -static -O2 -pthread for the test VM.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NSEC 1000000000ull
+
+struct writer_opts {
+	uint64_t wss;
+	uint64_t rate; /* page writes per second, all threads; 0 = as fast as possible */
+	int random;
+	double duration; /* seconds; 0 = until a signal */
+	double delay;
+	unsigned threads;
+	int stamp;
+	int thp;
+	uint64_t seed;
+};
+
+struct writer_thread {
+	pthread_t tid;
+	unsigned index;
+	uint64_t first, npages; /* its slice of the working set, in pages */
+	uint64_t writes;
+	uint64_t target;
+	uint64_t distinct;
+	int err;
+};
+
+static struct writer_opts opts = {
+	.wss = 64ull << 20, .threads = 1, .duration = 10, .seed = 1,
+};
+static char *base;
+static long page_size;
+static uint64_t start_ns, end_ns; /* end_ns = 0: no end */
+static volatile sig_atomic_t stop;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NSEC + ts.tv_nsec;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* Writes due, all threads together, t_ns after the start. */
+static uint64_t due_total(uint64_t t_ns)
+{
+	return (uint64_t)((unsigned __int128)opts.rate * t_ns / NSEC);
+}
+
+/* This thread's share of the first `total` writes: write k belongs to thread k % threads. */
+static uint64_t due_mine(const struct writer_thread *w, uint64_t total)
+{
+	if (total <= w->index)
+		return 0;
+	return (total - w->index + opts.threads - 1) / opts.threads;
+}
+
+static uint64_t next_rand(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dull;
+}
+
+static void *writer_run(void *arg)
+{
+	struct writer_thread *w = arg;
+	uint8_t *seen = calloc((w->npages + 7) / 8, 1);
+	uint64_t rng = opts.seed * 0x9e3779b97f4a7c15ull + w->index + 1;
+	uint64_t pos = 0, tick = 0, k = 0;
+
+	if (!seen) {
+		w->err = ENOMEM;
+		return NULL;
+	}
+	if (opts.rate) {
+		tick = NSEC / (opts.rate / opts.threads ? opts.rate / opts.threads : 1);
+		tick = tick < NSEC / 1000 ? NSEC / 1000 : tick > NSEC / 10 ? NSEC / 10 : tick;
+	}
+	while (!stop) {
+		uint64_t goal, now = now_ns();
+
+		if (end_ns && now >= end_ns) {
+			/* The schedule's last batch is still due when the clock passed it late. */
+			if (!opts.rate || w->writes >= due_mine(w, due_total(end_ns - start_ns)))
+				break;
+			now = end_ns;
+		}
+		if (opts.rate) {
+			goal = due_mine(w, due_total(now - start_ns));
+			w->target = goal;
+		} else {
+			goal = w->writes + 64;
+		}
+		while (w->writes < goal && !stop) {
+			uint64_t page = opts.random ? next_rand(&rng) % w->npages : pos++ % w->npages;
+			volatile uint64_t *p = (uint64_t *)(base + (w->first + page) * page_size);
+
+			w->writes++;
+			if (opts.stamp)
+				*p = (uint64_t)(w->index + 1) << 48 | w->writes;
+			else
+				*p = *p + 1;
+			seen[page / 8] |= 1 << (page % 8);
+		}
+		if (opts.rate && !stop) {
+			uint64_t at;
+			struct timespec ts;
+
+			k++;
+			at = start_ns + k * tick;
+			if (end_ns && at > end_ns)
+				at = end_ns;
+			if (at > now_ns()) {
+				ts.tv_sec = at / NSEC;
+				ts.tv_nsec = at % NSEC;
+				while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR &&
+				       !stop)
+					;
+			} else {
+				k = (now_ns() - start_ns) / tick; /* behind: resume the schedule from now */
+			}
+		}
+	}
+	if (!opts.rate)
+		w->target = w->writes;
+	for (uint64_t i = 0; i < (w->npages + 7) / 8; i++)
+		w->distinct += __builtin_popcount(seen[i]);
+	free(seen);
+	return NULL;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *s == '-')
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	}
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	if (errno || end == s || *out < 0 || *out > 1e9)
+		return -1;
+	if (*end == 's')
+		end++;
+	return *end ? -1 : 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: writer [--wss BYTES] [--rate PAGES_PER_S] [--pattern seq|random]\n"
+		"              [--duration SECONDS] [--threads N] [--stamp] [--seed N]\n"
+		"              [--delay SECONDS] [--thp]\n"
+		"  defaults: --wss 64M --rate 0 (as fast as possible) --pattern seq --duration 10\n"
+		"  (0 = until SIGINT/SIGTERM) --threads 1; sizes take K, M, G suffixes\n");
+	exit(2);
+}
+
+static int is_valued_option(const char *a)
+{
+	static const char *const names[] = { "--wss",  "--rate",    "--duration", "--delay",
+					     "--seed", "--threads", "--pattern" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(a, names[i]))
+			return 1;
+	return 0;
+}
+
+static void parse_args(int argc, char **argv)
+{
+	uint64_t v;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		int bad = 0;
+
+		if (!strcmp(a, "--stamp")) {
+			opts.stamp = 1;
+			continue;
+		} else if (!strcmp(a, "--thp")) {
+			opts.thp = 1;
+			continue;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage();
+		}
+		if (!is_valued_option(a)) {
+			fprintf(stderr, "writer: unknown option %s\n", a);
+			usage();
+		}
+		if (!val) {
+			fprintf(stderr, "writer: %s needs a value\n", a);
+			usage();
+		}
+		i++;
+		if (!strcmp(a, "--wss"))
+			bad = parse_size(val, &opts.wss);
+		else if (!strcmp(a, "--rate"))
+			bad = parse_size(val, &opts.rate);
+		else if (!strcmp(a, "--duration"))
+			bad = parse_seconds(val, &opts.duration);
+		else if (!strcmp(a, "--delay"))
+			bad = parse_seconds(val, &opts.delay);
+		else if (!strcmp(a, "--seed"))
+			bad = parse_size(val, &opts.seed);
+		else if (!strcmp(a, "--threads")) {
+			bad = parse_size(val, &v) || v < 1 || v > 1024;
+			opts.threads = v;
+		} else { /* --pattern */
+			bad = strcmp(val, "seq") && strcmp(val, "random");
+			opts.random = !strcmp(val, "random");
+		}
+		if (bad) {
+			fprintf(stderr, "writer: bad value for %s: %s\n", a, val);
+			usage();
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct writer_thread *w;
+	uint64_t pages, writes = 0, target = 0, distinct = 0, t_end;
+	int ret = 0;
+
+	parse_args(argc, argv);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	page_size = sysconf(_SC_PAGESIZE);
+	pages = opts.wss / page_size;
+	if (pages < opts.threads) {
+		fprintf(stderr, "writer: --wss %" PRIu64 " is less than one page per thread\n", opts.wss);
+		return 2;
+	}
+	base = mmap(NULL, pages * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+	if (base == MAP_FAILED) {
+		fprintf(stderr, "writer: mmap %" PRIu64 " bytes: %s\n", pages * page_size,
+			strerror(errno));
+		return 1;
+	}
+	if (!opts.thp)
+		madvise(base, pages * page_size, MADV_NOHUGEPAGE); /* best effort: no THP, no error */
+	for (uint64_t i = 0; i < pages; i++)
+		base[i * page_size] = 0;
+
+	w = calloc(opts.threads, sizeof(*w));
+	if (!w) {
+		fprintf(stderr, "writer: out of memory\n");
+		return 1;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	printf("writer ready pid=%d addr=%p pages=%" PRIu64 " page_size=%ld threads=%u rate=%" PRIu64
+	       " pattern=%s duration=%g\n",
+	       getpid(), (void *)base, pages, page_size, opts.threads, opts.rate,
+	       opts.random ? "random" : "seq", opts.duration);
+	if (opts.delay > 0) {
+		struct timespec ts = { (time_t)opts.delay,
+				       (long)((opts.delay - (time_t)opts.delay) * NSEC) };
+		while (nanosleep(&ts, &ts) && errno == EINTR && !stop)
+			;
+	}
+
+	start_ns = now_ns();
+	end_ns = opts.duration > 0 ? start_ns + (uint64_t)(opts.duration * NSEC) : 0;
+	for (unsigned i = 0; i < opts.threads; i++) {
+		w[i].index = i;
+		w[i].first = pages * i / opts.threads;
+		w[i].npages = pages * (i + 1) / opts.threads - w[i].first;
+		ret = pthread_create(&w[i].tid, NULL, writer_run, &w[i]);
+		if (ret) {
+			fprintf(stderr, "writer: pthread_create: %s\n", strerror(ret));
+			stop = 1;
+			opts.threads = i;
+			break;
+		}
+	}
+	for (unsigned i = 0; i < opts.threads; i++) {
+		pthread_join(w[i].tid, NULL);
+		if (w[i].err) {
+			fprintf(stderr, "writer: thread %u: %s\n", i, strerror(w[i].err));
+			ret = 1;
+		}
+		writes += w[i].writes;
+		target += w[i].target;
+		distinct += w[i].distinct;
+	}
+	t_end = now_ns();
+	{
+		double secs = (double)(t_end - start_ns) / NSEC;
+
+		printf("writer done writes=%" PRIu64 " target=%" PRIu64 " distinct=%" PRIu64
+		       " seconds=%.6f rate=%.1f\n",
+		       writes, target, distinct, secs, secs > 0 ? writes / secs : 0.0);
+	}
+	free(w);
+	return ret ? 1 : 0;
+}
