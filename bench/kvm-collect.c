@@ -77,9 +77,13 @@ static double measure(const char *mode, uint64_t mem, unsigned pct, int reps, ui
 {
 	uint64_t wss = pct ? (mem / 4096 * pct / 100) * 4096 : 4096 * NR_VCPUS;
 	struct vm_config cfg = {
-		.nr_vcpus = NR_VCPUS, .mem_bytes = mem, .wss_bytes = wss,
-		.pattern = VM_PATTERN_SEQ, .rate_pages = 0, .ring_entries = ring_entries,
-		.log_mode = strcmp(mode, "ring") ? VM_LOG_BITMAP : VM_LOG_RING,
+	    .nr_vcpus = NR_VCPUS,
+	    .mem_bytes = mem,
+	    .wss_bytes = wss,
+	    .pattern = VM_PATTERN_SEQ,
+	    .rate_pages = 0,
+	    .ring_entries = ring_entries,
+	    .log_mode = strcmp(mode, "ring") ? VM_LOG_BITMAP : VM_LOG_RING,
 	};
 	struct dpt_tracker t = {.ops = &kvm_tracker_ops, .end_fd = -1};
 	struct dpt_target target = {.kind = DPT_TARGET_VM};
@@ -168,8 +172,9 @@ int main(int argc, char **argv)
 		       (unsigned long long)db, b * scale, r * scale, r / b,
 		       (unsigned long long)full, db == dr ? "" : "  (dirty counts differ!)");
 	}
-	printf("ring-full: KVM_EXIT_DIRTY_RING_FULL exits during the ring runs; each one harvests\n"
-	       "on a vCPU thread and leaves less for collect(), so a nonzero count there means the\n"
-	       "ring figure is not the whole harvest cost.\n");
+	printf(
+	    "ring-full: KVM_EXIT_DIRTY_RING_FULL exits during the ring runs; each one harvests\n"
+	    "on a vCPU thread and leaves less for collect(), so a nonzero count there means the\n"
+	    "ring figure is not the whole harvest cost.\n");
 	return 0;
 }

@@ -20,24 +20,24 @@
 
 #include <stdint.h>
 
-#define GUEST_ABI_MAGIC   0x31545044u /* "DPT1" */
+#define GUEST_ABI_MAGIC	  0x31545044u /* "DPT1" */
 #define GUEST_ABI_VERSION 1
 
-#define GUEST_PAGE_SIZE   4096ULL
-#define GUEST_LARGE_PAGE  0x200000ULL /* 2 MiB: the only page size used (1 GiB faults on PVM) */
+#define GUEST_PAGE_SIZE	 4096ULL
+#define GUEST_LARGE_PAGE 0x200000ULL /* 2 MiB: the only page size used (1 GiB faults on PVM) */
 
-#define GUEST_GDT_GPA      0x1000ULL
+#define GUEST_GDT_GPA	   0x1000ULL
 #define GUEST_PARAMS_GPA   0x2000ULL
-#define GUEST_PML4_GPA     0x10000ULL
-#define GUEST_PDPT_GPA     0x11000ULL
-#define GUEST_PD_GPA       0x12000ULL /* PD i maps [i GiB, (i+1) GiB) */
-#define GUEST_CODE_GPA     0x200000ULL
-#define GUEST_CODE_MAX     0x100000ULL
-#define GUEST_STACK_GPA    0x300000ULL
+#define GUEST_PML4_GPA	   0x10000ULL
+#define GUEST_PDPT_GPA	   0x11000ULL
+#define GUEST_PD_GPA	   0x12000ULL /* PD i maps [i GiB, (i+1) GiB) */
+#define GUEST_CODE_GPA	   0x200000ULL
+#define GUEST_CODE_MAX	   0x100000ULL
+#define GUEST_STACK_GPA	   0x300000ULL
 #define GUEST_STACK_SIZE   0x4000ULL
 #define GUEST_SLOT0_SIZE   0x400000ULL
 #define GUEST_WORKLOAD_GPA 0x40000000ULL
-#define GUEST_MAX_PDS      ((GUEST_CODE_GPA - GUEST_PD_GPA) / 4096)
+#define GUEST_MAX_PDS	   ((GUEST_CODE_GPA - GUEST_PD_GPA) / 4096)
 
 #define GUEST_MAX_VCPUS 64
 
@@ -56,26 +56,26 @@ enum guest_pattern {
 };
 
 enum guest_panic {
-	GUEST_PANIC_MAGIC = 1,   /* guest_params.magic/version mismatch */
-	GUEST_PANIC_PARAMS = 2,  /* a per-vCPU part is empty or the pattern unknown */
+	GUEST_PANIC_MAGIC = 1,	/* guest_params.magic/version mismatch */
+	GUEST_PANIC_PARAMS = 2, /* a per-vCPU part is empty or the pattern unknown */
 };
 
 /* One vCPU's part of the working set and its counters; 64 bytes. */
 struct guest_vcpu {
-	uint64_t base_gpa;        /* first page of this vCPU's part */
-	uint64_t pages;           /* pages in the part (>= 1) */
-	uint64_t hot_pages;       /* hotcold: the first hot_pages pages are hot (1..pages) */
-	uint64_t start;           /* first page index (seq, stride), < pages */
-	uint64_t seed;            /* PRNG seed (random, hotcold), nonzero */
-	volatile uint64_t pass;   /* host: stamp for the coming batch, set before a yield returns */
+	uint64_t base_gpa;	  /* first page of this vCPU's part */
+	uint64_t pages;		  /* pages in the part (>= 1) */
+	uint64_t hot_pages;	  /* hotcold: the first hot_pages pages are hot (1..pages) */
+	uint64_t start;		  /* first page index (seq, stride), < pages */
+	uint64_t seed;		  /* PRNG seed (random, hotcold), nonzero */
+	volatile uint64_t pass;	  /* host: stamp for the coming batch, set before a yield returns */
 	volatile uint64_t writes; /* guest: pages written since boot (repeats included) */
 	uint64_t reserved;
 };
 
 struct guest_params {
-	uint32_t magic;       /* GUEST_ABI_MAGIC */
-	uint32_t version;     /* GUEST_ABI_VERSION */
-	uint32_t pattern;     /* enum guest_pattern */
+	uint32_t magic;	  /* GUEST_ABI_MAGIC */
+	uint32_t version; /* GUEST_ABI_VERSION */
+	uint32_t pattern; /* enum guest_pattern */
 	uint32_t nr_vcpus;
 	uint32_t batch_pages; /* pages written between two yields (>= 1) */
 	uint32_t hot_share;   /* hotcold: percent of writes into the hot pages (0..100) */

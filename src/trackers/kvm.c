@@ -50,11 +50,11 @@ struct kvm_priv {
 	enum kvm_mode mode;
 	uint64_t pages;
 	unsigned nr_vcpus;
-	uint64_t *out;  /* the sample's bitmap */
-	uint64_t *acc;  /* ring: the current interval's accumulating bitmap */
+	uint64_t *out; /* the sample's bitmap */
+	uint64_t *acc; /* ring: the current interval's accumulating bitmap */
 	uint64_t out_vcpu[VM_MAX_VCPUS];
 	uint64_t acc_vcpu[VM_MAX_VCPUS];
-	uint64_t foreign; /* ring entries outside the workload slot (ignored) */
+	uint64_t foreign;     /* ring entries outside the workload slot (ignored) */
 	pthread_mutex_t lock; /* ring: acc, acc_vcpu, foreign */
 	bool lock_ready;
 	bool handler_set;
@@ -65,9 +65,9 @@ struct kvm_priv {
 };
 
 static const char *const mode_names[] = {
-	[KVM_MODE_BITMAP] = "bitmap",
-	[KVM_MODE_LEGACY] = "bitmap-legacy",
-	[KVM_MODE_RING] = "ring",
+    [KVM_MODE_BITMAP] = "bitmap",
+    [KVM_MODE_LEGACY] = "bitmap-legacy",
+    [KVM_MODE_RING] = "ring",
 };
 
 static int parse_mode(const char *s, enum kvm_mode *out)
@@ -95,10 +95,10 @@ static int get_log(struct kvm_priv *p, uint64_t *bm)
 static int clear_log(struct kvm_priv *p, uint64_t *bm)
 {
 	struct kvm_clear_dirty_log c = {
-		.slot = VM_WORKLOAD_SLOT,
-		.first_page = 0,
-		.num_pages = (uint32_t)p->pages,
-		.dirty_bitmap = bm,
+	    .slot = VM_WORKLOAD_SLOT,
+	    .first_page = 0,
+	    .num_pages = (uint32_t)p->pages,
+	    .dirty_bitmap = bm,
 	};
 
 	if (ioctl(vm_fd(p->vm), KVM_CLEAR_DIRTY_LOG, &c) < 0)
@@ -111,7 +111,8 @@ static int harvest_bitmap(struct kvm_priv *p)
 {
 	int rc = get_log(p, p->out);
 
-	if (rc == 0 && p->mode == KVM_MODE_BITMAP && bitmap_next_set(p->out, p->pages, 0) < p->pages)
+	if (rc == 0 && p->mode == KVM_MODE_BITMAP &&
+	    bitmap_next_set(p->out, p->pages, 0) < p->pages)
 		rc = clear_log(p, p->out);
 	return rc;
 }
@@ -194,8 +195,8 @@ static int kvm_probe(const struct dpt_tracker_opts *opts)
 		rc = kvm_query_caps(dev, &caps);
 	if (rc < 0)
 		return rc;
-	dpt_debug("%s: api %d, max vcpus %d, manual protect 0x%x, dirty ring %u..%u entries%s",
-		  dev, caps.api_version, caps.max_vcpus, caps.manual_protect, caps.ring_min_entries,
+	dpt_debug("%s: api %d, max vcpus %d, manual protect 0x%x, dirty ring %u..%u entries%s", dev,
+		  caps.api_version, caps.max_vcpus, caps.manual_protect, caps.ring_min_entries,
 		  caps.ring_max_entries, caps.ring_acq_rel ? " (acq_rel)" : "");
 	if (mode == KVM_MODE_RING && !caps.ring_max_entries)
 		return dpt_fail(-EOPNOTSUPP, "%s: no dirty ring (KVM_CAP_DIRTY_LOG_RING)", dev);
@@ -326,7 +327,8 @@ static int kvm_collect(struct dpt_tracker *t, struct dpt_sample *s)
 	int rc = vm_quiesce(p->vm);
 
 	if (rc < 0) {
-		/* A failed VM has stopped for good: report its last interval, once more if asked. */
+		/* A failed VM has stopped for good: report its last interval, once more if asked.
+		 */
 		if (!vm_stopped(p->vm))
 			return rc;
 		snprintf(t->end_reason, sizeof(t->end_reason), "%s", vm_error(p->vm));
@@ -380,10 +382,10 @@ static void kvm_close(struct dpt_tracker *t)
 }
 
 const struct dpt_tracker_ops kvm_tracker_ops = {
-	.name = "kvm",
-	.probe = kvm_probe,
-	.open = kvm_open,
-	.start = kvm_start,
-	.collect = kvm_collect,
-	.close = kvm_close,
+    .name = "kvm",
+    .probe = kvm_probe,
+    .open = kvm_open,
+    .start = kvm_start,
+    .collect = kvm_collect,
+    .close = kvm_close,
 };

@@ -47,7 +47,8 @@ static int check_memory(const struct vm_config *c)
 				vm_format_size(a, sizeof(a), c->wss_bytes),
 				vm_format_size(b, sizeof(b), c->mem_bytes));
 	if (!c->shared && c->wss_bytes / GUEST_PAGE_SIZE < c->nr_vcpus)
-		return dpt_fail(-EINVAL, "--wss %s has fewer pages than --vcpus %u to split it among",
+		return dpt_fail(-EINVAL,
+				"--wss %s has fewer pages than --vcpus %u to split it among",
 				vm_format_size(a, sizeof(a), c->wss_bytes), c->nr_vcpus);
 	return 0;
 }
@@ -75,8 +76,7 @@ int vm_config_check(struct vm_config *c)
 	if (c->nr_vcpus == 0)
 		return dpt_fail(-EINVAL, "--vcpus 0: the VM needs at least one vCPU");
 	if (c->nr_vcpus > VM_MAX_VCPUS)
-		return dpt_fail(-EINVAL, "--vcpus %u: at most %u vCPUs", c->nr_vcpus,
-				VM_MAX_VCPUS);
+		return dpt_fail(-EINVAL, "--vcpus %u: at most %u vCPUs", c->nr_vcpus, VM_MAX_VCPUS);
 	if (!c->wss_bytes)
 		c->wss_bytes = c->mem_bytes;
 	rc = check_memory(c);

@@ -97,9 +97,9 @@ static int pio_panic(struct vm_vcpu *v, uint8_t *data)
 }
 
 static const struct pio_port pio_table[] = {
-	{GUEST_PORT_YIELD, KVM_EXIT_IO_IN, 4, pio_yield},
-	{GUEST_PORT_CONSOLE, KVM_EXIT_IO_OUT, 1, pio_console},
-	{GUEST_PORT_PANIC, KVM_EXIT_IO_OUT, 4, pio_panic},
+    {GUEST_PORT_YIELD, KVM_EXIT_IO_IN, 4, pio_yield},
+    {GUEST_PORT_CONSOLE, KVM_EXIT_IO_OUT, 1, pio_console},
+    {GUEST_PORT_PANIC, KVM_EXIT_IO_OUT, 4, pio_panic},
 };
 
 int vm_pio_dispatch(struct vm_vcpu *v)

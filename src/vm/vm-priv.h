@@ -49,22 +49,22 @@ struct vm {
 	struct guest_params *params;
 
 	uint32_t manual_protect; /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 flags now enabled */
-	uint32_t ring_entries;   /* ring mode: entries per vCPU */
-	bool ring_acq_rel;       /* ring mode: enabled through KVM_CAP_DIRTY_LOG_RING_ACQ_REL */
+	uint32_t ring_entries;	 /* ring mode: entries per vCPU */
+	bool ring_acq_rel;	 /* ring mode: enabled through KVM_CAP_DIRTY_LOG_RING_ACQ_REL */
 	uint64_t ring_full_exits;
 	int (*ring_full)(void *arg, unsigned vcpu); /* ring-full handler (tracker), or NULL */
 	void *ring_full_arg;
 
-	double batch_ns;  /* time per batch of one vCPU; 0 = unpaced */
-	uint64_t t0_ns;   /* CLOCK_MONOTONIC at vm_start */
+	double batch_ns; /* time per batch of one vCPU; 0 = unpaced */
+	uint64_t t0_ns;	 /* CLOCK_MONOTONIC at vm_start */
 
 	pthread_mutex_t lock;
-	pthread_cond_t wake;        /* vCPU threads: resume, stop, or the sleep is over */
+	pthread_cond_t wake;	    /* vCPU threads: resume, stop, or the sleep is over */
 	pthread_cond_t parked_cond; /* vm_quiesce(): one more vCPU parked or stopped */
-	unsigned quiesce;           /* nesting count */
-	unsigned parked;            /* vCPU threads waiting at a yield while quiesced */
-	unsigned running;           /* vCPU threads alive */
-	bool stopping;              /* vm_destroy or a failure: threads end at their next yield */
+	unsigned quiesce;	    /* nesting count */
+	unsigned parked;	    /* vCPU threads waiting at a yield while quiesced */
+	unsigned running;	    /* vCPU threads alive */
+	bool stopping;		    /* vm_destroy or a failure: threads end at their next yield */
 	bool failed;
 	char error[256];
 	uint64_t pass;

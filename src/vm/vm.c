@@ -49,11 +49,11 @@ static int map_slot(struct vm *vm, uint32_t id, uint64_t gpa, uint64_t size, uin
 	s->size = size;
 	s->host = p;
 	r = (struct kvm_userspace_memory_region){
-		.slot = id,
-		.flags = flags,
-		.guest_phys_addr = gpa,
-		.memory_size = size,
-		.userspace_addr = (uintptr_t)p,
+	    .slot = id,
+	    .flags = flags,
+	    .guest_phys_addr = gpa,
+	    .memory_size = size,
+	    .userspace_addr = (uintptr_t)p,
 	};
 	return VM_IOCTL(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
 }
@@ -98,10 +98,10 @@ static int setup_log_mode(struct vm *vm, const struct kvm_caps *caps)
 				caps->ring_min_entries, caps->ring_max_entries);
 	vm->ring_acq_rel = caps->ring_acq_rel;
 	vm->ring_entries = want;
-	return enable_cap(vm,
-			  caps->ring_acq_rel ? KVM_CAP_DIRTY_LOG_RING_ACQ_REL : KVM_CAP_DIRTY_LOG_RING,
-			  (uint64_t)want * sizeof(struct kvm_dirty_gfn),
-			  caps->ring_acq_rel ? "KVM_CAP_DIRTY_LOG_RING_ACQ_REL" : "KVM_CAP_DIRTY_LOG_RING");
+	return enable_cap(
+	    vm, caps->ring_acq_rel ? KVM_CAP_DIRTY_LOG_RING_ACQ_REL : KVM_CAP_DIRTY_LOG_RING,
+	    (uint64_t)want * sizeof(struct kvm_dirty_gfn),
+	    caps->ring_acq_rel ? "KVM_CAP_DIRTY_LOG_RING_ACQ_REL" : "KVM_CAP_DIRTY_LOG_RING");
 }
 
 static int create_vcpu(struct vm *vm, unsigned i, int run_size)

@@ -16,20 +16,20 @@
 #define PTE_RW (1ULL << 1)
 #define PTE_PS (1ULL << 7)
 
-#define CR0_PE (1ULL << 0)
-#define CR0_MP (1ULL << 1)
-#define CR0_ET (1ULL << 4)
-#define CR0_NE (1ULL << 5)
-#define CR0_WP (1ULL << 16)
-#define CR0_AM (1ULL << 18)
-#define CR0_PG (1ULL << 31)
-#define CR4_PAE (1ULL << 5)
+#define CR0_PE	 (1ULL << 0)
+#define CR0_MP	 (1ULL << 1)
+#define CR0_ET	 (1ULL << 4)
+#define CR0_NE	 (1ULL << 5)
+#define CR0_WP	 (1ULL << 16)
+#define CR0_AM	 (1ULL << 18)
+#define CR0_PG	 (1ULL << 31)
+#define CR4_PAE	 (1ULL << 5)
 #define EFER_LME (1ULL << 8)
 #define EFER_LMA (1ULL << 10)
 
 #define SEL_CODE 0x08
 #define SEL_DATA 0x10
-#define SEL_TSS  0x18
+#define SEL_TSS	 0x18
 
 extern const unsigned char guest_blob_start[], guest_blob_end[];
 
@@ -175,11 +175,11 @@ static int setup_sregs(struct vm_vcpu *v)
 int vm_x86_setup_vcpu(struct vm *vm, struct vm_vcpu *v)
 {
 	struct kvm_regs regs = {
-		.rip = GUEST_CODE_GPA,
-		.rsp = GUEST_STACK_GPA + (v->index + 1) * GUEST_STACK_SIZE,
-		.rdi = v->index,
-		.rsi = GUEST_PARAMS_GPA,
-		.rflags = 0x2,
+	    .rip = GUEST_CODE_GPA,
+	    .rsp = GUEST_STACK_GPA + (v->index + 1) * GUEST_STACK_SIZE,
+	    .rdi = v->index,
+	    .rsi = GUEST_PARAMS_GPA,
+	    .rflags = 0x2,
 	};
 	int rc = setup_cpuid(vm, v);
 

@@ -43,7 +43,8 @@ static void bad_configs(const struct kvm_caps *caps)
 	c = ok, c.nr_vcpus = VM_MAX_VCPUS + 1;
 	expect_fail("config/too-many-vcpus", c, -EINVAL, "--vcpus 65");
 	c = ok, c.mem_bytes = 3 * MIB;
-	expect_fail("config/mem-not-2M", c, -EINVAL, "--mem 3M is not a positive multiple of 2 MiB");
+	expect_fail("config/mem-not-2M", c, -EINVAL,
+		    "--mem 3M is not a positive multiple of 2 MiB");
 	c = ok, c.wss_bytes = 4097;
 	expect_fail("config/wss-not-4K", c, -EINVAL, "--wss 4097 is not a multiple of 4 KiB");
 	c = ok, c.rate_pages = -1;
@@ -99,17 +100,17 @@ static void mem_bounds(struct vm *vm)
 	uint64_t base = vm_workload_gpa(vm), size = vm_workload_pages(vm) * 4096;
 
 	TEST_CHECK(vm_mem_ptr(vm, base, size) && vm_mem_ptr(vm, 0, GUEST_SLOT0_SIZE) &&
-			   !vm_mem_ptr(vm, base + size - 8, 16) && !vm_mem_ptr(vm, base + size, 1) &&
-			   !vm_mem_ptr(vm, GUEST_SLOT0_SIZE - 8, 16) &&
-			   !vm_mem_ptr(vm, base, UINT64_MAX) && !vm_mem_ptr(vm, UINT64_MAX - 4, 8),
+		       !vm_mem_ptr(vm, base + size - 8, 16) && !vm_mem_ptr(vm, base + size, 1) &&
+		       !vm_mem_ptr(vm, GUEST_SLOT0_SIZE - 8, 16) &&
+		       !vm_mem_ptr(vm, base, UINT64_MAX) && !vm_mem_ptr(vm, UINT64_MAX - 4, 8),
 		   "vm/mem-ptr-bounds", "a range outside one slot was accepted");
 }
 
 /* A guest that panics (bad parameter block) stops the VM with a reason. */
 static void guest_failure(void)
 {
-	struct vm_config cfg = {.nr_vcpus = 2, .mem_bytes = 16 * MIB, .rate_pages = 1000,
-				 .log_mode = VM_LOG_BITMAP};
+	struct vm_config cfg = {
+	    .nr_vcpus = 2, .mem_bytes = 16 * MIB, .rate_pages = 1000, .log_mode = VM_LOG_BITMAP};
 	struct dpt_tracker t = {.ops = &kvm_tracker_ops, .end_fd = -1};
 	struct dpt_target target = {.kind = DPT_TARGET_VM};
 	struct dpt_sample s = {0};

@@ -58,8 +58,11 @@ static double measure(struct vm *vm, struct dpt_tracker *t)
 static void pace(double rate, unsigned vcpus)
 {
 	struct vm_config cfg = {
-		.nr_vcpus = vcpus, .mem_bytes = 128ULL << 20, .pattern = VM_PATTERN_SEQ,
-		.rate_pages = rate, .log_mode = VM_LOG_BITMAP,
+	    .nr_vcpus = vcpus,
+	    .mem_bytes = 128ULL << 20,
+	    .pattern = VM_PATTERN_SEQ,
+	    .rate_pages = rate,
+	    .log_mode = VM_LOG_BITMAP,
 	};
 	struct dpt_tracker t = {.ops = &kvm_tracker_ops, .end_fd = -1};
 	struct dpt_target target = {.kind = DPT_TARGET_VM};

@@ -22,8 +22,8 @@
 
 #define INTERVALS   5
 #define INTERVAL_MS 60
-#define RATE        16000.0 /* pages/s for the whole VM */
-#define MEM         (64ULL << 20)
+#define RATE	    16000.0 /* pages/s for the whole VM */
+#define MEM	    (64ULL << 20)
 
 struct tcase {
 	const char *mode;
@@ -41,8 +41,8 @@ struct result {
 };
 
 /* Compare one collected interval with the stamps of pass. Returns 0 or -1 with r->why. */
-static int check_interval(struct vm *vm, const struct dpt_sample *s, uint64_t pass,
-			  bool split, struct result *r)
+static int check_interval(struct vm *vm, const struct dpt_sample *s, uint64_t pass, bool split,
+			  struct result *r)
 {
 	uint64_t pages = vm_workload_pages(vm), truth = 0;
 
@@ -71,7 +71,8 @@ static int check_interval(struct vm *vm, const struct dpt_sample *s, uint64_t pa
 		for (uint64_t pg = first; pg < first + n; pg++)
 			mine += vm_page_stamp(vm, pg) == pass;
 		if (s->vcpu_dirty[i] != mine)
-			return snprintf(r->why, sizeof(r->why), "pass %llu: vcpu %u counted %llu, its part has %llu",
+			return snprintf(r->why, sizeof(r->why),
+					"pass %llu: vcpu %u counted %llu, its part has %llu",
 					(unsigned long long)pass, i,
 					(unsigned long long)s->vcpu_dirty[i],
 					(unsigned long long)mine),
@@ -83,7 +84,8 @@ static int check_interval(struct vm *vm, const struct dpt_sample *s, uint64_t pa
 		for (unsigned i = 0; i < s->nr_vcpus; i++)
 			sum += s->vcpu_dirty[i];
 		if (sum != s->dirty)
-			return snprintf(r->why, sizeof(r->why), "per-vCPU counts add up to %llu, dirty %llu",
+			return snprintf(r->why, sizeof(r->why),
+					"per-vCPU counts add up to %llu, dirty %llu",
 					(unsigned long long)sum, (unsigned long long)s->dirty),
 			       -1;
 	}
@@ -115,16 +117,19 @@ static int run_intervals(struct vm *vm, struct dpt_tracker *t, const struct tcas
 		usleep(INTERVAL_MS * 1000);
 		memset(&s, 0, sizeof(s));
 		if (vm_quiesce(vm) < 0)
-			return snprintf(r->why, sizeof(r->why), "quiesce: %s", dpt_last_error()), -1;
+			return snprintf(r->why, sizeof(r->why), "quiesce: %s", dpt_last_error()),
+			       -1;
 		uint64_t pass = vm_pass(vm);
 		int rc = t->ops->collect(t, &s);
 
 		if (rc == 0)
-			rc = check_interval(vm, &s, pass, c->vcpus > 1 && !c->shared && s.nr_vcpus, r);
+			rc = check_interval(vm, &s, pass, c->vcpus > 1 && !c->shared && s.nr_vcpus,
+					    r);
 		else
 			snprintf(r->why, sizeof(r->why), "collect: %s", dpt_last_error());
 		if (rc == 0 && k == 0 && !s.regions_changed)
-			rc = -1, snprintf(r->why, sizeof(r->why), "first sample without regions_changed");
+			rc = -1,
+			snprintf(r->why, sizeof(r->why), "first sample without regions_changed");
 		r->writes = total_writes(vm) - w0;
 		vm_resume(vm);
 		if (rc < 0)
@@ -136,9 +141,14 @@ static int run_intervals(struct vm *vm, struct dpt_tracker *t, const struct tcas
 static void run_case(const struct tcase *c)
 {
 	struct vm_config cfg = {
-		.nr_vcpus = c->vcpus, .mem_bytes = MEM, .pattern = c->pattern, .shared = c->shared,
-		.rate_pages = RATE, .seed = 42, .ring_entries = c->ring_entries,
-		.log_mode = strcmp(c->mode, "ring") ? VM_LOG_BITMAP : VM_LOG_RING,
+	    .nr_vcpus = c->vcpus,
+	    .mem_bytes = MEM,
+	    .pattern = c->pattern,
+	    .shared = c->shared,
+	    .rate_pages = RATE,
+	    .seed = 42,
+	    .ring_entries = c->ring_entries,
+	    .log_mode = strcmp(c->mode, "ring") ? VM_LOG_BITMAP : VM_LOG_RING,
 	};
 	struct dpt_tracker_opts opts = {.mode = c->mode};
 	struct dpt_tracker t = {.ops = &kvm_tracker_ops, .end_fd = -1};
@@ -170,16 +180,17 @@ static void run_case(const struct tcase *c)
 		rc = -1, snprintf(r.why, sizeof(r.why), "only %llu of %d intervals saw writes",
 				  (unsigned long long)r.intervals_with_writes, INTERVALS);
 	if (rc == 0 && c->pattern == VM_PATTERN_SEQ && r.sum_dirty != r.writes)
-		rc = -1, snprintf(r.why, sizeof(r.why), "seq: %llu dirty over the intervals, %llu writes",
-				  (unsigned long long)r.sum_dirty, (unsigned long long)r.writes);
+		rc = -1,
+		snprintf(r.why, sizeof(r.why), "seq: %llu dirty over the intervals, %llu writes",
+			 (unsigned long long)r.sum_dirty, (unsigned long long)r.writes);
 	if (rc == 0 && c->ring_entries && vm_ring_full_exits(vm) == 0)
-		rc = -1, snprintf(r.why, sizeof(r.why), "no KVM_EXIT_DIRTY_RING_FULL with %u entries",
-				  c->ring_entries);
+		rc = -1, snprintf(r.why, sizeof(r.why),
+				  "no KVM_EXIT_DIRTY_RING_FULL with %u entries", c->ring_entries);
 	TEST_CHECK(rc == 0, name, "%s", r.why);
 	if (rc == 0)
-		printf("#   %s: %llu dirty in %d intervals, %llu writes, %llu ring-full exits\n", name,
-		       (unsigned long long)r.sum_dirty, INTERVALS, (unsigned long long)r.writes,
-		       (unsigned long long)vm_ring_full_exits(vm));
+		printf("#   %s: %llu dirty in %d intervals, %llu writes, %llu ring-full exits\n",
+		       name, (unsigned long long)r.sum_dirty, INTERVALS,
+		       (unsigned long long)r.writes, (unsigned long long)vm_ring_full_exits(vm));
 out:
 	if (t.priv)
 		t.ops->close(&t);
@@ -208,7 +219,8 @@ int main(void)
 	}
 	if (caps.ring_max_entries) {
 		run_case(&(struct tcase){"ring", 1, VM_PATTERN_SEQ, false, KVM_RING_MIN_ENTRIES});
-		run_case(&(struct tcase){"ring", 2, VM_PATTERN_RANDOM, false, KVM_RING_MIN_ENTRIES});
+		run_case(
+		    &(struct tcase){"ring", 2, VM_PATTERN_RANDOM, false, KVM_RING_MIN_ENTRIES});
 	}
 	return test_done();
 }
