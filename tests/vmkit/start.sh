@@ -52,6 +52,9 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$sock" ] && [ -n "$pidfile" ] || usage
 [ -n "$log" ] || log=${pidfile%.pid}.log
+# QEMU daemonizes into /: give it absolute paths.
+sock=$(realpath -m "$sock") pidfile=$(realpath -m "$pidfile") log=$(realpath -m "$log")
+[ ${#sock} -lt 108 ] || die "$sock: too long for a unix socket path (107 bytes at most)"
 case $ready_timeout in '' | *[!0-9]*) die "bad --ready-timeout: $ready_timeout (whole seconds)" ;; esac
 
 if [ -s "$pidfile" ] && vmkit_alive "$(cat "$pidfile")"; then
