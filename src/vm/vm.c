@@ -268,6 +268,7 @@ int vm_quiesce(struct vm *vm)
 	pthread_mutex_lock(&vm->lock);
 	if (!vm->failed) {
 		vm->quiesce++;
+		pthread_cond_broadcast(&vm->wake); /* cut pacing sleeps short */
 		while (!vm->failed && vm->parked < vm->running)
 			pthread_cond_wait(&vm->parked_cond, &vm->lock);
 		if (!vm->failed) {

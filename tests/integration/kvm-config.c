@@ -7,6 +7,8 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "dpt/log.h"
 #include "dpt/tracker.h"
@@ -154,6 +156,41 @@ out:
 	vm_destroy(vm);
 }
 
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A slow guest (one batch every 1.6 s) sleeps at its yields; quiesce must not wait for that. */
+static void quiesce_latency(void)
+{
+	struct vm_config cfg = {.nr_vcpus = 1, .mem_bytes = 16 * MIB, .rate_pages = 10};
+	struct vm *vm;
+	double worst = 0;
+
+	dpt_clear_error();
+	if (vm_create(&vm, &cfg) < 0 || vm_start(vm) < 0) {
+		TEST_CHECK(0, "vm/quiesce-latency", "setup: %s", dpt_last_error());
+		vm_destroy(vm);
+		return;
+	}
+	for (int i = 0; i < 3; i++) {
+		usleep(50000);
+		double t0 = now();
+
+		if (vm_quiesce(vm) < 0)
+			break;
+		if (now() - t0 > worst)
+			worst = now() - t0;
+		vm_resume(vm);
+	}
+	TEST_CHECK(worst < 0.1, "vm/quiesce-latency", "quiesce took %.3f s", worst);
+	vm_destroy(vm);
+}
+
 int main(void)
 {
 	struct kvm_caps caps;
@@ -168,5 +205,6 @@ int main(void)
 	bad_configs(&caps);
 	tracker_mismatch();
 	guest_failure();
+	quiesce_latency();
 	return test_done();
 }
