@@ -28,6 +28,7 @@ HELPER_BIN:= $(HELPER_SRC:%.c=$(BUILD)/%)
 all: $(BUILD)/dpt
 
 -include guest/guest.mk
+-include tests/vmkit/vmkit.mk
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
