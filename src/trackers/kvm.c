@@ -251,17 +251,29 @@ static int alloc_bitmaps(struct kvm_priv *p)
 	return 0;
 }
 
+static const char *mib(char *buf, size_t len, uint64_t bytes)
+{
+	if (bytes % (1ULL << 30) == 0)
+		snprintf(buf, len, "%llu GiB", (unsigned long long)(bytes >> 30));
+	else if (bytes % (1ULL << 20) == 0)
+		snprintf(buf, len, "%llu MiB", (unsigned long long)(bytes >> 20));
+	else
+		snprintf(buf, len, "%llu KiB", (unsigned long long)(bytes >> 10));
+	return buf;
+}
+
 static void describe(struct dpt_tracker *t, struct vm *vm)
 {
 	static const char *const patterns[] = {"seq", "random", "hotcold", "stride"};
 	const struct vm_config *c = vm_config(vm);
-	char mem[32], wss[32];
+	char mem[32], wss[32], rate[32] = "unpaced";
 
-	snprintf(t->target_desc, sizeof(t->target_desc),
-		 "micro-VM %u vCPU%s %sB, %s over %sB%s, %.0f pages/s", c->nr_vcpus,
-		 c->nr_vcpus > 1 ? "s" : "", vm_format_size(mem, sizeof(mem), c->mem_bytes),
-		 patterns[c->pattern], vm_format_size(wss, sizeof(wss), c->wss_bytes),
-		 c->shared ? " shared" : "", c->rate_pages);
+	if (c->rate_pages > 0)
+		snprintf(rate, sizeof(rate), "%.0f pages/s", c->rate_pages);
+	snprintf(t->target_desc, sizeof(t->target_desc), "micro-VM %u vCPU%s %s, %s over %s%s, %s",
+		 c->nr_vcpus, c->nr_vcpus > 1 ? "s" : "", mib(mem, sizeof(mem), c->mem_bytes),
+		 patterns[c->pattern], mib(wss, sizeof(wss), c->wss_bytes),
+		 c->shared ? " shared" : "", rate);
 }
 
 static void kvm_close(struct dpt_tracker *t);
@@ -331,7 +343,9 @@ static int kvm_collect(struct dpt_tracker *t, struct dpt_sample *s)
 		 */
 		if (!vm_stopped(p->vm))
 			return rc;
-		snprintf(t->end_reason, sizeof(t->end_reason), "%s", vm_error(p->vm));
+		snprintf(t->end_reason, sizeof(t->end_reason), "micro-VM stopped: %s",
+			 vm_error(p->vm));
+		t->end_status = 1;
 		dpt_clear_error();
 		stopped = true;
 	}

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "dpt/log.h"
 #include "vm/vm-priv.h"
@@ -118,18 +119,26 @@ int vm_x86_setup_memory(struct vm *vm)
 
 static int setup_cpuid(struct vm *vm, struct vm_vcpu *v)
 {
-	unsigned nent = 256;
-	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + nent * sizeof(cpuid->entries[0]));
-	int rc;
+	for (unsigned nent = 128;; nent *= 2) {
+		struct kvm_cpuid2 *cpuid =
+		    calloc(1, sizeof(*cpuid) + nent * sizeof(cpuid->entries[0]));
+		int rc;
 
-	if (!cpuid)
-		return dpt_fail(-ENOMEM, "out of memory");
-	cpuid->nent = nent;
-	rc = VM_IOCTL(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid);
-	if (rc == 0)
-		rc = VM_IOCTL(v->fd, KVM_SET_CPUID2, cpuid);
-	free(cpuid);
-	return rc;
+		if (!cpuid)
+			return dpt_fail(-ENOMEM, "out of memory");
+		cpuid->nent = nent;
+		rc = ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0 ? -errno : 0;
+		if (rc == -E2BIG && nent < 4096) {
+			free(cpuid);
+			continue;
+		}
+		if (rc < 0)
+			rc = dpt_fail(rc, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-rc));
+		else
+			rc = VM_IOCTL(v->fd, KVM_SET_CPUID2, cpuid);
+		free(cpuid);
+		return rc;
+	}
 }
 
 static void set_seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code)
