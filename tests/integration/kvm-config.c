@@ -191,6 +191,56 @@ static void quiesce_latency(void)
 	vm_destroy(vm);
 }
 
+/* The most vCPUs: all of them run and write. */
+static void max_vcpus(void)
+{
+	struct vm_config cfg = {.nr_vcpus = VM_MAX_VCPUS,
+				.mem_bytes = 64 * MIB,
+				.rate_pages = 64000,
+				.log_mode = VM_LOG_BITMAP};
+	unsigned idle = 0;
+	struct vm *vm;
+
+	dpt_clear_error();
+	if (vm_create(&vm, &cfg) < 0 || vm_start(vm) < 0) {
+		TEST_CHECK(0, "vm/64-vcpus", "setup: %s", dpt_last_error());
+		vm_destroy(vm);
+		return;
+	}
+	usleep(200000);
+	if (vm_quiesce(vm) == 0) {
+		for (unsigned i = 0; i < VM_MAX_VCPUS; i++)
+			idle += vm_vcpu_writes(vm, i) == 0;
+		vm_resume(vm);
+	}
+	TEST_CHECK(idle == 0 && !vm_error(vm), "vm/64-vcpus", "%u vCPUs wrote nothing (%s)", idle,
+		   vm_error(vm) ? vm_error(vm) : "no error");
+	vm_destroy(vm);
+}
+
+/* Without manual protect, mode "bitmap" falls back to get-and-clear and says so. */
+static void bitmap_fallback(void)
+{
+	struct vm_config cfg = {.nr_vcpus = 1, .mem_bytes = 16 * MIB, .log_mode = VM_LOG_BITMAP};
+	struct dpt_tracker t = {.ops = &kvm_tracker_ops, .end_fd = -1};
+	struct dpt_target target = {.kind = DPT_TARGET_VM};
+	struct vm *vm;
+	int rc;
+
+	dpt_clear_error();
+	rc = vm_create(&vm, &cfg);
+	if (rc == 0)
+		rc = vm_set_manual_protect(vm, 0);
+	target.vm = vm;
+	if (rc == 0)
+		rc = t.ops->open(&t, &target, &(struct dpt_tracker_opts){.mode = "bitmap"});
+	TEST_CHECK(rc == 0 && !strcmp(t.mode, "bitmap-legacy"), "tracker/bitmap-fallback",
+		   "rc %d, mode '%s' (%s)", rc, t.mode, dpt_last_error());
+	if (rc == 0)
+		t.ops->close(&t);
+	vm_destroy(vm);
+}
+
 int main(void)
 {
 	struct kvm_caps caps;
@@ -206,5 +256,7 @@ int main(void)
 	tracker_mismatch();
 	guest_failure();
 	quiesce_latency();
+	max_vcpus();
+	bitmap_fallback();
 	return test_done();
 }
