@@ -55,6 +55,8 @@ int run_opts_parse(struct run_opts *ro, int opt, const char *arg)
 		ro->outputs[ro->nr_outputs++] = arg;
 		return 1;
 	case 'm':
+		if (strcmp(arg, "stdio") && (strncmp(arg, "unix:", 5) || !arg[5]))
+			return dpt_fail(-EINVAL, "--monitor takes stdio or unix:PATH, not '%s'", arg);
 		ro->loop.monitor = arg;
 		return 1;
 	case 'q':
@@ -143,7 +145,7 @@ int run_tracking(struct run_opts *ro, struct dpt_tracker *t)
 	if (err)
 		return cmd_error("cannot open outputs");
 	err = loop_run(t, w, nw, &ro->loop, &res);
-	writers_close(w, nw, false, &err);
+	writers_close(w, nw, err && !res.started, &err); /* nothing started: leave no files */
 	if (err)
 		return cmd_error("tracking failed");
 	if (res.target_ended) {

@@ -35,6 +35,7 @@ struct loop {
 	int tfd, sfd;
 
 	bool tracking;
+	bool started;
 	bool overrun_warned;
 	bool next_is_end; /* the planned boundary is the end of the session's duration */
 	uint64_t seq;
@@ -201,6 +202,7 @@ static int tracking_start(struct loop *l)
 	free(l->ever);
 	l->ever = NULL;
 	l->ever_bits = 0;
+	l->started = true;
 	err = writers_each(l, w_start);
 	if (!err && l->o->compat) {
 		struct dpt_sample all = {
@@ -388,6 +390,7 @@ int loop_run(struct dpt_tracker *t, struct dpt_writer *w, unsigned nw, const str
 		writers_each(&l, w_stop);
 out:
 	res->intervals = l.intervals;
+	res->started = l.started;
 	monitor_close(l.mon);
 	free(l.ever);
 	if (l.tfd >= 0)

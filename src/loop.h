@@ -22,6 +22,7 @@ struct loop_result {
 	bool target_ended; /* the tracker's end_fd fired: t->end_reason says why */
 	int signo;         /* the signal that ended the run, or 0 */
 	uint64_t intervals;
+	bool started;      /* tracking started at least once (writers saw start) */
 };
 
 /* Block the signals the loop takes through its signalfd (SIGINT, SIGTERM, SIGHUP) and ignore

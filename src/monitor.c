@@ -114,9 +114,13 @@ static int listen_unix(struct monitor *m, const char *path)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return dpt_fail(-errno, "monitor socket: %s", strerror(errno));
+	/* bind() creates the file with 0777 & ~umask: 0700 under umask 077, then 0600 (no one
+	 * else can reach it in between) */
 	mode_t old = umask(077);
 	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
+	if (!rc)
+		rc = chmod(path, 0600);
 	if (rc || listen(fd, 4)) {
 		int err = -errno;
 		close(fd);

@@ -80,7 +80,7 @@ printf '%s\n' help dpt_stop dpt_start "sleep 700" dpt_start "info dirty" dpt_sto
 check monitor-client-exit test $? = 0
 wait $dpid
 check monitor-dpt-exit test $? = 0
-check monitor-help grep -q '^dpt_start' "$TMP/mon.out"
+check monitor-help grep -q 'dpt_start     start dirty page tracking' "$TMP/mon.out"
 check monitor-stop-when-stopped grep -q 'error: dirty page tracking is not running' "$TMP/mon.out"
 check monitor-double-start grep -q 'error: dirty page tracking is already running' "$TMP/mon.out"
 check monitor-info-dirty grep -qE '^last interval: [0-9]+ .*dirty [0-9]+ / 16384' "$TMP/mon.out"
