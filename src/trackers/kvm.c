@@ -23,7 +23,8 @@
  *
  * Only the workload slot (VM_WORKLOAD_SLOT) is reported: one region "ram" at the workload's
  * guest-physical base, page i = bit i. opts->extra may point to a struct kvm_tracker_extra
- * (src/vm/vm.h) naming the KVM device for probe().
+ * (src/vm/vm.h) naming the KVM device for probe(). close() the tracker before vm_destroy():
+ * in ring mode it takes its ring-full handler back from the VM.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -98,7 +98,7 @@ int vm_config_check(struct vm_config *c)
 	if ((unsigned)c->log_mode > VM_LOG_RING)
 		return dpt_fail(-EINVAL, "unknown dirty-log mode %d", (int)c->log_mode);
 	if (c->ring_entries && (c->ring_entries & (c->ring_entries - 1)))
-		return dpt_fail(-EINVAL, "dirty ring of %u entries: not a power of two",
+		return dpt_fail(-EINVAL, "--ring-entries %u: not a power of two",
 				c->ring_entries);
 	return 0;
 }
