@@ -94,8 +94,8 @@ static int setup_log_mode(struct vm *vm, const struct kvm_caps *caps)
 		want = VM_DEFAULT_RING_ENTRIES < caps->ring_max_entries ? VM_DEFAULT_RING_ENTRIES
 									: caps->ring_max_entries;
 	if (want < caps->ring_min_entries || want > caps->ring_max_entries)
-		return dpt_fail(-EINVAL, "--ring-entries %u: KVM offers %u to %u entries per vCPU", want,
-				caps->ring_min_entries, caps->ring_max_entries);
+		return dpt_fail(-EINVAL, "--ring-entries %u: KVM offers %u to %u entries per vCPU",
+				want, caps->ring_min_entries, caps->ring_max_entries);
 	vm->ring_acq_rel = caps->ring_acq_rel;
 	vm->ring_entries = want;
 	return enable_cap(
