@@ -204,6 +204,8 @@ static int tracking_start(struct loop *l)
 	l->ever_bits = 0;
 	l->started = true;
 	err = writers_each(l, w_start);
+	if (!err && l->o->after_start)
+		err = l->o->after_start(l->o->after_start_arg);
 	if (!err && l->o->compat) {
 		struct dpt_sample all = {
 			.seq = 0, .mono_start = l->prev_mono, .mono_end = l->prev_mono,

@@ -16,6 +16,10 @@ struct loop_opts {
 	uint64_t duration_ns;   /* length of a tracking session, 0 = unlimited */
 	bool compat;            /* Qemu-DPT's all-dirty first sample at each start */
 	const char *monitor;    /* NULL (track at once), "stdio" or "unix:PATH" */
+	/* Called after each successful tracker start(), before the first interval runs (launch
+	 * mode lets its program run here); -errno ends the run. */
+	int (*after_start)(void *arg);
+	void *after_start_arg;
 };
 
 struct loop_result {
