@@ -245,8 +245,11 @@ int main(void)
 {
 	struct kvm_caps caps;
 
+	/* Option checks and device errors come before KVM is needed: run them anyway. */
 	if (kvm_query_caps(NULL, &caps) < 0) {
-		test_skip("kvm-config", "%s", dpt_last_error());
+		test_skip("kvm-config/vm", "%s", dpt_last_error());
+		memset(&caps, 0, sizeof(caps));
+		bad_configs(&caps);
 		return test_done();
 	}
 	printf("#   kvm: api %d, max vcpus %d, memslots %d, manual protect %u, ring %u..%u%s\n",
