@@ -69,7 +69,8 @@ static const char vm_usage[] =
 	"tracking:\n"
 	"      --log-mode M       bitmap (KVM_GET/CLEAR_DIRTY_LOG) | ring (per-vCPU dirty ring)\n"
 	"                         (default bitmap)\n"
-	"      --ring-entries N   dirty ring entries per vCPU (default 65536 or the host's most)\n"
+	"      --ring-entries N   dirty ring entries per vCPU (default 16384, or the host's most\n"
+	"                         if smaller)\n"
 	"      --kvm-device PATH  KVM device (default /dev/kvm)\n" RUN_USAGE;
 
 static int parse_pattern(const char *s, enum vm_pattern *p)

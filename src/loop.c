@@ -232,6 +232,20 @@ static int tracking_stop(struct loop *l, bool collect)
 	return err ? err : e2;
 }
 
+/* The target ended: its last partial interval is written if the tracker can still see it
+ * (a micro-VM that failed can; a process that exited took its page tables along, and the
+ * tracker's end_reason says so), then the session ends as usual. */
+static int tracking_stop_ended(struct loop *l)
+{
+	struct itimerspec off = {0};
+
+	timerfd_settime(l->tfd, 0, &off, NULL);
+	l->tracking = false;
+	if (take_sample(l, DPT_SAMPLE_FINAL | DPT_SAMPLE_PARTIAL))
+		dpt_clear_error();
+	return writers_each(l, w_stop);
+}
+
 static int on_timer(struct loop *l)
 {
 	uint64_t ticks;
@@ -343,7 +357,7 @@ static int loop_poll(struct loop *l, struct loop_result *res)
 			return l->tracking ? tracking_stop(l, true) : 0;
 		if (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)) {
 			res->target_ended = true;
-			return l->tracking ? tracking_stop(l, true) : 0;
+			return l->tracking ? tracking_stop_ended(l) : 0;
 		}
 		if (pfd[1].revents & POLLIN) {
 			int err = on_timer(l);

@@ -311,6 +311,7 @@ static int kvm_open(struct dpt_tracker *t, const struct dpt_target *target,
 	snprintf(p->region.name, sizeof(p->region.name), "ram");
 	snprintf(t->mode, sizeof(t->mode), "%s", mode_names[p->mode]);
 	t->has_bitmap = true;
+	t->total_pages = p->pages;
 	t->estimate = false;
 	t->nr_vcpus = p->mode == KVM_MODE_RING ? p->nr_vcpus : 0;
 	t->owner_pid = getpid();
