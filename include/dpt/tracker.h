@@ -84,5 +84,6 @@ const struct dpt_tracker_ops *tracker_find(const char *name);
 extern const struct dpt_tracker_ops *const tracker_table[];
 
 extern const struct dpt_tracker_ops kvm_tracker_ops;
+extern const struct dpt_tracker_ops qmp_tracker_ops;
 
 #endif
