@@ -1,0 +1,161 @@
+/* pid-int.h - internals shared by the pid tracker's files (pid.c, pid-*.c); not a contract.
+ *
+ * Words used throughout:
+ *   area    one line of /proc/PID/maps (one VMA), or the part of one inside a range selector;
+ *           the unit the kernel calls (UFFDIO_REGISTER, PAGEMAP_SCAN, pagemap reads) work on;
+ *   region  what a sample reports (struct dpt_region): one or more contiguous areas with one
+ *           name ("[heap]", a path, a QEMU RAM block, a START-END range);
+ *   layout  the regions and areas in force for one interval, and the bitmap numbering.
+ */
+#ifndef DPT_PID_INT_H
+#define DPT_PID_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "dpt/sample.h"
+
+#define PID_PAGE 4096ULL
+
+/* ---- /proc helpers and maps (pid-maps.c) ---- */
+
+#define PID_PROT_READ 1
+#define PID_PROT_WRITE 2
+#define PID_PROT_EXEC 4
+
+struct pid_area {
+	uint64_t start, end;
+	uint64_t offset, inode;
+	unsigned dev_major, dev_minor;
+	unsigned prot;    /* PID_PROT_* */
+	bool shared;      /* 's' in the permissions */
+	const char *name; /* "" when anonymous; points into the maps text */
+};
+
+struct pid_maps {
+	char *buf;
+	size_t len, cap;
+	struct pid_area *v;
+	unsigned nr, cap_v;
+};
+
+/* Read a small /proc file into buf (NUL-terminated). Returns its length or -errno. */
+int pid_read_file(const char *path, char *buf, size_t size);
+/* Read /proc/PID/maps from an open fd (from offset 0) or by pid. An empty result means the
+ * address space is gone (exit or exec). */
+int pid_maps_read_fd(struct pid_maps *m, int fd);
+int pid_maps_read_pid(struct pid_maps *m, pid_t pid);
+void pid_maps_fini(struct pid_maps *m);
+/* Is this a mapping whose memory a program writes (private or shared writable, not [vvar],
+ * [vsyscall], device memory)? */
+bool pid_area_trackable(const struct pid_area *a);
+
+/* ---- selectors and layouts (pid-maps.c) ---- */
+
+enum pid_sel_kind {
+	PID_SEL_ALL,   /* every private writable mapping (the default) */
+	PID_SEL_RANGE, /* [start, end); fixed */
+	PID_SEL_NAME,  /* every writable mapping named exactly so; follows the mappings */
+};
+
+struct pid_sel {
+	enum pid_sel_kind kind;
+	uint64_t start, end;   /* RANGE */
+	uint64_t first_page;   /* RANGE with fixed_page: its first bitmap page (QEMU RAM order) */
+	bool fixed_page;
+	uint64_t pages;        /* RANGE with fixed_page: pages it spans in the bitmap */
+	const char *match;     /* NAME: the mapping name */
+	char label[64];        /* the region's name in samples */
+};
+
+/* Parse one --region argument: "START-END" (hex, 0x optional) or a name. */
+int pid_sel_parse(struct pid_sel *s, const char *arg);
+
+struct pid_tarea {
+	uint64_t start, end;   /* page aligned, inside one VMA */
+	uint64_t inode, offset;
+	unsigned dev_major, dev_minor;
+	unsigned prot;
+	bool shared, file;
+	bool fresh;            /* new since the previous layout: arm it before scanning */
+	unsigned region;
+};
+
+struct pid_layout {
+	struct dpt_region *regions;
+	unsigned nr_regions, cap_regions;
+	struct pid_tarea *areas;
+	unsigned nr_areas, cap_areas;
+	uint64_t total;        /* bitmap pages */
+};
+
+/* Build the layout of maps m under the selectors (none = PID_SEL_ALL). With strict, a
+ * selector that matches nothing or a range that is not entirely mapped is an error naming it;
+ * otherwise it yields an empty region (RANGE) or nothing (NAME). */
+int pid_layout_build(struct pid_layout *l, const struct pid_maps *m, const struct pid_sel *sels,
+		     unsigned nr_sels, bool strict, pid_t pid);
+void pid_layout_fini(struct pid_layout *l);
+/* Set areas' fresh flag: true unless before holds the same VMA (bounds, prot, file). */
+void pid_layout_mark_fresh(struct pid_layout *now, const struct pid_layout *before);
+bool pid_layout_same_regions(const struct pid_layout *a, const struct pid_layout *b);
+/* Bitmap page of address addr of area a. */
+uint64_t pid_layout_page(const struct pid_layout *l, const struct pid_tarea *a, uint64_t addr);
+
+/* ---- the tracker's state (pid.c) and its two methods ---- */
+
+struct pid_priv;
+
+struct pid_method {
+	const char *name;
+	/* Works here? By doing, in dpt's own memory; 0 or -errno with a reason. */
+	int (*probe)(void);
+	/* Get hold of the target (uffd: injection). */
+	int (*attach)(struct pid_priv *p);
+	/* Forget what was written so far and arm every area of l. */
+	int (*arm)(struct pid_priv *p, struct pid_layout *l);
+	/* Set in bm (numbered as in l) the pages written since the last arm or collect, and
+	 * re-arm. Areas of l marked fresh were not armed before: arm them, and count as written
+	 * the pages they had written before (their first interval). */
+	int (*collect)(struct pid_priv *p, struct pid_layout *l, uint64_t *bm);
+	/* Let go; nothing of ours stays in the target. Safe on a half-attached p. */
+	void (*detach)(struct pid_priv *p);
+};
+
+extern const struct pid_method pid_method_uffd;
+extern const struct pid_method pid_method_softdirty;
+
+struct pid_priv {
+	pid_t pid;
+	int pidfd;       /* readable when the target ends; t->end_fd */
+	int maps_fd;     /* /proc/PID/maps */
+	int pagemap_fd;  /* /proc/PID/pagemap */
+	int uffd;        /* uffd method: dpt's copy of the userfaultfd made in the target */
+	int clear_refs_fd; /* soft-dirty method */
+	const struct pid_method *method;
+
+	struct pid_sel *sels;
+	unsigned nr_sels;
+	bool qemu;
+
+	struct pid_maps maps;
+	struct pid_layout cur;  /* the layout armed, reported by the last sample */
+	struct pid_layout next; /* scratch for the next collect */
+	uint64_t *bitmap;
+	size_t bitmap_words;
+	void *scratch;   /* method buffer: scan vector or pagemap entries */
+	size_t scratch_size;
+	bool first;      /* next collect is the first after start() */
+	bool ended;
+	char comm[32];
+};
+
+/* ---- QEMU RAM blocks (pid-qemu.c) ---- */
+
+/* Is pid a QEMU system emulator (its executable's name starts with qemu-system-)? */
+bool pid_qemu_detect(pid_t pid);
+/* Selectors for the guest RAM blocks of QEMU pid, in RAM-offset order: from its QMP socket
+ * when qmp_path is given, else from its mappings. *out is malloc'ed. */
+int pid_qemu_blocks(pid_t pid, const char *qmp_path, struct pid_sel **out, unsigned *nr);
+
+#endif
