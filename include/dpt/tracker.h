@@ -84,6 +84,7 @@ const struct dpt_tracker_ops *tracker_find(const char *name);
 extern const struct dpt_tracker_ops *const tracker_table[];
 
 extern const struct dpt_tracker_ops kvm_tracker_ops;
+extern const struct dpt_tracker_ops pid_tracker_ops;
 extern const struct dpt_tracker_ops qmp_tracker_ops;
 
 #endif

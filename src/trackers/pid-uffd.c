@@ -1,0 +1,408 @@
+/* pid-uffd.c - the pid tracker's uffd method: userfaultfd write-protect (async) + PAGEMAP_SCAN.
+ *
+ * Mechanism (Linux >= 6.7):
+ *  1. Make the target create a userfaultfd (ptrace syscall injection, pid-inject.c), take a
+ *     copy with pidfd_getfd(), close the target's copy: dpt now holds the only reference.
+ *  2. UFFDIO_API with WP_ASYNC | WP_UNPOPULATED: a write to a protected page is not sent to
+ *     any handler; the kernel just clears the page's uffd-wp bit and lets the write proceed.
+ *  3. UFFDIO_REGISTER (mode WP) and UFFDIO_WRITEPROTECT every tracked area: every page,
+ *     populated or not, is now protected.
+ *  4. Each interval, one PAGEMAP_SCAN per area on /proc/PID/pagemap returns the pages whose
+ *     bit is clear (PAGE_IS_WRITTEN) and, in the same walk under the page table lock, sets it
+ *     again (PM_SCAN_WP_MATCHING): read and re-arm are one atomic step per page, so no write
+ *     is lost and none is counted twice.
+ * When dpt's copy is closed, also by the kernel when dpt dies, the userfaultfd context is
+ * released and every range unregistered: the target is left as it was.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "dpt/bitmap.h"
+#include "dpt/log.h"
+#include "trackers/pid-inject.h"
+#include "trackers/pid-int.h"
+#include "trackers/pid-kabi.h"
+
+#define UFFD_FEATURES (UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED)
+#define SCAN_VEC_LEN 4096
+
+static int uffd_api(int fd)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURES };
+
+	if (ioctl(fd, UFFDIO_API, &api))
+		return -errno;
+	return 0;
+}
+
+static int uffd_register(int fd, uint64_t start, uint64_t end)
+{
+	struct uffdio_register reg = {
+		.range = { .start = start, .len = end - start },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+
+	return ioctl(fd, UFFDIO_REGISTER, &reg) ? -errno : 0;
+}
+
+static int uffd_protect(int fd, uint64_t start, uint64_t end)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = start, .len = end - start },
+		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
+	};
+
+	return ioctl(fd, UFFDIO_WRITEPROTECT, &wp) ? -errno : 0;
+}
+
+/*
+ * One PAGEMAP_SCAN walk over [start, end), continued from walk_end whenever the result
+ * vector fills up. Each returned range is passed to fn unless its categories intersect skip.
+ */
+static int scan(int pagemap, uint64_t start, uint64_t end, uint64_t flags, uint64_t mask,
+		uint64_t inverted, uint64_t ret_mask, uint64_t skip, struct page_region *vec,
+		size_t vec_len, void (*fn)(void *, uint64_t, uint64_t), void *ctx)
+{
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.flags = flags,
+		.start = start,
+		.end = end,
+		.vec = (uintptr_t)(ret_mask ? vec : NULL),
+		.vec_len = ret_mask ? vec_len : 0,
+		.category_inverted = inverted,
+		.category_mask = mask,
+		.return_mask = ret_mask,
+	};
+	long n;
+
+	for (;;) {
+		n = ioctl(pagemap, PAGEMAP_SCAN, &arg);
+		if (n < 0)
+			return -errno;
+		for (long i = 0; i < n; i++)
+			if (!(vec[i].categories & skip))
+				fn(ctx, vec[i].start, vec[i].end);
+		if (arg.walk_end >= end || arg.walk_end <= arg.start)
+			return 0;
+		arg.start = arg.walk_end;
+	}
+}
+
+/* ---- probe: the whole mechanism, on a scratch mapping of dpt's own ---- */
+
+struct probe_ctx {
+	uint64_t base;
+	unsigned pages[8], n;
+};
+
+static void probe_hit(void *ctx, uint64_t start, uint64_t end)
+{
+	struct probe_ctx *c = ctx;
+
+	for (uint64_t a = start; a < end && c->n < 8; a += PID_PAGE)
+		c->pages[c->n++] = (a - c->base) / PID_PAGE;
+}
+
+static int uffd_probe(void)
+{
+	struct page_region vec[8];
+	struct probe_ctx c = { 0 };
+	char *mem = MAP_FAILED;
+	int fd, pagemap = -1, err;
+
+	fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd < 0)
+		return dpt_fail(-EOPNOTSUPP, "this kernel has no userfaultfd (%s)", strerror(errno));
+	err = uffd_api(fd);
+	if (err) {
+		err = dpt_fail(-EOPNOTSUPP, "this kernel's userfaultfd has no async write-protect "
+			       "(WP_ASYNC, Linux >= 6.7)");
+		goto out;
+	}
+	mem = mmap(NULL, 4 * PID_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (mem == MAP_FAILED || pagemap < 0) {
+		err = dpt_fail(-errno, "uffd probe: %s", strerror(errno));
+		goto out;
+	}
+	c.base = (uintptr_t)mem;
+	mem[0] = 1;
+	err = uffd_register(fd, c.base, c.base + 4 * PID_PAGE);
+	if (!err)
+		err = uffd_protect(fd, c.base, c.base + 4 * PID_PAGE);
+	if (err) {
+		err = dpt_fail(-EOPNOTSUPP, "userfaultfd write-protect does not work here: %s",
+			       strerror(-err));
+		goto out;
+	}
+	mem[PID_PAGE] = 1;
+	mem[3 * PID_PAGE] = 1;
+	err = scan(pagemap, c.base, c.base + 4 * PID_PAGE, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+		   PAGE_IS_WRITTEN, 0, PAGE_IS_WRITTEN, 0, vec, 8, probe_hit, &c);
+	if (err) {
+		err = dpt_fail(-EOPNOTSUPP, "this kernel has no PAGEMAP_SCAN (Linux >= 6.7): %s",
+			       strerror(-err));
+		goto out;
+	}
+	if (c.n != 2 || c.pages[0] != 1 || c.pages[1] != 3)
+		err = dpt_fail(-EOPNOTSUPP, "PAGEMAP_SCAN reported %u written pages where 2 were "
+			       "written: uffd method unusable", c.n);
+out:
+	if (mem != MAP_FAILED)
+		munmap(mem, 4 * PID_PAGE);
+	if (pagemap >= 0)
+		close(pagemap);
+	close(fd);
+	return err;
+}
+
+/* ---- attach: the userfaultfd must be born in the target's mm ---- */
+
+static int is_userfaultfd(int fd)
+{
+	char path[64], link[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return 0;
+	link[n] = 0;
+	return !strcmp(link, "anon_inode:[userfaultfd]");
+}
+
+/*
+ * userfaultfd() flags: UFFD_USER_MODE_ONLY is what a process without CAP_SYS_PTRACE may ask
+ * for when vm.unprivileged_userfaultfd is 0 (the default), and the syscall runs with the
+ * target's credentials, so it is what works for every target. It only restricts which faults
+ * are delivered to a handler; in async write-protect mode none ever is (the kernel resolves
+ * them itself), so writes made by the kernel on the target's behalf -- read() into a buffer,
+ * KVM and vhost writing guest memory -- are tracked just the same (tests/integration/pid-uffd
+ * checks read() from /dev/zero). Kernels before 5.11 refuse the flag; they also lack async
+ * write-protect, so there is nothing to fall back to.
+ */
+static int take_uffd(struct pid_priv *p)
+{
+	uint64_t args[6] = { O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY };
+	struct pid_inject in;
+	int64_t tfd = -1, r;
+	int err, err2, pidfd = -1, mine = -1;
+
+	err = pid_inject_attach(&in, p->pid);
+	if (err)
+		return err;
+	err = pid_inject_syscall(&in, SYS_userfaultfd, args, &tfd);
+	if (err)
+		goto detach;
+	if (tfd < 0) {
+		err = dpt_fail((int)tfd, "pid %d: userfaultfd() inside the target failed: %s",
+			       p->pid, strerror((int)-tfd));
+		goto detach;
+	}
+	pidfd = syscall(SYS_pidfd_open, in.tid, in.tid == p->pid ? 0 : PIDFD_THREAD);
+	if (pidfd < 0 && in.tid != p->pid)
+		pidfd = syscall(SYS_pidfd_open, p->pid, 0);
+	if (pidfd < 0) {
+		err = dpt_fail(-errno, "pid %d: pidfd_open: %s", p->pid, strerror(errno));
+	} else {
+		mine = syscall(SYS_pidfd_getfd, pidfd, (int)tfd, 0);
+		if (mine < 0)
+			err = dpt_fail(-errno, "pid %d: pidfd_getfd: %s", p->pid, strerror(errno));
+		else if (!is_userfaultfd(mine))
+			err = dpt_fail(-EIO, "pid %d: fd %d taken from the target is not the "
+				       "userfaultfd it just made", p->pid, (int)tfd);
+		close(pidfd);
+	}
+	/* whatever happened, the target's copy goes */
+	args[0] = (uint64_t)tfd;
+	err2 = pid_inject_syscall(&in, SYS_close, args, &r);
+	if (!err && (err2 || r))
+		err = err2 ? err2 : dpt_fail((int)r, "pid %d: close() inside the target failed",
+					     p->pid);
+detach:
+	err2 = pid_inject_detach(&in);
+	if (!err)
+		err = err2;
+	if (err) {
+		if (mine >= 0)
+			close(mine);
+		return err;
+	}
+	p->uffd = mine;
+	return 0;
+}
+
+static int uffd_attach(struct pid_priv *p)
+{
+	int err;
+
+	p->scratch_size = SCAN_VEC_LEN * sizeof(struct page_region);
+	p->scratch = malloc(p->scratch_size);
+	if (!p->scratch)
+		return dpt_fail(-ENOMEM, "out of memory");
+	err = take_uffd(p);
+	if (err)
+		return err;
+	err = uffd_api(p->uffd);
+	if (err)
+		return dpt_fail(err, "pid %d: UFFDIO_API (WP_ASYNC | WP_UNPOPULATED): %s", p->pid,
+				strerror(-err));
+	return 0;
+}
+
+/* ---- arming and collecting ---- */
+
+static int register_area(struct pid_priv *p, const struct pid_tarea *a)
+{
+	int err = uffd_register(p->uffd, a->start, a->end);
+
+	if (err == -EBUSY)
+		return dpt_fail(err, "pid %d: 0x%" PRIx64 "-0x%" PRIx64 " is already registered "
+				"with another userfaultfd (is another dpt tracking it?)", p->pid,
+				a->start, a->end);
+	return err;
+}
+
+static int uffd_arm(struct pid_priv *p, struct pid_layout *l)
+{
+	int err;
+
+	for (unsigned i = 0; i < l->nr_areas; i++) {
+		const struct pid_tarea *a = &l->areas[i];
+
+		err = register_area(p, a);
+		if (!err)
+			err = uffd_protect(p->uffd, a->start, a->end);
+		if (err == -EBUSY || err == -ESRCH || err == -ENOMEM)
+			return dpt_fail(err, "pid %d: arming 0x%" PRIx64 "-0x%" PRIx64 ": %s", p->pid,
+					a->start, a->end, strerror(-err));
+		/* anything else: the mapping changed under us; the next collect sees it */
+		if (err)
+			dpt_debug("pid %d: cannot arm 0x%" PRIx64 "-0x%" PRIx64 ": %s", p->pid,
+				  a->start, a->end, strerror(-err));
+		l->areas[i].fresh = false;
+	}
+	return 0;
+}
+
+struct hit_ctx {
+	const struct pid_layout *l;
+	const struct pid_tarea *a;
+	uint64_t *bm;
+};
+
+static void hit(void *ctx, uint64_t start, uint64_t end)
+{
+	struct hit_ctx *c = ctx;
+
+	bitmap_set_range(c->bm, pid_layout_page(c->l, c->a, start), (end - start) / PID_PAGE);
+}
+
+/*
+ * The pages written in a area since it was last scanned, re-protected in the same walk.
+ *
+ * What counts as written: PAGE_IS_WRITTEN means "present or swapped, without the uffd-wp bit",
+ * or an empty pte without a marker. Two kinds of such pages were never written and are
+ * skipped: the shared zero page (mapped by a read fault where no marker was installed; it is
+ * read-only by nature, a write would replace it), and, in a private file mapping, a page-cache
+ * page mapped by a read fault (a written one would have been copied to an anonymous page).
+ * In steady state neither happens, as every page carries the bit or a marker; both happen in
+ * a fresh area's first scan and after MADV_DONTNEED of a written page.
+ */
+static int scan_written(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
+			bool check, uint64_t *bm)
+{
+	struct hit_ctx c = { l, a, bm };
+	bool priv_file = a->file && !a->shared;
+	uint64_t ret = PAGE_IS_WRITTEN | PAGE_IS_PFNZERO | (priv_file ? PAGE_IS_FILE : 0);
+
+	return scan(p->pagemap_fd, a->start, a->end,
+		    PM_SCAN_WP_MATCHING | (check ? PM_SCAN_CHECK_WPASYNC : 0), PAGE_IS_WRITTEN, 0,
+		    ret, ret & ~PAGE_IS_WRITTEN, p->scratch, SCAN_VEC_LEN, hit, &c);
+}
+
+/*
+ * A fresh area: a mapping that appeared (or was replaced, or grew) since the last collect.
+ *
+ * Order matters. After UFFDIO_REGISTER, an empty pte with no marker reads as WRITTEN, so we
+ * first install markers on every page that is neither present nor swapped (a scan matching
+ * exactly those, with WP_MATCHING), and only then scan for WRITTEN: what it returns is the
+ * pages populated before we came, which we count in this interval (for anonymous memory, the
+ * pages the program wrote; for shared memory, every resident page), and it protects them. A
+ * page first written between the two scans is present by the second and counted; none is lost.
+ * UFFDIO_WRITEPROTECT is not used here: it would also protect pages written before it and
+ * lose them. The marker scan asks for a result vector it does not need: without one, the
+ * kernel takes a fast path that write-protects every pte of the range, whatever the category
+ * masks say, which would lose the pages written before we came just the same.
+ */
+static void ignore(void *ctx, uint64_t start, uint64_t end)
+{
+}
+
+static int arm_fresh(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
+		     uint64_t *bm)
+{
+	const uint64_t absent = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+	int err = register_area(p, a);
+
+	if (err)
+		return err;
+	err = scan(p->pagemap_fd, a->start, a->end, PM_SCAN_WP_MATCHING, absent, absent,
+		   PAGE_IS_PRESENT, 0, p->scratch, SCAN_VEC_LEN, ignore, NULL);
+	if (err)
+		return err;
+	return scan_written(p, l, a, false, bm);
+}
+
+/*
+ * Scanning with PM_SCAN_CHECK_WPASYNC makes the kernel refuse (EPERM) a walk that meets a VMA
+ * not registered with us -- one the program mapped over a tracked one at the same address,
+ * which /proc/PID/maps cannot tell from the old one. But the refusal comes after the VMAs
+ * before it were walked and re-protected, and their results are dropped: so we scan one VMA
+ * (area) at a time, where a refusal can only come first and loses nothing, and arm the newcomer
+ * as a fresh area.
+ */
+static int uffd_collect(struct pid_priv *p, struct pid_layout *l, uint64_t *bm)
+{
+	int err;
+
+	for (unsigned i = 0; i < l->nr_areas; i++) {
+		struct pid_tarea *a = &l->areas[i];
+
+		err = a->fresh ? -EPERM : scan_written(p, l, a, true, bm);
+		if (err == -EPERM)
+			err = arm_fresh(p, l, a, bm);
+		if (err == -EBUSY || err == -ESRCH || err == -ENOMEM || err == -EFAULT)
+			return err == -EBUSY ? err
+					     : dpt_fail(err, "pid %d: PAGEMAP_SCAN: %s", p->pid,
+							strerror(-err));
+		if (err)
+			dpt_debug("pid %d: skipping 0x%" PRIx64 "-0x%" PRIx64 " this interval: %s",
+				  p->pid, a->start, a->end, strerror(-err));
+		a->fresh = false;
+	}
+	return 0;
+}
+
+static void uffd_detach(struct pid_priv *p)
+{
+	if (p->uffd >= 0)
+		close(p->uffd);
+	p->uffd = -1;
+}
+
+const struct pid_method pid_method_uffd = {
+	.name = "uffd",
+	.probe = uffd_probe,
+	.attach = uffd_attach,
+	.arm = uffd_arm,
+	.collect = uffd_collect,
+	.detach = uffd_detach,
+};

@@ -1,0 +1,430 @@
+/* pid.c - the pid tracker: any running process, exactly, from its page tables.
+ *
+ * Mechanism:
+ *  1. open: check the target (exists, has memory, may be traced, not tracked already), pick a
+ *     method by doing -- uffd (userfaultfd async write-protect + PAGEMAP_SCAN, pid-uffd.c) or
+ *     soft-dirty (clear_refs + pagemap bit 55, pid-softdirty.c) -- choose the regions
+ *     (pid-maps.c; QEMU RAM blocks, pid-qemu.c) and attach.
+ *  2. start: read /proc/PID/maps, lay the regions out, arm every area.
+ *  3. collect: read the maps again, so mappings that came or went are followed; arm the new
+ *     ones; let the method set the bits of the pages written since the last collect.
+ *  4. close: the method lets go; nothing of dpt's stays in the target.
+ * The target's exit is seen through a pidfd (end_fd).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dpt/bitmap.h"
+#include "dpt/log.h"
+#include "dpt/tracker.h"
+#include "trackers/pid-inject.h"
+#include "trackers/pid-int.h"
+#include "trackers/pid-kabi.h"
+#include "trackers/pid.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+#define PF_KTHREAD 0x00200000UL
+
+static const struct pid_method *const methods[] = { &pid_method_uffd, &pid_method_softdirty };
+
+/* DPT_PID_DISABLE=uffd,soft-dirty makes a method's probe fail: for testing the error paths
+ * of a kernel that lacks it. */
+static int method_probe(const struct pid_method *m)
+{
+	const char *off = getenv("DPT_PID_DISABLE");
+
+	if (off && strstr(off, m->name))
+		return dpt_fail(-EOPNOTSUPP, "%s method disabled by DPT_PID_DISABLE", m->name);
+	return m->probe();
+}
+
+static int choose_method(const char *mode, const struct pid_method **out)
+{
+	char why[2][256];
+	int err;
+
+	if (mode && strcmp(mode, "auto")) {
+		for (unsigned i = 0; i < 2; i++) {
+			if (strcmp(mode, methods[i]->name))
+				continue;
+			err = method_probe(methods[i]);
+			if (err)
+				return err;
+			*out = methods[i];
+			return 0;
+		}
+		return dpt_fail(-EINVAL, "unknown pid tracking mode '%s' (uffd, soft-dirty or auto)",
+				mode);
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		dpt_clear_error();
+		err = method_probe(methods[i]);
+		if (!err) {
+			*out = methods[i];
+			return 0;
+		}
+		snprintf(why[i], sizeof(why[i]), "%s", dpt_last_error() ? dpt_last_error() : "");
+	}
+	dpt_clear_error();
+	return dpt_fail(-EOPNOTSUPP, "this kernel can track a process neither with userfaultfd "
+			"write-protect and PAGEMAP_SCAN (Linux >= 6.7) nor with soft-dirty "
+			"(CONFIG_MEM_SOFT_DIRTY): %s; %s", why[0], why[1]);
+}
+
+static int pid_probe(const struct dpt_tracker_opts *opts)
+{
+	const struct pid_method *m;
+
+	return choose_method(opts ? opts->mode : NULL, &m);
+}
+
+static void read_comm(pid_t pid, char *comm, size_t size)
+{
+	char path[64];
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	n = pid_read_file(path, comm, size);
+	if (n <= 0)
+		snprintf(comm, size, "?");
+	else if (comm[n - 1] == '\n')
+		comm[n - 1] = 0;
+}
+
+static int permission_denied(pid_t pid, const char *what)
+{
+	char yama[16] = "";
+
+	if (pid_read_file("/proc/sys/kernel/yama/ptrace_scope", yama, sizeof(yama)) > 0)
+		yama[strcspn(yama, "\n")] = 0;
+	return dpt_fail(-EPERM, "permission denied: cannot %s pid %d (dpt needs root or "
+			"CAP_SYS_PTRACE%s%s)", what, pid, *yama ? "; kernel.yama.ptrace_scope=" : "",
+			yama);
+}
+
+/* Before anything touches the target: it exists, is a user process with memory, and dpt
+ * may read its page tables. */
+static int check_target(struct pid_priv *p)
+{
+	char path[64], state;
+	unsigned long flags;
+	int err;
+
+	err = pid_inject_task_state(p->pid, p->pid, &state, &flags);
+	if (err == -ENOENT || err == -ESRCH)
+		return dpt_fail(-ESRCH, "no process with pid %d", p->pid);
+	if (err)
+		return dpt_fail(err, "pid %d: /proc/%d/stat: %s", p->pid, p->pid, strerror(-err));
+	read_comm(p->pid, p->comm, sizeof(p->comm));
+	if (flags & PF_KTHREAD)
+		return dpt_fail(-EINVAL, "pid %d (%s) is a kernel thread: it has no user memory to "
+				"track", p->pid, p->comm);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
+	p->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (p->pagemap_fd < 0 && (errno == EACCES || errno == EPERM))
+		return permission_denied(p->pid, "read the page tables of");
+	if (p->pagemap_fd < 0)
+		return dpt_fail(errno == ENOENT ? -ESRCH : -errno, "%s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "/proc/%d/maps", p->pid);
+	p->maps_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (p->maps_fd < 0)
+		return dpt_fail(-errno, "%s: %s", path, strerror(errno));
+	err = pid_maps_read_fd(&p->maps, p->maps_fd);
+	if (err)
+		return dpt_fail(err, "%s: %s", path, strerror(-err));
+	if (!p->maps.nr && state == 'Z')
+		return dpt_fail(-ESRCH, "pid %d (%s) is a zombie: it has exited and holds no memory",
+				p->pid, p->comm);
+	if (!p->maps.nr)
+		return dpt_fail(-ESRCH, "pid %d (%s) has no memory (exiting?)", p->pid, p->comm);
+	return 0;
+}
+
+/*
+ * Another dpt (or anything else using userfaultfd on these ranges, such as QEMU's postcopy)
+ * shows in /proc/PID/smaps: VmFlags "uw" (write-protect), "um" (missing), "ui" (minor) on the
+ * ranges it registered. The kernel would refuse us with EBUSY anyway; checking first means we
+ * refuse before stopping any thread of the target. The target's own userfaultfd without
+ * registered ranges (an fd in its table) does not conflict and is not looked for.
+ */
+static int check_not_tracked(struct pid_priv *p)
+{
+	char path[64], line[4096];
+	uint64_t s = 0, e = 0;
+	bool ours = false;
+	int err = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", p->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0; /* not fatal: EBUSY at register time says the same */
+	while (!err && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " ", &s, &e) == 2 && strchr(line, ' ') &&
+		    strchr(line, ':') > strchr(line, ' ')) {
+			ours = false;
+			for (unsigned i = 0; i < p->cur.nr_areas && !ours; i++)
+				ours = p->cur.areas[i].start < e && s < p->cur.areas[i].end;
+			continue;
+		}
+		if (ours && !strncmp(line, "VmFlags:", 8) &&
+		    (strstr(line, " uw") || strstr(line, " um") || strstr(line, " ui")))
+			err = dpt_fail(-EBUSY, "pid %d: 0x%" PRIx64 "-0x%" PRIx64 " is already "
+				       "registered with a userfaultfd (is another dpt tracking it?)",
+				       p->pid, s, e);
+	}
+	fclose(f);
+	return err;
+}
+
+static int setup_regions(struct pid_priv *p, const struct dpt_target *target,
+			 const struct pid_tracker_opts *xo)
+{
+	unsigned nr = xo ? xo->nr_regions : 0;
+	enum pid_qemu_mode q = xo ? xo->qemu : PID_QEMU_AUTO;
+	int err;
+
+	if (nr && q == PID_QEMU_ON)
+		return dpt_fail(-EINVAL, "regions and the QEMU layout exclude each other");
+	p->qemu = q == PID_QEMU_ON || (q == PID_QEMU_AUTO && !nr && pid_qemu_detect(p->pid));
+	if (p->qemu)
+		return pid_qemu_blocks(p->pid, target->qmp_path, &p->sels, &p->nr_sels);
+	if (!nr)
+		return 0;
+	p->sels = calloc(nr, sizeof(*p->sels));
+	if (!p->sels)
+		return dpt_fail(-ENOMEM, "out of memory");
+	for (unsigned i = 0; i < nr; i++) {
+		err = pid_sel_parse(&p->sels[i], xo->regions[i]);
+		if (err)
+			return err;
+	}
+	p->nr_sels = nr;
+	return 0;
+}
+
+static void pid_close(struct dpt_tracker *t);
+
+static int pid_open(struct dpt_tracker *t, const struct dpt_target *target,
+		    const struct dpt_tracker_opts *opts)
+{
+	const struct pid_tracker_opts *xo = opts ? opts->extra : NULL;
+	struct pid_priv *p;
+	int err;
+
+	t->end_fd = -1;
+	if (target->kind != DPT_TARGET_PID || target->pid <= 0)
+		return dpt_fail(-EINVAL, "the pid tracker needs a process id");
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return dpt_fail(-ENOMEM, "out of memory");
+	t->priv = p;
+	p->pid = target->pid;
+	p->pidfd = p->maps_fd = p->pagemap_fd = p->uffd = p->clear_refs_fd = -1;
+
+	err = check_target(p);
+	if (err)
+		goto fail;
+	err = choose_method(opts ? opts->mode : NULL, &p->method);
+	if (err)
+		goto fail;
+	err = setup_regions(p, target, xo);
+	if (err)
+		goto fail;
+	err = pid_layout_build(&p->cur, &p->maps, p->sels, p->nr_sels, true, p->pid);
+	if (err)
+		goto fail;
+	if (p->method == &pid_method_uffd) {
+		err = check_not_tracked(p);
+		if (err)
+			goto fail;
+	}
+	p->pidfd = syscall(SYS_pidfd_open, p->pid, 0);
+	if (p->pidfd < 0) {
+		err = dpt_fail(errno == ESRCH ? -ESRCH : -errno, "pid %d: pidfd_open: %s", p->pid,
+			       strerror(errno));
+		goto fail;
+	}
+	err = p->method->attach(p);
+	if (err)
+		goto fail;
+
+	t->end_fd = p->pidfd;
+	snprintf(t->mode, sizeof(t->mode), "%s", p->method->name);
+	t->has_bitmap = true;
+	t->estimate = false;
+	t->nr_vcpus = 0;
+	t->owner_pid = p->pid;
+	t->total_pages = p->cur.total;
+	if (p->qemu)
+		snprintf(t->target_desc, sizeof(t->target_desc), "pid %d (%s, %u RAM block%s%s)",
+			 p->pid, p->comm, p->nr_sels, p->nr_sels == 1 ? "" : "s",
+			 target->qmp_path ? " from QMP" : " from its mappings");
+	else
+		snprintf(t->target_desc, sizeof(t->target_desc), "pid %d (%s)", p->pid, p->comm);
+	snprintf(t->end_reason, sizeof(t->end_reason), "pid %d (%s) exited", p->pid, p->comm);
+	return 0;
+fail:
+	pid_close(t);
+	return err;
+}
+
+/* The target has exited: reap it if it is our child (launch mode) and say how it ended. */
+static void note_end(struct dpt_tracker *t, struct pid_priv *p)
+{
+	siginfo_t si;
+
+	if (p->ended)
+		return;
+	p->ended = true;
+	memset(&si, 0, sizeof(si));
+	/* for a process that is not dpt's child: ECHILD, and end_reason stays "exited" */
+	if (waitid(P_PIDFD, p->pidfd, &si, WEXITED | WNOHANG) || !si.si_pid)
+		return;
+	if (si.si_code == CLD_EXITED) {
+		t->end_status = si.si_status;
+		snprintf(t->end_reason, sizeof(t->end_reason), "pid %d (%s) exited with status %d",
+			 p->pid, p->comm, si.si_status);
+	} else {
+		t->end_status = 128 + si.si_status;
+		snprintf(t->end_reason, sizeof(t->end_reason), "pid %d (%s) was killed by signal "
+			 "%d (%s)", p->pid, p->comm, si.si_status, strsignal(si.si_status));
+	}
+}
+
+static bool target_exited(struct pid_priv *p)
+{
+	struct pollfd pfd = { .fd = p->pidfd, .events = POLLIN };
+
+	return p->ended || (p->pidfd >= 0 && poll(&pfd, 1, 0) == 1);
+}
+
+/* The target is gone (exit), or its address space is (execve). Say which. */
+static int target_gone(struct dpt_tracker *t, struct pid_priv *p)
+{
+	if (!target_exited(p))
+		return dpt_fail(-ESRCH, "pid %d (%s) replaced its program (execve): the address "
+				"space dpt was tracking is gone", p->pid, p->comm);
+	note_end(t, p);
+	return dpt_fail(-ESRCH, "%s; the writes of its last partial interval went with its "
+			"memory", t->end_reason);
+}
+
+static int pid_start(struct dpt_tracker *t)
+{
+	struct pid_priv *p = t->priv;
+	int err;
+
+	err = pid_maps_read_fd(&p->maps, p->maps_fd);
+	if (err || !p->maps.nr)
+		return target_gone(t, p);
+	err = pid_layout_build(&p->cur, &p->maps, p->sels, p->nr_sels, false, p->pid);
+	if (err)
+		return err;
+	err = p->method->arm(p, &p->cur);
+	if (err)
+		return err;
+	p->first = true;
+	return 0;
+}
+
+static int pid_collect(struct dpt_tracker *t, struct dpt_sample *s)
+{
+	struct pid_priv *p = t->priv;
+	struct pid_layout tmp;
+	size_t words;
+	bool changed;
+	int err;
+
+	err = pid_maps_read_fd(&p->maps, p->maps_fd);
+	if (err || !p->maps.nr)
+		return target_gone(t, p);
+	err = pid_layout_build(&p->next, &p->maps, p->sels, p->nr_sels, false, p->pid);
+	if (err)
+		return err;
+	pid_layout_mark_fresh(&p->next, &p->cur);
+	words = bitmap_words(p->next.total);
+	if (words > p->bitmap_words || !p->bitmap) {
+		uint64_t *bm = realloc(p->bitmap, (words ? words : 1) * sizeof(*bm));
+
+		if (!bm)
+			return dpt_fail(-ENOMEM, "out of memory");
+		p->bitmap = bm;
+		p->bitmap_words = words;
+	}
+	memset(p->bitmap, 0, words * sizeof(*p->bitmap));
+	err = p->method->collect(p, &p->next, p->bitmap);
+	if (err && target_exited(p)) {
+		/* the mm died under the scan: that error means nothing */
+		dpt_clear_error();
+		return target_gone(t, p);
+	}
+	if (err)
+		return err;
+	changed = p->first || !pid_layout_same_regions(&p->next, &p->cur);
+	tmp = p->cur;
+	p->cur = p->next;
+	p->next = tmp;
+	p->first = false;
+
+	t->total_pages = s->total = p->cur.total;
+	s->dirty = bitmap_weight(p->bitmap, p->cur.total);
+	s->page_size = PID_PAGE;
+	s->flags = 0;
+	s->nr_vcpus = 0;
+	s->vcpu_dirty = NULL;
+	s->bitmap = p->bitmap;
+	s->nr_regions = p->cur.nr_regions;
+	s->regions = p->cur.regions;
+	s->regions_changed = changed;
+	return 0;
+}
+
+static void pid_close(struct dpt_tracker *t)
+{
+	struct pid_priv *p = t->priv;
+
+	if (!p)
+		return;
+	if (p->method)
+		p->method->detach(p);
+	if (p->pidfd >= 0) {
+		if (target_exited(p))
+			note_end(t, p); /* reaps our child, records how it ended */
+		close(p->pidfd);
+	}
+	if (p->maps_fd >= 0)
+		close(p->maps_fd);
+	if (p->pagemap_fd >= 0)
+		close(p->pagemap_fd);
+	pid_maps_fini(&p->maps);
+	pid_layout_fini(&p->cur);
+	pid_layout_fini(&p->next);
+	free(p->bitmap);
+	free(p->scratch);
+	free(p->sels);
+	free(p);
+	t->priv = NULL;
+	t->end_fd = -1;
+}
+
+const struct dpt_tracker_ops pid_tracker_ops = {
+	.name = "pid",
+	.probe = pid_probe,
+	.open = pid_open,
+	.start = pid_start,
+	.collect = pid_collect,
+	.close = pid_close,
+};

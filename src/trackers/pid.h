@@ -1,0 +1,54 @@
+/* pid.h - the pid tracker's options and launch mode, for `dpt track`.
+ *
+ * The tracker itself is pid_tracker_ops (include/dpt/tracker.h), opened on a
+ * struct dpt_target { .kind = DPT_TARGET_PID, .pid = PID, .qmp_path = QEMU's QMP socket or
+ * NULL } with struct dpt_tracker_opts { .mode = "uffd" | "soft-dirty" | "auto" (NULL = auto),
+ * .extra = a struct pid_tracker_opts or NULL }. See docs/pid-tracker.md.
+ *
+ * Samples: one region per tracked mapping run (name "[heap]", a path, "" for anonymous
+ * memory, "START-END" for a range, the RAM block name for QEMU); the list follows the
+ * target's mappings and regions_changed says when it changed. For QEMU, regions are its RAM
+ * blocks at page offset/4096 of QEMU's RAM address space, as in Qemu-DPT's bitmap files.
+ *
+ * end_fd is a pidfd, readable once the target has exited; collect() then fails with -ESRCH
+ * (the memory of the last partial interval is gone with the process) and end_reason says how
+ * it ended; end_status is its exit status (128 + signal if killed) when it is dpt's child.
+ */
+#ifndef DPT_PID_H
+#define DPT_PID_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+enum pid_qemu_mode {
+	PID_QEMU_AUTO = 0, /* QEMU layout when the executable is qemu-system-* (default) */
+	PID_QEMU_ON,       /* --qemu */
+	PID_QEMU_OFF,      /* plain process layout even for QEMU */
+};
+
+struct pid_tracker_opts {
+	/* --region arguments, tracked in this order: "START-END" (hex, 0x optional, rounded
+	 * out to pages; fixed), or a mapping name as /proc/PID/maps shows it ("[heap]",
+	 * "[stack]", "/usr/lib/x.so", "/memfd:pc.ram (deleted)"; all writable mappings of that
+	 * name, private or shared, followed as they come and go). None: every private writable
+	 * mapping. A region that is not (entirely) mapped at open is an error. */
+	const char *const *regions;
+	unsigned nr_regions;
+	enum pid_qemu_mode qemu; /* regions and PID_QEMU_ON exclude each other */
+};
+
+/* Launch mode (dpt track -- CMD ARGS...): fork and exec argv (PATH search), and return its pid
+ * in *out with the new program stopped (SIGSTOP) before its first instruction, and not
+ * traced. Then: open the pid tracker on it (a stopped target stays stopped), start(), and
+ * pid_spawn_resume(). If the exec fails, returns -errno with "cannot run ARGV0: reason". The
+ * child gets default SIGPIPE, SIGINT, SIGTERM, SIGCHLD and SIGQUIT dispositions and an empty
+ * signal mask. The tracker reaps it when it exits (end_status); call pid_spawn_kill() on
+ * error paths before the tracker is open. dpt must not have a SIGCHLD handler that reaps
+ * children (waitpid(-1)) meanwhile, nor SIGCHLD set to SIG_IGN. */
+int pid_spawn(const char *const argv[], pid_t *out);
+/* Let the spawned program run (SIGCONT). */
+int pid_spawn_resume(pid_t pid);
+/* Kill and reap a spawned program that will not be tracked. */
+void pid_spawn_kill(pid_t pid);
+
+#endif
