@@ -1,0 +1,322 @@
+/* pid-uffd - ground truth for the pid tracker's uffd method on the host.
+ *
+ * A synthetic target (pid-util.h) writes known pages between collects; every interval's bitmap
+ * must equal exactly the pages it wrote: user writes, writes made by the kernel (read() into
+ * the buffer), none for reads; mappings that appear are picked up and their pages counted,
+ * mappings that vanish are dropped; start() again forgets the past; the target leaves nothing
+ * behind after close(), including in launch mode, where its exit status comes back.
+ * Skips when this kernel has no uffd method (Linux < 6.7).
+ */
+#include <poll.h>
+
+#include "../test.h"
+#include "pid-util.h"
+
+static unsigned rnd_state = 12345;
+
+static unsigned rnd(void)
+{
+	rnd_state = rnd_state * 1103515245 + 12345;
+	return rnd_state >> 8;
+}
+
+static int collect(struct dpt_tracker *t, struct dpt_sample *s)
+{
+	memset(s, 0, sizeof(*s));
+	dpt_clear_error();
+	return t->ops->collect(t, s);
+}
+
+static void check_clean(pid_t pid, const char *name)
+{
+	char why[128];
+
+	TEST_CHECK(pid_test_clean(pid, why, sizeof(why)), name, "%s", why);
+}
+
+/* Random page sets in a range region: exact every interval. */
+static void test_exact(void)
+{
+	struct dpt_tracker t;
+	struct dpt_sample s;
+	struct tgt g;
+	char range[64], cmd[4096];
+	const char *regions[1] = { range };
+	uint8_t expect[256];
+	uint64_t first = 0;
+	unsigned bad = 0, n;
+	int err;
+
+	if (tgt_start(&g, 256)) {
+		TEST_CHECK(0, "uffd-exact", "cannot start the target");
+		return;
+	}
+	snprintf(range, sizeof(range), "%" PRIx64 "-%" PRIx64, g.base, g.base + 256 * TGT_PAGE);
+	err = pid_test_open(&t, g.pid, "uffd", regions, 1);
+	TEST_CHECK(!err, "uffd-open", "%s", pid_test_err());
+	if (err)
+		goto out;
+	TEST_CHECK(!strcmp(t.mode, "uffd") && t.has_bitmap && !t.estimate && t.owner_pid == g.pid &&
+			   t.end_fd >= 0,
+		   "uffd-fields", "mode %s bitmap %d end_fd %d", t.mode, t.has_bitmap, t.end_fd);
+	TEST_CHECK(!t.ops->start(&t), "uffd-start", "%s", pid_test_err());
+	err = collect(&t, &s);
+	TEST_CHECK(!err && s.total == 256 && s.nr_regions == 1 && s.regions[0].start == g.base &&
+			   s.regions[0].pages == 256 && s.regions_changed && s.dirty == 0 &&
+			   s.page_size == 4096,
+		   "uffd-first-sample", "err %d total %" PRIu64 " regions %u dirty %" PRIu64, err,
+		   s.total, s.nr_regions, s.dirty);
+
+	for (unsigned it = 0; it < 30; it++) {
+		int len = snprintf(cmd, sizeof(cmd), "l");
+
+		n = 0;
+		memset(expect, 0, sizeof(expect));
+		for (unsigned k = rnd() % 60; k; k--) {
+			unsigned p = it == 29 ? k : rnd() % 256;
+
+			len += snprintf(cmd + len, sizeof(cmd) - len, " %u", p);
+			n += !expect[p];
+			expect[p] = 1;
+		}
+		if (tgt_cmd(&g, "%s", cmd) || collect(&t, &s)) {
+			bad++;
+			break;
+		}
+		if (region_diff(&s, 0, expect, 256, &first) || s.dirty != n || s.regions_changed) {
+			printf("# interval %u: dirty %" PRIu64 " expected %u, first difference at "
+			       "page %" PRIu64 "\n", it, s.dirty, n, first);
+			bad++;
+		}
+	}
+	TEST_CHECK(!bad, "uffd-exact-30-intervals", "%u intervals differ", bad);
+
+	memset(expect, 0, sizeof(expect));
+	memset(expect + 10, 1, 20);
+	err = tgt_cmd(&g, "z 10 30") || collect(&t, &s);
+	TEST_CHECK(!err && !region_diff(&s, 0, expect, 256, &first), "uffd-kernel-writes",
+		   "read() into pages 10-29: dirty %" PRIu64 ", first difference %" PRIu64, s.dirty,
+		   first);
+	err = tgt_cmd(&g, "r 0 256") || collect(&t, &s);
+	TEST_CHECK(!err && s.dirty == 0, "uffd-reads-not-dirty", "dirty %" PRIu64, s.dirty);
+	err = tgt_cmd(&g, "w 0 256") || tgt_cmd(&g, "w 0 256") || collect(&t, &s);
+	TEST_CHECK(!err && s.dirty == 256, "uffd-all", "dirty %" PRIu64, s.dirty);
+
+	/* start() again forgets what was written before it */
+	err = tgt_cmd(&g, "w 0 100") || t.ops->start(&t) || collect(&t, &s);
+	TEST_CHECK(!err && s.dirty == 0 && s.regions_changed, "uffd-restart-forgets",
+		   "dirty %" PRIu64, s.dirty);
+	err = tgt_cmd(&g, "w 7 8") || collect(&t, &s);
+	TEST_CHECK(!err && s.dirty == 1 && bitmap_test(s.bitmap, 7), "uffd-restart-tracks",
+		   "dirty %" PRIu64, s.dirty);
+	t.ops->close(&t);
+	check_clean(g.pid, "uffd-close-clean");
+	TEST_CHECK(!tgt_cmd(&g, "w 0 256"), "uffd-target-alive", "target does not answer");
+out:
+	tgt_stop(&g);
+}
+
+/* Default regions: the buffer's region is exact; new mappings are followed. */
+static void test_default(void)
+{
+	struct dpt_tracker t;
+	struct dpt_sample s;
+	struct tgt g;
+	uint8_t expect[256];
+	uint64_t first, addr = 0, off;
+	int err, r;
+
+	if (tgt_start(&g, 256)) {
+		TEST_CHECK(0, "default-regions", "cannot start the target");
+		return;
+	}
+	err = pid_test_open(&t, g.pid, NULL, NULL, 0);
+	TEST_CHECK(!err && !strcmp(t.mode, "uffd"), "auto-chooses-uffd", "%s (mode %s)",
+		   err ? pid_test_err() : "", t.mode);
+	if (err)
+		goto out;
+	err = t.ops->start(&t) || collect(&t, &s);
+	TEST_CHECK(!err && s.nr_regions >= 3, "default-regions", "%u regions: %s", s.nr_regions,
+		   pid_test_err());
+
+	err = tgt_cmd(&g, "w 5 9") || collect(&t, &s);
+	r = err ? -1 : region_at(&s, g.base);
+	memset(expect, 0, sizeof(expect));
+	memset(expect + 5, 1, 4);
+	first = 0;
+	if (r >= 0) {
+		/* the buffer may share its region with adjacent anonymous mappings */
+		off = (g.base - s.regions[r].start) / TGT_PAGE;
+		for (unsigned i = 0; i < 256; i++)
+			if (bitmap_test(s.bitmap, s.regions[r].first_page + off + i) != expect[i])
+				first++;
+	}
+	TEST_CHECK(r >= 0 && first == 0, "default-buffer-exact", "region %d, %" PRIu64
+		   " differences", r, first);
+
+	/* a new mapping, written before any collect has seen it */
+	err = tgt_cmd_val(&g, &addr, 1, "m 64") || tgt_cmd(&g, "M %" PRIx64 " 0 10", addr) ||
+	      collect(&t, &s);
+	r = err ? -1 : region_at(&s, addr);
+	first = 0;
+	if (r >= 0) {
+		off = (addr - s.regions[r].start) / TGT_PAGE;
+		for (unsigned i = 0; i < 64; i++)
+			first += bitmap_test(s.bitmap, s.regions[r].first_page + off + i) != (i < 10);
+	}
+	TEST_CHECK(r >= 0 && !first && s.regions_changed, "new-mapping-picked-up",
+		   "region %d, %" PRIu64 " differences, changed %d", r, first, s.regions_changed);
+	err = tgt_cmd(&g, "M %" PRIx64 " 20 30", addr) || collect(&t, &s);
+	r = err ? -1 : region_at(&s, addr);
+	first = 0;
+	if (r >= 0) {
+		off = (addr - s.regions[r].start) / TGT_PAGE;
+		for (unsigned i = 0; i < 64; i++)
+			first += bitmap_test(s.bitmap, s.regions[r].first_page + off + i) !=
+				 (i >= 20 && i < 30);
+	}
+	TEST_CHECK(r >= 0 && !first && !s.regions_changed, "new-mapping-tracked",
+		   "region %d, %" PRIu64 " differences, changed %d", r, first, s.regions_changed);
+	err = tgt_cmd(&g, "u %" PRIx64 " 64", addr) || collect(&t, &s);
+	TEST_CHECK(!err && region_at(&s, addr) < 0 && s.regions_changed, "unmapped-dropped",
+		   "region %d still at the unmapped address", region_at(&s, addr));
+	t.ops->close(&t);
+	check_clean(g.pid, "default-close-clean");
+out:
+	tgt_stop(&g);
+}
+
+static int wait_readable(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+/* The target exits while tracked. */
+static void test_exit(void)
+{
+	struct dpt_tracker t;
+	struct dpt_sample s;
+	struct tgt g;
+	int err;
+
+	if (tgt_start(&g, 64))
+		return;
+	err = pid_test_open(&t, g.pid, "uffd", NULL, 0) || t.ops->start(&t) || collect(&t, &s);
+	if (err) {
+		TEST_CHECK(0, "exit-mid-run", "%s", pid_test_err());
+		tgt_stop(&g);
+		return;
+	}
+	TEST_CHECK(!wait_readable(t.end_fd, 0), "end-fd-quiet", "end_fd readable while it runs");
+	tgt_cmd(&g, "w 0 10");
+	if (write(g.in, "x 0\n", 4) != 4)
+		return;
+	TEST_CHECK(wait_readable(t.end_fd, 5000), "end-fd-on-exit", "end_fd not readable");
+	err = collect(&t, &s);
+	TEST_CHECK(err == -ESRCH && strstr(pid_test_err(), "exited"), "collect-after-exit",
+		   "err %d: %s", err, pid_test_err());
+	TEST_CHECK(strstr(t.end_reason, "exited") != NULL, "end-reason", "'%s'", t.end_reason);
+	t.ops->close(&t);
+	waitpid(g.pid, NULL, 0);
+	g.pid = 0;
+	tgt_stop(&g);
+}
+
+/* Launch mode: tracked from the first instruction; exit status comes back. */
+static void test_launch(void)
+{
+	char prog[256], line[128];
+	const char *argv[] = { prog, "--write", "100", NULL };
+	const char *sh[] = { "/bin/sh", "-c", "exit 3", NULL };
+	const char *bad[] = { "/nonexistent/prog", NULL };
+	struct dpt_tracker t;
+	struct dpt_sample s;
+	int in[2], out[2], save_in, save_out, err, r;
+	uint64_t addr = 0, n = 0, off, wrong = 0;
+	pid_t pid = 0;
+	char state;
+
+	snprintf(prog, sizeof(prog), "%s/tests/helpers/pid-target",
+		 getenv("BUILD") ? getenv("BUILD") : "build");
+	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
+		return;
+	save_in = dup(0);
+	save_out = dup(1);
+	fflush(stdout);
+	dup2(in[0], 0);
+	dup2(out[1], 1);
+	err = pid_spawn(argv, &pid);
+	dup2(save_in, 0);
+	dup2(save_out, 1);
+	close(in[0]);
+	close(out[1]);
+	TEST_CHECK(!err, "spawn", "%s", pid_test_err());
+	if (err)
+		return;
+	state = proc_state(pid);
+	err = pid_test_open(&t, pid, NULL, NULL, 0);
+	/* after the detach it runs for a moment on its way back into the group stop */
+	for (int i = 0; i < 100 && proc_state(pid) != 'T'; i++)
+		usleep(1000);
+	TEST_CHECK(!err && state == 'T' && proc_state(pid) == 'T', "spawn-open-stays-stopped",
+		   "%s; state before %c after %c", err ? pid_test_err() : "ok", state,
+		   proc_state(pid));
+	if (err) {
+		pid_spawn_kill(pid);
+		return;
+	}
+	err = t.ops->start(&t) || pid_spawn_resume(pid);
+	if (!err)
+		err = tgt_line(out[0], line, sizeof(line)) ||
+		      sscanf(line, "ready %" SCNx64 " %" SCNu64, &addr, &n) != 2;
+	err = err || collect(&t, &s);
+	r = err ? -1 : region_at(&s, addr);
+	if (r >= 0) {
+		off = (addr - s.regions[r].start) / TGT_PAGE;
+		for (uint64_t i = 0; i < n; i++)
+			wrong += !bitmap_test(s.bitmap, s.regions[r].first_page + off + i);
+	}
+	TEST_CHECK(r >= 0 && n == 100 && !wrong, "launch-first-interval",
+		   "region %d, %" PRIu64 " of %" PRIu64 " pages missing", r, wrong, n);
+	close(in[1]);
+	TEST_CHECK(wait_readable(t.end_fd, 5000), "launch-end-fd", "not readable");
+	err = collect(&t, &s);
+	TEST_CHECK(err == -ESRCH && t.end_status == 0 && strstr(t.end_reason, "status 0"),
+		   "launch-exit-status-0", "err %d status %d '%s'", err, t.end_status,
+		   t.end_reason);
+	t.ops->close(&t);
+	TEST_CHECK(waitpid(pid, NULL, WNOHANG) < 0 && errno == ECHILD, "launch-reaped",
+		   "the child was not reaped");
+	close(out[0]);
+
+	err = pid_spawn(sh, &pid) || pid_test_open(&t, pid, "uffd", NULL, 0) ||
+	      t.ops->start(&t) || pid_spawn_resume(pid);
+	TEST_CHECK(!err, "launch-sh", "%s", pid_test_err());
+	if (!err) {
+		wait_readable(t.end_fd, 5000);
+		collect(&t, &s);
+		t.ops->close(&t);
+		TEST_CHECK(t.end_status == 3 && strstr(t.end_reason, "status 3"),
+			   "launch-exit-status-3", "status %d '%s'", t.end_status, t.end_reason);
+	}
+	dpt_clear_error();
+	err = pid_spawn(bad, &pid);
+	TEST_CHECK(err == -ENOENT && strstr(pid_test_err(), "cannot run /nonexistent/prog"),
+		   "launch-bad-command", "err %d: %s", err, pid_test_err());
+}
+
+int main(void)
+{
+	dpt_clear_error();
+	if (pid_tracker_ops.probe(&(struct dpt_tracker_opts){ .mode = "uffd" })) {
+		test_skip("pid-uffd", "no uffd method here: %s", pid_test_err());
+		return test_done();
+	}
+	test_exact();
+	test_default();
+	test_exit();
+	test_launch();
+	return test_done();
+}

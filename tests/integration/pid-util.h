@@ -1,0 +1,416 @@
+/* pid-util.h - shared by the pid tracker's tests: a synthetic target and ways to look at it.
+ *
+ * The target is a forked child running tgt_main(): it maps a buffer of known pages and obeys
+ * one-line commands on a pipe, answering one line each, so a test knows exactly which pages it
+ * wrote in each interval:
+ *	w A B        write pages [A, B) of the buffer            -> ok
+ *	l P P P ...  write the listed pages                      -> ok
+ *	z A B        read() /dev/zero into pages [A, B): writes made by the kernel -> ok
+ *	r A B        read pages [A, B) (read faults)             -> ok
+ *	m N          map N more pages, write none                -> ok ADDR
+ *	M ADDR A B   write pages [A, B) of the mapping at ADDR   -> ok
+ *	u ADDR N     unmap N pages at ADDR                       -> ok
+ *	t A B N      write pages [A, B) N times over, timed      -> ok NANOSECONDS
+ *	x CODE       exit with CODE (no answer)
+ * Header-only, so the static soft-dirty check for the test VM can carry it too.
+ */
+#ifndef DPT_PID_UTIL_H
+#define DPT_PID_UTIL_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dpt/bitmap.h"
+#include "dpt/log.h"
+#include "dpt/sample.h"
+#include "dpt/tracker.h"
+#include "trackers/pid.h"
+
+#define TGT_PAGE 4096UL
+
+struct tgt {
+	pid_t pid;
+	int in, out; /* our ends: commands to it, answers from it */
+	uint64_t base;
+	unsigned pages;
+};
+
+static inline uint64_t tgt_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static inline void tgt_reply(int fd, const char *fmt, ...)
+{
+	char buf[128];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (write(fd, buf, n) != n)
+		_exit(99);
+}
+
+static inline void tgt_write_page(volatile char *p, unsigned stamp)
+{
+	p[(stamp * 64) % TGT_PAGE] = (char)stamp;
+}
+
+static inline __attribute__((noreturn)) void tgt_main(int in, int out, unsigned pages)
+{
+	char *buf = mmap(NULL, pages * TGT_PAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	FILE *f = fdopen(in, "r");
+	char line[8192];
+	unsigned stamp = 1;
+	int zero = open("/dev/zero", O_RDONLY);
+
+	if (buf == MAP_FAILED || !f || zero < 0)
+		_exit(98);
+	tgt_reply(out, "ready %lx %u\n", (unsigned long)buf, pages);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long addr = 0, a = 0, b = 0, n = 0;
+		volatile char *v = buf;
+		char *p, *e;
+		uint64_t t0;
+		unsigned sum = 0;
+
+		switch (line[0]) {
+		case 'w':
+			sscanf(line + 1, "%lu %lu", &a, &b);
+			for (unsigned long i = a; i < b; i++)
+				tgt_write_page(v + i * TGT_PAGE, stamp++);
+			tgt_reply(out, "ok\n");
+			break;
+		case 'l':
+			for (p = line + 1;; p = e) {
+				unsigned long i = strtoul(p, &e, 10);
+
+				if (e == p)
+					break;
+				tgt_write_page(v + i * TGT_PAGE, stamp++);
+			}
+			tgt_reply(out, "ok\n");
+			break;
+		case 'z':
+			sscanf(line + 1, "%lu %lu", &a, &b);
+			for (unsigned long i = a; i < b; i++)
+				if (read(zero, buf + i * TGT_PAGE, 64) != 64)
+					_exit(97);
+			tgt_reply(out, "ok\n");
+			break;
+		case 'r':
+			sscanf(line + 1, "%lu %lu", &a, &b);
+			for (unsigned long i = a; i < b; i++)
+				sum += v[i * TGT_PAGE];
+			tgt_reply(out, "ok %u\n", sum);
+			break;
+		case 'm':
+			sscanf(line + 1, "%lu", &n);
+			p = mmap(NULL, n * TGT_PAGE, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			tgt_reply(out, "ok %lx\n", p == MAP_FAILED ? 0UL : (unsigned long)p);
+			break;
+		case 'M':
+			sscanf(line + 1, "%lx %lu %lu", &addr, &a, &b);
+			for (unsigned long i = a; i < b; i++)
+				tgt_write_page((volatile char *)addr + i * TGT_PAGE, stamp++);
+			tgt_reply(out, "ok\n");
+			break;
+		case 'u':
+			sscanf(line + 1, "%lx %lu", &addr, &n);
+			munmap((void *)addr, n * TGT_PAGE);
+			tgt_reply(out, "ok\n");
+			break;
+		case 't':
+			sscanf(line + 1, "%lu %lu %lu", &a, &b, &n);
+			t0 = tgt_now_ns();
+			for (unsigned long r = 0; r < n; r++)
+				for (unsigned long i = a; i < b; i++)
+					tgt_write_page(v + i * TGT_PAGE, stamp++);
+			tgt_reply(out, "ok %" PRIu64 "\n", tgt_now_ns() - t0);
+			break;
+		case 'x':
+			_exit(atoi(line + 1));
+		}
+	}
+	_exit(0);
+}
+
+/* Read one answer line (without the newline); 0 or -1 on EOF/timeout (10 s). */
+static inline int tgt_line(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	uint64_t deadline = tgt_now_ns() + 10000000000ULL;
+
+	while (n + 1 < size) {
+		ssize_t r = read(fd, buf + n, 1);
+
+		if (r == 1) {
+			if (buf[n] == '\n')
+				break;
+			n++;
+			continue;
+		}
+		if (r < 0 && errno == EAGAIN && tgt_now_ns() < deadline) {
+			usleep(1000);
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		return -1;
+	}
+	buf[n] = 0;
+	return 0;
+}
+
+static inline int tgt_start(struct tgt *t, unsigned pages)
+{
+	int to[2], from[2];
+	char line[128];
+
+	memset(t, 0, sizeof(*t));
+	if (pipe2(to, O_CLOEXEC) || pipe2(from, O_CLOEXEC))
+		return -1;
+	t->pid = fork();
+	if (t->pid < 0)
+		return -1;
+	if (!t->pid) {
+		close(to[1]);
+		close(from[0]);
+		tgt_main(to[0], from[1], pages);
+	}
+	close(to[0]);
+	close(from[1]);
+	t->in = to[1];
+	t->out = from[0];
+	if (tgt_line(t->out, line, sizeof(line)) ||
+	    sscanf(line, "ready %" SCNx64 " %u", &t->base, &t->pages) != 2)
+		return -1;
+	return 0;
+}
+
+/* Send a command and wait for its answer; 0 if it starts with "ok". */
+static inline __attribute__((format(printf, 2, 3))) int tgt_cmd(struct tgt *t, const char *fmt,
+								...)
+{
+	char buf[8192];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	buf[n++] = '\n';
+	if (write(t->in, buf, n) != n || tgt_line(t->out, buf, sizeof(buf)))
+		return -1;
+	return strncmp(buf, "ok", 2) ? -1 : 0;
+}
+
+/* Like tgt_cmd, returning the number after "ok" in *v (hex if hex). */
+static inline int tgt_cmd_val(struct tgt *t, uint64_t *v, int hex, const char *cmd)
+{
+	char buf[256];
+	int n = snprintf(buf, sizeof(buf), "%s\n", cmd);
+
+	if (write(t->in, buf, n) != n || tgt_line(t->out, buf, sizeof(buf)) ||
+	    strncmp(buf, "ok ", 3))
+		return -1;
+	*v = strtoull(buf + 3, NULL, hex ? 16 : 10);
+	return 0;
+}
+
+/* Kill and reap. */
+static inline void tgt_stop(struct tgt *t)
+{
+	if (t->pid > 0) {
+		kill(t->pid, SIGKILL);
+		waitpid(t->pid, NULL, 0);
+	}
+	if (t->in > 0)
+		close(t->in);
+	if (t->out > 0)
+		close(t->out);
+	t->pid = 0;
+}
+
+/* ---- looking at a target from outside ---- */
+
+/* How many userfaultfds the process holds. */
+static inline int proc_uffd_fds(pid_t pid)
+{
+	char path[64], link[128], fp[64];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		ssize_t len;
+
+		snprintf(fp, sizeof(fp), "/proc/%d/fd/%.32s", pid, de->d_name);
+		len = readlink(fp, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = 0;
+		n += !strcmp(link, "anon_inode:[userfaultfd]");
+	}
+	closedir(d);
+	return n;
+}
+
+/* How many of its mappings carry userfaultfd VmFlags (uw, um, ui). */
+static inline int proc_uffd_ranges(pid_t pid)
+{
+	char path[64], line[1024];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmFlags:", 8) &&
+		    (strstr(line, " uw") || strstr(line, " um") || strstr(line, " ui")))
+			n++;
+	fclose(f);
+	return n;
+}
+
+/* Largest TracerPid among its threads (0: nobody traces it). */
+static inline long proc_tracer(pid_t pid)
+{
+	char path[128], buf[4096], *p;
+	struct dirent *de;
+	long max = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		FILE *f;
+		size_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.32s/status", pid, de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		buf[n] = 0;
+		fclose(f);
+		p = strstr(buf, "TracerPid:");
+		if (p && atol(p + 10) > max)
+			max = atol(p + 10);
+	}
+	closedir(d);
+	return max;
+}
+
+/* The process's state letter from /proc/PID/stat, or '?'. */
+static inline char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return '?';
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : '?';
+}
+
+/* Compare a sample region's bits with the expected pages (expect[i] for page i of the region).
+ * Returns the number of differences; *first gets the first differing page. */
+static inline unsigned region_diff(const struct dpt_sample *s, unsigned r, const uint8_t *expect,
+				   uint64_t n, uint64_t *first)
+{
+	unsigned diff = 0;
+
+	*first = UINT64_MAX;
+	for (uint64_t i = 0; i < n; i++) {
+		bool got = bitmap_test(s->bitmap, s->regions[r].first_page + i);
+
+		if (got != !!expect[i]) {
+			if (!diff)
+				*first = i;
+			diff++;
+		}
+	}
+	return diff;
+}
+
+/* Index of the region starting at addr, or -1. */
+static inline int region_at(const struct dpt_sample *s, uint64_t addr)
+{
+	for (unsigned r = 0; r < s->nr_regions; r++)
+		if (s->regions[r].start <= addr &&
+		    addr < s->regions[r].start + s->regions[r].pages * TGT_PAGE)
+			return (int)r;
+	return -1;
+}
+
+/* ---- the tracker ---- */
+
+/* Open the pid tracker on pid with a mode and regions (both may be NULL). */
+static inline int pid_test_open(struct dpt_tracker *t, pid_t pid, const char *mode,
+				const char *const *regions, unsigned nr)
+{
+	static struct pid_tracker_opts xo;
+	struct dpt_target target = { .kind = DPT_TARGET_PID, .pid = pid };
+	struct dpt_tracker_opts o = { .mode = mode, .extra = &xo };
+
+	memset(t, 0, sizeof(*t));
+	t->ops = &pid_tracker_ops;
+	t->end_fd = -1;
+	xo = (struct pid_tracker_opts){ .regions = regions, .nr_regions = nr };
+	dpt_clear_error();
+	return t->ops->open(t, &target, &o);
+}
+
+static inline const char *pid_test_err(void)
+{
+	return dpt_last_error() ? dpt_last_error() : "(no reason recorded)";
+}
+
+/* Nothing of a tracker left in the target: no userfaultfd, no registered range, no tracer. */
+static inline int pid_test_clean(pid_t pid, char *why, size_t size)
+{
+	int fds = proc_uffd_fds(pid), ranges = proc_uffd_ranges(pid);
+	long tracer = proc_tracer(pid);
+
+	snprintf(why, size, "%d userfaultfd(s), %d registered range(s), tracer %ld", fds, ranges,
+		 tracer);
+	return fds == 0 && ranges == 0 && tracer == 0;
+}
+
+#endif
