@@ -25,6 +25,7 @@ HELPER_SRC:= $(wildcard tests/helpers/*.c)
 HELPER_BIN:= $(HELPER_SRC:%.c=$(BUILD)/%)
 
 .PHONY: all check sanitize demo bench clean deps format tests
+.SECONDARY:
 all: $(BUILD)/dpt
 
 -include guest/guest.mk

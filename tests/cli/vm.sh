@@ -91,6 +91,15 @@ check monitor-one-session test "$(grep -c 'start dirty page tracking' "$TMP/mon.
 check monitor-intervals test "$(tail -n +2 "$TMP/mon.csv" | wc -l)" -ge 3
 check monitor-socket-removed test ! -e "$sock"
 
+# --- monitor on stdio: the same commands, end of input ends the session --------------------
+(echo dpt_start; sleep 0.7; echo "info dirty"; echo dpt_stop) |
+	"$DPT" vm --mem 64M --wss 16M --rate 2000p --interval 200ms --monitor stdio \
+		>"$TMP/stdio.out" 2>"$TMP/stdio.err"
+check monitor-stdio-exit test $? = 0
+check monitor-stdio-prompt grep -q '^(dpt) ' "$TMP/stdio.out"
+check monitor-stdio-info grep -qE '^last interval: [0-9]+ .*dirty [0-9]+ / 16384' "$TMP/stdio.out"
+check monitor-stdio-lines test "$(grep -c 'dirty page tracking' "$TMP/stdio.err")" = 2
+
 # --- bad input: one line, non-zero exit, nothing created -------------------------------------
 mkdir -p "$TMP/bad" && cd "$TMP/bad"
 bad_case() {
