@@ -15,6 +15,7 @@
 
 int cmd_vm(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_track(int argc, char **argv);
 
 #define RUN_MAX_OUTPUTS 8
 

@@ -15,7 +15,8 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{"vm", cmd_vm, "run the built-in micro-VM and measure how fast it dirties memory"},
-	// {"check", cmd_check, "show which tracking mechanisms work on this host"},
+	{"track", cmd_track, "measure a running process, a program it launches, or a QEMU"},
+	{"check", cmd_check, "show which tracking mechanisms work on this host"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,253 @@
+/* cmd-track.c - `dpt track`: measure a running process, a program it launches, or a QEMU.
+ *
+ *	dpt track [OPTIONS] --pid PID          the pid tracker on a running process
+ *	dpt track [OPTIONS] [--] CMD ARGS...    launch CMD stopped, track it from its first write
+ *	dpt track [OPTIONS] --qmp SOCKET        the qmp tracker: QEMU's own calc-dirty-rate
+ *
+ * With --pid and --qmp together, the pid tracker asks QEMU's QMP socket for its RAM blocks.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "dpt/log.h"
+#include "dpt/parse.h"
+#include "trackers/pid.h"
+#include "trackers/qmp.h"
+
+#define MAX_REGIONS 64
+
+enum {
+	OPT_PID = OPT_RUN_LAST,
+	OPT_QMP,
+	OPT_METHOD,
+	OPT_REGION,
+	OPT_QEMU,
+	OPT_NO_QEMU,
+	OPT_MODE,
+	OPT_SAMPLE_PAGES,
+};
+
+static const struct option track_longopts[] = {
+	RUN_LONGOPTS,
+	{"pid", required_argument, 0, OPT_PID},
+	{"qmp", required_argument, 0, OPT_QMP},
+	{"method", required_argument, 0, OPT_METHOD},
+	{"region", required_argument, 0, OPT_REGION},
+	{"qemu", no_argument, 0, OPT_QEMU},
+	{"no-qemu", no_argument, 0, OPT_NO_QEMU},
+	{"mode", required_argument, 0, OPT_MODE},
+	{"sample-pages", required_argument, 0, OPT_SAMPLE_PAGES},
+	{0},
+};
+
+static const char track_usage[] =
+	"usage: dpt track [OPTIONS] --pid PID\n"
+	"       dpt track [OPTIONS] [--] CMD [ARGS...]\n"
+	"       dpt track [OPTIONS] --qmp SOCKET\n\n"
+	"Measure how fast a process (QEMU, Firecracker, a database, anything) dirties its memory,\n"
+	"exactly, from the host's page tables (pid tracker); or ask an unmodified QEMU for its own\n"
+	"estimate through QMP (qmp tracker).\n\n"
+	"pid tracker (--pid, or a command to launch):\n"
+	"  -p, --pid PID          track this running process\n"
+	"      --method M         uffd (userfaultfd write-protect + PAGEMAP_SCAN, Linux >= 6.7),\n"
+	"                         soft-dirty (clear_refs + pagemap), or auto (default)\n"
+	"      --region R         track only R: START-END (hex addresses) or a mapping name as\n"
+	"                         /proc/PID/maps shows it, e.g. [heap]; repeatable. Default: every\n"
+	"                         private writable mapping\n"
+	"      --qemu, --no-qemu  QEMU layout: guest RAM blocks in RAM-offset order, as Qemu-DPT's\n"
+	"                         bitmaps (automatic when the executable is qemu-system-*)\n"
+	"      --qmp SOCKET       with --pid: QEMU's QMP socket, to ask it for its RAM blocks\n"
+	"qmp tracker (--qmp without --pid):\n"
+	"      --mode M           auto, page-sampling, dirty-bitmap or dirty-ring (default auto)\n"
+	"      --sample-pages N   page-sampling: pages sampled per GiB (default QEMU's 512)\n"
+	"common:\n" RUN_USAGE;
+
+struct track_args {
+	pid_t pid;
+	const char *qmp;
+	const char *method;
+	const char *mode;
+	const char *regions[MAX_REGIONS];
+	unsigned nr_regions;
+	enum pid_qemu_mode qemu;
+	unsigned sample_pages;
+	char **cmd; /* launch mode */
+};
+
+static int track_parse_one(struct track_args *a, int opt, const char *arg)
+{
+	uint64_t v;
+
+	switch (opt) {
+	case OPT_PID:
+		if (parse_uint(arg, 1, 0x7fffffff, &v))
+			return dpt_fail(-EINVAL, "--pid: '%s' is not a process id", arg);
+		a->pid = (pid_t)v;
+		return 0;
+	case OPT_QMP:
+		a->qmp = arg;
+		return 0;
+	case OPT_METHOD:
+		if (strcmp(arg, "uffd") && strcmp(arg, "soft-dirty") && strcmp(arg, "auto"))
+			return dpt_fail(-EINVAL, "--method: '%s' is not uffd, soft-dirty or auto",
+					arg);
+		a->method = arg;
+		return 0;
+	case OPT_REGION:
+		if (a->nr_regions == MAX_REGIONS)
+			return dpt_fail(-EINVAL, "too many --region (at most %d)", MAX_REGIONS);
+		a->regions[a->nr_regions++] = arg;
+		return 0;
+	case OPT_QEMU:
+	case OPT_NO_QEMU:
+		a->qemu = opt == OPT_QEMU ? PID_QEMU_ON : PID_QEMU_OFF;
+		return 0;
+	case OPT_MODE:
+		if (strcmp(arg, "auto") && strcmp(arg, "page-sampling") &&
+		    strcmp(arg, "dirty-bitmap") && strcmp(arg, "dirty-ring"))
+			return dpt_fail(-EINVAL,
+					"--mode: '%s' is not auto, page-sampling, dirty-bitmap or "
+					"dirty-ring",
+					arg);
+		a->mode = arg;
+		return 0;
+	case OPT_SAMPLE_PAGES:
+		if (parse_uint(arg, 128, 16384, &v))
+			return dpt_fail(-EINVAL, "--sample-pages: '%s' is not from 128 to 16384", arg);
+		a->sample_pages = (unsigned)v;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* Which tracker the arguments ask for, with the options that do not fit it refused. */
+static int track_check(struct track_args *a, const char **tracker)
+{
+	bool launch = a->cmd && a->cmd[0];
+
+	if (launch && a->pid)
+		return dpt_fail(-EINVAL, "give either --pid or a command to launch, not both");
+	if (!launch && !a->pid && !a->qmp)
+		return dpt_fail(-EINVAL, "nothing to track: give --pid PID, --qmp SOCKET or a "
+					 "command");
+	if (launch || a->pid) {
+		if (a->mode || a->sample_pages)
+			return dpt_fail(-EINVAL, "--mode and --sample-pages are for the qmp tracker "
+						 "(--qmp without --pid)");
+		if (a->nr_regions && a->qemu == PID_QEMU_ON)
+			return dpt_fail(-EINVAL, "--region and --qemu exclude each other");
+		*tracker = "pid";
+		return 0;
+	}
+	if (a->method || a->nr_regions || a->qemu)
+		return dpt_fail(-EINVAL, "--method, --region and --qemu are for the pid tracker "
+					 "(--pid or a command)");
+	*tracker = "qmp";
+	return 0;
+}
+
+static int track_parse(int argc, char **argv, struct track_args *a, struct run_opts *ro,
+		       bool *done)
+{
+	int opt;
+
+	opterr = 0;
+	optind = 1;
+	/* '+': stop at the first non-option, so a launched command keeps its own options */
+	while ((opt = getopt_long(argc, argv, "+p:" RUN_SHORTOPTS, track_longopts, NULL)) != -1) {
+		if (opt == 'h') {
+			fputs(track_usage, stdout);
+			*done = true;
+			return 0;
+		}
+		if (opt == '?') {
+			if (optopt && optopt < 0x100)
+				return cmd_usage_error("track",
+						       "option -%c: unknown or missing its value",
+						       optopt);
+			return cmd_usage_error("track", "unknown option '%s' or missing its value",
+					       argv[optind - 1]);
+		}
+		if (opt == 'p')
+			opt = OPT_PID;
+		int r = run_opts_parse(ro, opt, optarg);
+		if (r < 0 || (r == 0 && track_parse_one(a, opt, optarg)))
+			return cmd_usage_error("track", "%s", dpt_last_error());
+	}
+	a->cmd = optind < argc ? argv + optind : NULL;
+	return 0;
+}
+
+struct launch {
+	pid_t pid;
+	bool resumed;
+};
+
+/* After the tracker's first start(): let the launched program run. */
+static int launch_resume(void *arg)
+{
+	struct launch *l = arg;
+
+	if (l->resumed)
+		return 0;
+	l->resumed = true;
+	return pid_spawn_resume(l->pid);
+}
+
+int cmd_track(int argc, char **argv)
+{
+	struct track_args a = {0};
+	struct run_opts ro;
+	struct launch launch = {0};
+	struct dpt_tracker t = {.end_fd = -1};
+	const char *tracker = NULL;
+	bool done = false;
+	int status;
+
+	run_opts_init(&ro);
+	status = track_parse(argc, argv, &a, &ro, &done);
+	if (status || done)
+		return status;
+	if (track_check(&a, &tracker))
+		return cmd_usage_error("track", "%s", dpt_last_error());
+	if (loop_block_signals())
+		return cmd_error("cannot block signals");
+
+	struct pid_tracker_opts popts = {
+		.regions = a.regions, .nr_regions = a.nr_regions, .qemu = a.qemu,
+	};
+	struct qmp_tracker_opts qopts = {
+		.interval_ns = ro.loop.interval_ns, .sample_pages = a.sample_pages,
+	};
+	struct dpt_tracker_opts topts = {.mode = a.method ? a.method : a.mode};
+	struct dpt_target target = {.kind = DPT_TARGET_PID, .pid = a.pid, .qmp_path = a.qmp};
+	if (!strcmp(tracker, "qmp")) {
+		target.kind = DPT_TARGET_QMP;
+		topts.extra = &qopts;
+	} else {
+		topts.extra = &popts;
+	}
+	if (a.cmd) {
+		if (pid_spawn((const char *const *)a.cmd, &launch.pid))
+			return cmd_error("cannot launch the command");
+		target.pid = launch.pid;
+		ro.loop.after_start = launch_resume;
+		ro.loop.after_start_arg = &launch;
+	}
+	t.ops = tracker_find(tracker);
+	if (t.ops->open(&t, &target, &topts)) {
+		status = cmd_error("cannot open the tracker");
+		if (a.cmd)
+			pid_spawn_kill(launch.pid);
+		return status;
+	}
+	dpt_debug("%s tracker (%s) on %s", t.ops->name, t.mode, t.target_desc);
+	status = run_tracking(&ro, &t);
+	if (a.cmd && !launch.resumed) /* tracking never started: still let the program run */
+		launch_resume(&launch);
+	t.ops->close(&t);
+	return status;
+}

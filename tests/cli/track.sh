@@ -1,0 +1,114 @@
+#!/bin/bash
+# dpt track from the command line: launch mode (first interval, exit status passed on), attach
+# to a running process, the target ending mid-run, and bad input (one line, non-zero, no file).
+set -u
+. "$(dirname "$0")/lib.sh"
+W=$HELPERS/writer
+
+if ! "$DPT" check | grep -q '^tracker pid, uffd method *works'; then
+	skip track-all "the pid tracker's uffd method does not work on this host"
+	exit 0
+fi
+
+# --- launch mode: tracked from its first interval; exit status passed on -------------------
+"$DPT" track -q --interval 200ms -o csv:"$TMP/launch.csv" -- \
+	"$W" --wss 4M --rate 2000 --duration 1 >"$TMP/launch.out" 2>"$TMP/launch.err"
+check launch-exit-0 test $? = 0
+# the writer touches its 1024 pages once before it starts the paced writes: all of them, and
+# the program's start-up, fall in the first interval
+first=$(sed -n 2p "$TMP/launch.csv" | cut -d, -f4)
+check launch-first-interval-has-startup test "${first:-0}" -ge 1024
+writes=$(sed -n 's/.*writer done writes=\([0-9]*\).*/\1/p' "$TMP/launch.out")
+check launch-writer-ran test "${writes:-0}" -ge 1900
+check launch-says-target-ended grep -q 'exited' "$TMP/launch.err"
+# the last partial interval went with the process's memory: the rows are the full intervals
+check launch-rows test "$(tail -n +2 "$TMP/launch.csv" | wc -l)" -ge 5
+
+"$DPT" track -q --interval 100ms -- sh -c 'exit 7' 2>/dev/null
+check launch-exit-status-follows test $? = 7
+"$DPT" track -q --interval 100ms -- sh -c 'kill -TERM $$' 2>/dev/null
+check launch-signal-status-follows test $? = $((128 + 15))
+"$DPT" track -q -- /nonexistent/program 2>"$TMP/noexec.err"
+rc=$?
+check launch-missing-program test $rc != 0 -a "$(wc -l <"$TMP/noexec.err")" = 1
+
+# --- attach to a running process: every full interval sees its paced writes -----------------
+"$W" --wss 16M --rate 2000 --duration 4 >"$TMP/w.out" &
+wpid=$!
+for _ in $(seq 50); do grep -q 'writer ready' "$TMP/w.out" && break; sleep 0.1; done
+"$DPT" track --pid $wpid --interval 500ms --count 4 -o csv:"$TMP/attach.csv" 2>"$TMP/attach.err"
+check attach-exit-0 test $? = 0
+# 2000 pages/s over 500 ms = 1000 distinct pages of a 4096-page working set, plus a few pages
+# of stack and libc per interval
+check attach-rate awk -F, 'NR > 1 && ($4 < 1000 || $4 > 1040) { bad = 1 } END { exit bad }' \
+	"$TMP/attach.csv"
+check attach-target-running kill -0 $wpid
+check attach-no-uffd-left bash -c "! ls -l /proc/$wpid/fd | grep -q userfaultfd"
+wait $wpid
+check attach-target-exit-0 test $? = 0
+
+# --- the target exits mid-run: last partial interval, dpt says so ----------------------------
+"$W" --wss 4M --rate 1000 --duration 1 >"$TMP/w2.out" &
+wpid=$!
+for _ in $(seq 50); do grep -q 'writer ready' "$TMP/w2.out" && break; sleep 0.1; done
+"$DPT" track --pid $wpid --interval 300ms -o csv:"$TMP/exit.csv" 2>"$TMP/exit.err"
+check target-exit-dpt-exit-0 test $? = 0
+check target-exit-said grep -qi 'exited' "$TMP/exit.err"
+check target-exit-stop-line test "$(tail -n1 "$TMP/exit.err" | grep -c 'stop dirty page tracking\|exited')" = 1
+
+# --- bad input -------------------------------------------------------------------------------
+sleep 30 &
+spid=$!
+sh -c 'exit 0' &
+zpid=$!
+# a zombie: a child of ours that exited and is not reaped yet
+(sh -c 'sleep 0.1' & echo $! >"$TMP/zpid"; exec sleep 5) &
+zparent=$!
+sleep 0.5
+zombie=$(cat "$TMP/zpid")
+mkdir -p "$TMP/bad" && cd "$TMP/bad"
+bad_case() {
+	local name=$1
+	shift
+	"$DPT" track --count 1 --interval 100ms -o csv:left.csv "$@" >out 2>err
+	local rc=$?
+	if [ $rc = 0 ]; then
+		fail "bad-$name" "exit 0 for: $*"
+	elif [ "$(wc -l <err)" != 1 ] || ! grep -q '^dpt' err; then
+		fail "bad-$name" "not one dpt line: $(head -c 300 err)"
+	elif [ -e left.csv ]; then
+		fail "bad-$name" "left a partial file behind"
+	else
+		ok "bad-$name"
+	fi
+	rm -f left.csv
+}
+bad_case nothing-to-track
+bad_case no-such-pid --pid 4194303
+bad_case bad-pid --pid abc
+bad_case kernel-thread --pid 2
+[ "$(cut -d' ' -f3 /proc/$zombie/stat 2>/dev/null)" = Z ] && bad_case zombie --pid $zombie ||
+	skip bad-zombie "could not make a zombie"
+bad_case region-outside --pid $spid --region 0x1000-0x2000
+bad_case region-unknown --pid $spid --region '[nothing]'
+bad_case bad-method --pid $spid --method magic
+bad_case pid-and-command --pid $spid -- true
+bad_case mode-with-pid --pid $spid --mode dirty-ring
+bad_case qemu-and-region --pid $spid --qemu --region '[heap]'
+bad_case bitmaps-unwritable --pid $spid --bitmaps /proc
+cd - >/dev/null
+check bad-target-untouched kill -0 $spid
+check bad-no-uffd-left bash -c "! ls -l /proc/$spid/fd | grep -q userfaultfd"
+
+# --- a target already tracked by another dpt ------------------------------------------------
+"$DPT" track -q --pid $spid --interval 200ms --duration 3 &
+first=$!
+sleep 1
+"$DPT" track -q --pid $spid --count 1 2>"$TMP/twice.err"
+rc=$?
+check already-tracked test $rc != 0 -a "$(wc -l <"$TMP/twice.err")" = 1
+wait $first
+check already-tracked-first-ok test $? = 0
+kill $spid $zparent 2>/dev/null
+wait 2>/dev/null
+true
