@@ -221,13 +221,14 @@ static int wait_interrupt_stop(struct pid_inject *in)
  * The thread was stopped on its way out of the kernel. If it was in a system call that the
  * signal machinery would restart (rax holds -ERESTART*, orig_rax the call number), the kernel
  * rewinds rip and reloads rax only after get_signal() returns, which is after our stop, and
- * only if a signal is still pending then. We change the registers in between, so we do the
- * rewind ourselves on the saved copy, exactly as arch/x86/kernel/signal.c does when no handler
- * runs: -ERESTARTSYS, -ERESTARTNOINTR and -ERESTARTNOHAND re-execute the same call,
- * -ERESTART_RESTARTBLOCK calls restart_syscall(), which resumes from the thread's
- * restart_block (nanosleep's remaining time, for example; our injected calls do not touch it).
- * Without this the program would see errno 512 from read(), futex() or sleep(). orig_rax is
- * set to -1 so the kernel does not rewind a second time.
+ * on the registers as they are then -- ours. So we do the rewind ourselves on the saved copy,
+ * exactly as arch/x86/kernel/signal.c does when no handler runs: -ERESTARTSYS,
+ * -ERESTARTNOINTR and -ERESTARTNOHAND re-execute the same call, -ERESTART_RESTARTBLOCK calls
+ * restart_syscall(), which resumes from the thread's restart_block (nanosleep's remaining
+ * time, for example; our injected calls do not touch it). orig_rax is then set to -1: the
+ * thread passes through that kernel code again when it resumes (PTRACE_DETACH leaves
+ * TIF_SIGPENDING set), and must not rewind a second time. That pass would also have rewound
+ * unrewound registers; we do not rely on it, as it is an implementation detail of detach.
  */
 static void apply_restart(struct user_regs_struct *r)
 {

@@ -11,6 +11,7 @@
  *  4. close: the method lets go; nothing of dpt's stays in the target.
  * The target's exit is seen through a pidfd (end_fd).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -114,6 +115,19 @@ static int permission_denied(pid_t pid, const char *what)
 			yama);
 }
 
+static int count_entries(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	while (d && (de = readdir(d)))
+		n += de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
 /* Before anything touches the target: it exists, is a user process with memory, and dpt
  * may read its page tables. */
 static int check_target(struct pid_priv *p)
@@ -131,6 +145,20 @@ static int check_target(struct pid_priv *p)
 	if (flags & PF_KTHREAD)
 		return dpt_fail(-EINVAL, "pid %d (%s) is a kernel thread: it has no user memory to "
 				"track", p->pid, p->comm);
+	if (state == 'Z' || state == 'X') {
+		/*
+		 * A zombie -- or a live process whose main thread exited (pthread_exit):
+		 * /proc/PID shows the main thread, which has no memory any more, so its maps
+		 * and pagemap are empty even though other threads run on.
+		 */
+		snprintf(path, sizeof(path), "/proc/%d/task", p->pid);
+		if (count_entries(path) > 1)
+			return dpt_fail(-ESRCH, "pid %d (%s): its main thread has exited; dpt "
+					"cannot reach its memory through /proc/%d", p->pid, p->comm,
+					p->pid);
+		return dpt_fail(-ESRCH, "pid %d (%s) is a zombie: it has exited and holds no memory",
+				p->pid, p->comm);
+	}
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
 	p->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (p->pagemap_fd < 0 && (errno == EACCES || errno == EPERM))
@@ -144,9 +172,6 @@ static int check_target(struct pid_priv *p)
 	err = pid_maps_read_fd(&p->maps, p->maps_fd);
 	if (err)
 		return dpt_fail(err, "%s: %s", path, strerror(-err));
-	if (!p->maps.nr && state == 'Z')
-		return dpt_fail(-ESRCH, "pid %d (%s) is a zombie: it has exited and holds no memory",
-				p->pid, p->comm);
 	if (!p->maps.nr)
 		return dpt_fail(-ESRCH, "pid %d (%s) has no memory (exiting?)", p->pid, p->comm);
 	return 0;
@@ -172,8 +197,12 @@ static int check_not_tracked(struct pid_priv *p)
 	if (!f)
 		return 0; /* not fatal: EBUSY at register time says the same */
 	while (!err && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " ", &s, &e) == 2 && strchr(line, ' ') &&
+		uint64_t ls, le;
+
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " ", &ls, &le) == 2 && strchr(line, ' ') &&
 		    strchr(line, ':') > strchr(line, ' ')) {
+			s = ls;
+			e = le;
 			ours = false;
 			for (unsigned i = 0; i < p->cur.nr_areas && !ours; i++)
 				ours = p->cur.areas[i].start < e && s < p->cur.areas[i].end;
