@@ -1,0 +1,86 @@
+#!/bin/bash
+# dpt track --pid on a real QEMU (TCG) running Debian's kernel with an in-guest writer at a
+# known rate: the rate within 5% of the writer's (after the guest's own background writes,
+# measured with the writer off), totals equal to QEMU's RAM (its RAM-offset space with --qmp,
+# as Qemu-DPT's bitmaps), bitmap files consistent, and QEMU unharmed, also by kill -9 of dpt.
+set -u
+. "$(dirname "$0")/lib.sh"
+VMKIT=$ROOT/tests/vmkit
+RATE=5120
+
+if ! "$DPT" check | grep -q '^tracker pid, uffd method *works'; then
+	skip track-qemu "the pid tracker's uffd method does not work on this host"
+	exit 0
+fi
+vm=$TMP/vm
+cleanup() { "$VMKIT/stop.sh" --pidfile "$vm.pid" --qmp "$vm.sock" >/dev/null 2>&1; }
+trap 'cleanup; rm -rf "$TMP"' EXIT
+# idle first (the guest's background writes), then the writer for good
+if ! "$VMKIT/start.sh" --qmp "$vm.sock" --pidfile "$vm.pid" --log "$vm.log" --mem 512M \
+	--helpers --ready '^idle' -- \
+	sh -c "echo idle; sleep 6; writer --wss 64M --rate $RATE --duration 0" >/dev/null; then
+	fail track-qemu-start "the test VM did not start"
+	exit 0
+fi
+qemu=$(cat "$vm.pid")
+
+# --- background: the guest with the writer off ------------------------------------------------
+"$DPT" track -q --pid "$qemu" --interval 1s --count 3 -o csv:"$TMP/idle.csv"
+check qemu-idle-exit test $? = 0
+bg=$(awk -F, 'NR > 1 { s += $4; t += $3 } END { printf "%d", s / t }' "$TMP/idle.csv")
+echo "# background: $bg pages/s"
+
+# --- the writer on: rate within 5% -------------------------------------------------------------
+for _ in $(seq 100); do grep -q '^writer ready' "$vm.log" && break; sleep 0.1; done
+check qemu-writer-ready grep -q '^writer ready' "$vm.log"
+mkdir -p "$TMP/bm"
+"$DPT" track --pid "$qemu" --qmp "$vm.sock" --interval 1s --count 4 -o csv:"$TMP/busy.csv" \
+	--bitmaps "$TMP/bm" 2>"$TMP/busy.err"
+check qemu-busy-exit test $? = 0
+rate=$(awk -F, 'NR > 1 { s += $4; t += $3 } END { printf "%d", s / t }' "$TMP/busy.csv")
+echo "# measured $rate pages/s, writer $RATE pages/s, background $bg pages/s"
+check qemu-rate-within-5pct awk -v m="$rate" -v b="$bg" -v r=$RATE \
+	'BEGIN { e = (m - b - r) / r; exit !(e < 0.05 && e > -0.05) }'
+
+# --- totals: QEMU's RAM-offset space (--qmp), guest RAM (from the mappings) ---------------------
+ram=0
+while read -r off _ max; do # offset, used, total of each RAM block
+	end=$(((off + max) / 4096))
+	[ $end -gt $ram ] && ram=$end
+done < <("$VMKIT/qmp.sh" "$vm.sock" \
+	'{"execute":"human-monitor-command","arguments":{"command-line":"info ramblock"}}' |
+	grep -o '0x[0-9a-f]* *0x[0-9a-f]* *0x[0-9a-f]*')
+total=$(sed -n 2p "$TMP/busy.csv" | cut -d, -f5)
+echo "# QEMU RAM-offset space $ram pages, dpt total $total"
+check qemu-total-is-ram-offset-space test "$total" = "$ram" -a "$ram" -gt 131072
+"$DPT" track -q --pid "$qemu" --interval 200ms --count 1 -o csv:"$TMP/maps.csv"
+check qemu-total-from-mappings test "$(sed -n 2p "$TMP/maps.csv" | cut -d, -f5)" = 131072
+bad=0
+while read -r line; do
+	[[ "$line" =~ ^create\ bitmap\ ([^ ]+)\ \(([0-9]+)\ bytes\),\ dirty\ ([0-9]+)\ /\ ([0-9]+) ]] ||
+		continue
+	read -r _ bits size < <("$HELPERS/bmcount" "${BASH_REMATCH[1]}")
+	[ "$size" = "${BASH_REMATCH[2]}" ] && [ "$bits" = "${BASH_REMATCH[3]}" ] &&
+		[ "$size" = $(((BASH_REMATCH[4] + 63) / 64 * 8)) ] || bad=1
+done <"$TMP/busy.err"
+check qemu-bitmap-files test $bad = 0 -a "$(ls "$TMP/bm" | wc -l)" = 4
+
+# --- QEMU unharmed: running, nothing of dpt left, also after kill -9 of dpt ---------------------
+no_uffd() { ! ls -l "/proc/$qemu/fd" 2>/dev/null | grep -q userfaultfd; }
+running() { "$VMKIT/qmp.sh" "$vm.sock" query-status | grep -q '"status": "running"'; }
+check qemu-running-after running
+check qemu-no-uffd-after no_uffd
+"$DPT" track -q --pid "$qemu" --interval 100ms &
+dpid=$!
+sleep 1.3
+kill -9 $dpid
+wait $dpid 2>/dev/null
+sleep 0.2
+check qemu-running-after-kill9 running
+check qemu-no-uffd-after-kill9 no_uffd
+check qemu-no-uffd-ranges-after-kill9 bash -c "! grep -q 'VmFlags:.* u[wm]' /proc/$qemu/smaps"
+# the guest still writes at its rate
+"$DPT" track -q --pid "$qemu" --interval 1s --count 2 -o csv:"$TMP/after.csv"
+after=$(awk -F, 'NR > 1 { s += $4; t += $3 } END { printf "%d", s / t }' "$TMP/after.csv")
+check qemu-rate-after-kill9 awk -v m="$after" -v b="$bg" -v r=$RATE \
+	'BEGIN { e = (m - b - r) / r; exit !(e < 0.05 && e > -0.05) }'
