@@ -306,25 +306,30 @@ static void hit(void *ctx, uint64_t start, uint64_t end)
 }
 
 /*
- * The pages written in a area since it was last scanned, re-protected in the same walk.
+ * The pages written in an area since it was last scanned, re-protected in the same walk.
  *
  * What counts as written: PAGE_IS_WRITTEN means "present or swapped, without the uffd-wp bit",
- * or an empty pte without a marker. Two kinds of such pages were never written and are
- * skipped: the shared zero page (mapped by a read fault where no marker was installed; it is
- * read-only by nature, a write would replace it), and, in a private file mapping, a page-cache
- * page mapped by a read fault (a written one would have been copied to an anonymous page).
- * In steady state neither happens, as every page carries the bit or a marker; both happen in
- * a fresh area's first scan and after MADV_DONTNEED of a written page.
+ * or an empty pte without a marker. In a fresh area's first scan (fresh = true) two kinds of
+ * such pages were never written and are skipped: the shared zero page (mapped by a read fault
+ * before we installed markers; read-only by nature, a write would replace it), and, in a
+ * private file mapping, a page-cache page mapped by a read fault (a written one would have
+ * been copied to an anonymous page). In an armed area neither happens -- a read fault on a
+ * marker keeps the bit -- so the steady-state scan asks for PAGE_IS_WRITTEN alone: asking for
+ * PFNZERO or FILE too makes the kernel classify every pte and triples the cost of the walk
+ * (bench/pid-overhead). The one page an armed area can report without a write is one the
+ * program discarded (MADV_DONTNEED) after writing it, whose content did change.
  */
 static int scan_written(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
-			bool check, uint64_t *bm)
+			bool fresh, uint64_t *bm)
 {
 	struct hit_ctx c = { l, a, bm };
 	bool priv_file = a->file && !a->shared;
-	uint64_t ret = PAGE_IS_WRITTEN | PAGE_IS_PFNZERO | (priv_file ? PAGE_IS_FILE : 0);
+	uint64_t ret = PAGE_IS_WRITTEN;
 
+	if (fresh)
+		ret |= PAGE_IS_PFNZERO | (priv_file ? PAGE_IS_FILE : 0);
 	return scan(p->pagemap_fd, a->start, a->end,
-		    PM_SCAN_WP_MATCHING | (check ? PM_SCAN_CHECK_WPASYNC : 0), PAGE_IS_WRITTEN, 0,
+		    PM_SCAN_WP_MATCHING | (fresh ? 0 : PM_SCAN_CHECK_WPASYNC), PAGE_IS_WRITTEN, 0,
 		    ret, ret & ~PAGE_IS_WRITTEN, p->scratch, SCAN_VEC_LEN, hit, &c);
 }
 
@@ -358,7 +363,7 @@ static int arm_fresh(struct pid_priv *p, struct pid_layout *l, const struct pid_
 		   PAGE_IS_PRESENT, 0, p->scratch, SCAN_VEC_LEN, ignore, NULL);
 	if (err)
 		return err;
-	return scan_written(p, l, a, false, bm);
+	return scan_written(p, l, a, true, bm);
 }
 
 /*
@@ -376,7 +381,7 @@ static int uffd_collect(struct pid_priv *p, struct pid_layout *l, uint64_t *bm)
 	for (unsigned i = 0; i < l->nr_areas; i++) {
 		struct pid_tarea *a = &l->areas[i];
 
-		err = a->fresh ? -EPERM : scan_written(p, l, a, true, bm);
+		err = a->fresh ? -EPERM : scan_written(p, l, a, false, bm);
 		if (err == -EPERM)
 			err = arm_fresh(p, l, a, bm);
 		if (err == -EBUSY || err == -ESRCH || err == -ENOMEM || err == -EFAULT)
