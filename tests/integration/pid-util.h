@@ -7,6 +7,7 @@
  *	l P P P ...  write the listed pages                      -> ok
  *	z A B        read() /dev/zero into pages [A, B): writes made by the kernel -> ok
  *	r A B        read pages [A, B) (read faults)             -> ok
+ *	s A B STEP   write every STEP-th page of [A, B)          -> ok
  *	m N          map N more pages, write none                -> ok ADDR
  *	M ADDR A B   write pages [A, B) of the mapping at ADDR   -> ok
  *	u ADDR N     unmap N pages at ADDR                       -> ok
@@ -107,6 +108,12 @@ static inline __attribute__((noreturn)) void tgt_main(int in, int out, unsigned 
 					break;
 				tgt_write_page(v + i * TGT_PAGE, stamp++);
 			}
+			tgt_reply(out, "ok\n");
+			break;
+		case 's':
+			sscanf(line + 1, "%lu %lu %lu", &a, &b, &n);
+			for (unsigned long i = a; i < b; i += n ? n : 1)
+				tgt_write_page(v + i * TGT_PAGE, stamp++);
 			tgt_reply(out, "ok\n");
 			break;
 		case 'z':
