@@ -298,6 +298,15 @@ static int add_area(struct pid_layout *l, const struct pid_area *a, uint64_t sta
 	return 0;
 }
 
+static uint64_t ram_bytes(void)
+{
+	static uint64_t ram;
+
+	if (!ram)
+		ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	return ram;
+}
+
 /* Default and NAME selectors: runs of contiguous matching areas of one name. */
 static int select_areas(struct pid_layout *l, const struct pid_maps *m, const struct pid_sel *s,
 			bool check_overlap, unsigned *found, unsigned *overlap)
@@ -310,7 +319,8 @@ static int select_areas(struct pid_layout *l, const struct pid_maps *m, const st
 
 		if (!pid_area_trackable(a))
 			continue;
-		if (s->kind == PID_SEL_ALL ? a->shared : strcmp(a->name, s->match))
+		if (s->kind == PID_SEL_ALL ? a->shared || a->end - a->start > ram_bytes()
+					   : strcmp(a->name, s->match))
 			continue;
 		if (check_overlap && overlaps_earlier(l, a->start, a->end)) {
 			(*overlap)++;

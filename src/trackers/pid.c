@@ -128,6 +128,30 @@ static int count_entries(const char *dir)
 	return n;
 }
 
+/* Open /proc/PID/pagemap and maps and read the maps. */
+static int open_proc_files(struct pid_priv *p)
+{
+	char path[64];
+	int err;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
+	p->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (p->pagemap_fd < 0 && (errno == EACCES || errno == EPERM))
+		return permission_denied(p->pid, "read the page tables of");
+	if (p->pagemap_fd < 0)
+		return dpt_fail(errno == ENOENT ? -ESRCH : -errno, "%s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "/proc/%d/maps", p->pid);
+	p->maps_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (p->maps_fd < 0)
+		return dpt_fail(errno == ENOENT ? -ESRCH : -errno, "%s: %s", path, strerror(errno));
+	err = pid_maps_read_fd(&p->maps, p->maps_fd);
+	if (err)
+		return dpt_fail(err, "%s: %s", path, strerror(-err));
+	if (!p->maps.nr)
+		return dpt_fail(-ESRCH, "pid %d (%s) has no memory (exiting?)", p->pid, p->comm);
+	return 0;
+}
+
 /* Before anything touches the target: it exists, is a user process with memory, and dpt
  * may read its page tables. */
 static int check_target(struct pid_priv *p)
@@ -159,22 +183,7 @@ static int check_target(struct pid_priv *p)
 		return dpt_fail(-ESRCH, "pid %d (%s) is a zombie: it has exited and holds no memory",
 				p->pid, p->comm);
 	}
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
-	p->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (p->pagemap_fd < 0 && (errno == EACCES || errno == EPERM))
-		return permission_denied(p->pid, "read the page tables of");
-	if (p->pagemap_fd < 0)
-		return dpt_fail(errno == ENOENT ? -ESRCH : -errno, "%s: %s", path, strerror(errno));
-	snprintf(path, sizeof(path), "/proc/%d/maps", p->pid);
-	p->maps_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (p->maps_fd < 0)
-		return dpt_fail(-errno, "%s: %s", path, strerror(errno));
-	err = pid_maps_read_fd(&p->maps, p->maps_fd);
-	if (err)
-		return dpt_fail(err, "%s: %s", path, strerror(-err));
-	if (!p->maps.nr)
-		return dpt_fail(-ESRCH, "pid %d (%s) has no memory (exiting?)", p->pid, p->comm);
-	return 0;
+	return open_proc_files(p);
 }
 
 /*
@@ -244,6 +253,17 @@ static int setup_regions(struct pid_priv *p, const struct dpt_target *target,
 	return 0;
 }
 
+static void describe(struct dpt_tracker *t, struct pid_priv *p, const char *qmp)
+{
+	if (p->qemu)
+		snprintf(t->target_desc, sizeof(t->target_desc), "pid %d (%s, %u RAM block%s%s)",
+			 p->pid, p->comm, p->nr_sels, p->nr_sels == 1 ? "" : "s",
+			 qmp ? " from QMP" : " from its mappings");
+	else
+		snprintf(t->target_desc, sizeof(t->target_desc), "pid %d (%s)", p->pid, p->comm);
+	snprintf(t->end_reason, sizeof(t->end_reason), "pid %d (%s) exited", p->pid, p->comm);
+}
+
 static void pid_close(struct dpt_tracker *t);
 
 static int pid_open(struct dpt_tracker *t, const struct dpt_target *target,
@@ -297,13 +317,7 @@ static int pid_open(struct dpt_tracker *t, const struct dpt_target *target,
 	t->nr_vcpus = 0;
 	t->owner_pid = p->pid;
 	t->total_pages = p->cur.total;
-	if (p->qemu)
-		snprintf(t->target_desc, sizeof(t->target_desc), "pid %d (%s, %u RAM block%s%s)",
-			 p->pid, p->comm, p->nr_sels, p->nr_sels == 1 ? "" : "s",
-			 target->qmp_path ? " from QMP" : " from its mappings");
-	else
-		snprintf(t->target_desc, sizeof(t->target_desc), "pid %d (%s)", p->pid, p->comm);
-	snprintf(t->end_reason, sizeof(t->end_reason), "pid %d (%s) exited", p->pid, p->comm);
+	describe(t, p, target->qmp_path);
 	return 0;
 fail:
 	pid_close(t);
@@ -340,15 +354,59 @@ static bool target_exited(struct pid_priv *p)
 	return p->ended || (p->pidfd >= 0 && poll(&pfd, 1, 0) == 1);
 }
 
-/* The target is gone (exit), or its address space is (execve). Say which. */
+/* The target has exited: say so, with what we know of how. */
 static int target_gone(struct dpt_tracker *t, struct pid_priv *p)
 {
-	if (!target_exited(p))
-		return dpt_fail(-ESRCH, "pid %d (%s) replaced its program (execve): the address "
-				"space dpt was tracking is gone", p->pid, p->comm);
 	note_end(t, p);
 	return dpt_fail(-ESRCH, "%s; the writes of its last partial interval went with its "
 			"memory", t->end_reason);
+}
+
+/*
+ * The target called execve(): same pid, a new address space. Our userfaultfd, pagemap and
+ * maps fds belong to the old one, which is gone. Attach again as open() did -- inject into the
+ * new program, reopen the /proc files -- and forget the old layout, so every mapping is fresh:
+ * the next sample counts what the new program populated since its exec, in its own regions
+ * (regions_changed). A wrapper that execs (env, nice, taskset, sh -c 'exec ...') is thus
+ * followed into the program it runs. QEMU block layouts are not carried over.
+ */
+static int reattach(struct dpt_tracker *t, struct pid_priv *p)
+{
+	int err;
+
+	if (p->qemu)
+		return dpt_fail(-ESRCH, "pid %d (%s) replaced its program (execve): its QEMU RAM "
+				"blocks are gone", p->pid, p->comm);
+	p->method->detach(p);
+	close(p->maps_fd);
+	close(p->pagemap_fd);
+	p->maps_fd = p->pagemap_fd = -1;
+	free(p->scratch);
+	p->scratch = NULL;
+	read_comm(p->pid, p->comm, sizeof(p->comm));
+	err = open_proc_files(p);
+	if (!err)
+		err = p->method->attach(p);
+	if (err)
+		return target_exited(p) ? (dpt_clear_error(), target_gone(t, p))
+					: dpt_fail_ctx(err, "pid %d: after its execve", p->pid);
+	p->cur.nr_areas = p->cur.nr_regions = 0;
+	p->cur.total = 0;
+	describe(t, p, NULL);
+	dpt_debug("pid %d replaced its program with %s: tracking it afresh", p->pid, p->comm);
+	return 0;
+}
+
+/* Read the maps again; follow an execve, report an exit. */
+static int reread_maps(struct dpt_tracker *t, struct pid_priv *p)
+{
+	int err = pid_maps_read_fd(&p->maps, p->maps_fd);
+
+	if (!err && p->maps.nr)
+		return 0;
+	if (target_exited(p))
+		return target_gone(t, p);
+	return reattach(t, p);
 }
 
 static int pid_start(struct dpt_tracker *t)
@@ -356,9 +414,9 @@ static int pid_start(struct dpt_tracker *t)
 	struct pid_priv *p = t->priv;
 	int err;
 
-	err = pid_maps_read_fd(&p->maps, p->maps_fd);
-	if (err || !p->maps.nr)
-		return target_gone(t, p);
+	err = reread_maps(t, p);
+	if (err)
+		return err;
 	err = pid_layout_build(&p->cur, &p->maps, p->sels, p->nr_sels, false, p->pid);
 	if (err)
 		return err;
@@ -377,9 +435,9 @@ static int pid_collect(struct dpt_tracker *t, struct dpt_sample *s)
 	bool changed;
 	int err;
 
-	err = pid_maps_read_fd(&p->maps, p->maps_fd);
-	if (err || !p->maps.nr)
-		return target_gone(t, p);
+	err = reread_maps(t, p);
+	if (err)
+		return err;
 	err = pid_layout_build(&p->next, &p->maps, p->sels, p->nr_sels, false, p->pid);
 	if (err)
 		return err;

@@ -20,6 +20,13 @@ static unsigned rnd(void)
 	return rnd_state >> 8;
 }
 
+static int wait_readable(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1;
+}
+
 static int collect(struct dpt_tracker *t, struct dpt_sample *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -186,13 +193,6 @@ out:
 	tgt_stop(&g);
 }
 
-static int wait_readable(int fd, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return poll(&p, 1, ms) == 1;
-}
-
 /* The target exits while tracked. */
 static void test_exit(void)
 {
@@ -224,6 +224,80 @@ static void test_exit(void)
 	tgt_stop(&g);
 }
 
+/* Spawn argv with its stdin and stdout on pipes; *in gets the write end of its stdin, *out
+ * the read end of its stdout. */
+static int spawn_piped(const char *const argv[], pid_t *pid, int *in, int *out)
+{
+	int pin[2], pout[2], save_in, save_out, err;
+
+	if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC))
+		return -1;
+	save_in = dup(0);
+	save_out = dup(1);
+	fflush(stdout);
+	dup2(pin[0], 0);
+	dup2(pout[1], 1);
+	err = pid_spawn(argv, pid);
+	dup2(save_in, 0);
+	dup2(save_out, 1);
+	close(save_in);
+	close(save_out);
+	close(pin[0]);
+	close(pout[1]);
+	*in = pin[1];
+	*out = pout[0];
+	return err;
+}
+
+/* Pages of the mapping at addr (n pages) not set in the sample. */
+static uint64_t missing(const struct dpt_sample *s, uint64_t addr, uint64_t n, int *region)
+{
+	uint64_t off, wrong = 0;
+	int r = region_at(s, addr);
+
+	*region = r;
+	if (r < 0)
+		return n;
+	off = (addr - s->regions[r].start) / TGT_PAGE;
+	for (uint64_t i = 0; i < n; i++)
+		wrong += !bitmap_test(s->bitmap, s->regions[r].first_page + off + i);
+	return wrong;
+}
+
+/* A launched wrapper that execs the real program: followed into it. */
+static void test_exec(const char *prog)
+{
+	char cmdline[300], line[128];
+	const char *argv[] = { "/bin/sh", "-c", cmdline, NULL };
+	struct dpt_tracker t;
+	struct dpt_sample s;
+	uint64_t addr = 0, n = 0, wrong;
+	int in, out, err, r = -1;
+	pid_t pid;
+
+	snprintf(cmdline, sizeof(cmdline), "exec %s --write 50", prog);
+	if (spawn_piped(argv, &pid, &in, &out)) {
+		TEST_CHECK(0, "exec-followed", "%s", pid_test_err());
+		return;
+	}
+	err = pid_test_open(&t, pid, "uffd", NULL, 0) || t.ops->start(&t) ||
+	      pid_spawn_resume(pid);
+	err = err || tgt_line(out, line, sizeof(line)) ||
+	      sscanf(line, "ready %" SCNx64 " %" SCNu64, &addr, &n) != 2;
+	err = err || collect(&t, &s);
+	wrong = err ? n : missing(&s, addr, n, &r);
+	TEST_CHECK(!err && n == 50 && !wrong && s.regions_changed &&
+			   strstr(t.target_desc, "pid-target"),
+		   "exec-followed", "%s; region %d, %" PRIu64 " of %" PRIu64 " pages missing, %s",
+		   err ? pid_test_err() : "ok", r, wrong, n, t.target_desc);
+	close(in); /* it exits 0 */
+	err = err || !wait_readable(t.end_fd, 5000) || collect(&t, &s) != -ESRCH;
+	t.ops->close(&t);
+	TEST_CHECK(!err && t.end_status == 0 && strstr(t.end_reason, "(pid-target) exited"),
+		   "exec-then-exit", "status %d, %s", t.end_status, t.end_reason);
+	close(out);
+}
+
 /* Launch mode: tracked from the first instruction; exit status comes back. */
 static void test_launch(void)
 {
@@ -233,25 +307,14 @@ static void test_launch(void)
 	const char *bad[] = { "/nonexistent/prog", NULL };
 	struct dpt_tracker t;
 	struct dpt_sample s;
-	int in[2], out[2], save_in, save_out, err, r;
-	uint64_t addr = 0, n = 0, off, wrong = 0;
+	int in, out, err, r = -1;
+	uint64_t addr = 0, n = 0, wrong = 0;
 	pid_t pid = 0;
 	char state;
 
 	snprintf(prog, sizeof(prog), "%s/tests/helpers/pid-target",
 		 getenv("BUILD") ? getenv("BUILD") : "build");
-	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
-		return;
-	save_in = dup(0);
-	save_out = dup(1);
-	fflush(stdout);
-	dup2(in[0], 0);
-	dup2(out[1], 1);
-	err = pid_spawn(argv, &pid);
-	dup2(save_in, 0);
-	dup2(save_out, 1);
-	close(in[0]);
-	close(out[1]);
+	err = spawn_piped(argv, &pid, &in, &out);
 	TEST_CHECK(!err, "spawn", "%s", pid_test_err());
 	if (err)
 		return;
@@ -269,18 +332,13 @@ static void test_launch(void)
 	}
 	err = t.ops->start(&t) || pid_spawn_resume(pid);
 	if (!err)
-		err = tgt_line(out[0], line, sizeof(line)) ||
+		err = tgt_line(out, line, sizeof(line)) ||
 		      sscanf(line, "ready %" SCNx64 " %" SCNu64, &addr, &n) != 2;
 	err = err || collect(&t, &s);
-	r = err ? -1 : region_at(&s, addr);
-	if (r >= 0) {
-		off = (addr - s.regions[r].start) / TGT_PAGE;
-		for (uint64_t i = 0; i < n; i++)
-			wrong += !bitmap_test(s.bitmap, s.regions[r].first_page + off + i);
-	}
-	TEST_CHECK(r >= 0 && n == 100 && !wrong, "launch-first-interval",
+	wrong = err ? n : missing(&s, addr, n, &r);
+	TEST_CHECK(!err && n == 100 && !wrong, "launch-first-interval",
 		   "region %d, %" PRIu64 " of %" PRIu64 " pages missing", r, wrong, n);
-	close(in[1]);
+	close(in);
 	TEST_CHECK(wait_readable(t.end_fd, 5000), "launch-end-fd", "not readable");
 	err = collect(&t, &s);
 	TEST_CHECK(err == -ESRCH && t.end_status == 0 && strstr(t.end_reason, "status 0"),
@@ -289,7 +347,8 @@ static void test_launch(void)
 	t.ops->close(&t);
 	TEST_CHECK(waitpid(pid, NULL, WNOHANG) < 0 && errno == ECHILD, "launch-reaped",
 		   "the child was not reaped");
-	close(out[0]);
+	close(out);
+	test_exec(prog);
 
 	err = pid_spawn(sh, &pid) || pid_test_open(&t, pid, "uffd", NULL, 0) ||
 	      t.ops->start(&t) || pid_spawn_resume(pid);
