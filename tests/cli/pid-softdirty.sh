@@ -17,6 +17,10 @@ if [ ! -f "$BUILD/libdpt.a" ]; then
 	fail sd-build "no $BUILD/libdpt.a: run make tests first"
 	exit 1
 fi
+if nm "$BUILD/libdpt.a" 2>/dev/null | grep -q __asan_; then
+	skip sd-build-static "$BUILD/libdpt.a is built with sanitizers, which cannot link statically"
+	exit 0
+fi
 bin=$tmp/pid-softdirty-check
 if ! ${CC:-cc} -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -Iinclude \
 	-Isrc -O2 -static -pthread -o "$bin" tests/helpers/pid-softdirty-check.c \

@@ -22,8 +22,8 @@
 #include "pid-util.h"
 
 enum mode { M_READ, M_SLEEP, M_FUTEX, M_FUTEX_TIMED, M_POLL, M_BUSY, M_EPOLL, M_NR };
-static const char *const mode_name[M_NR] = { "read", "nanosleep", "futex", "futex-timeout",
-					     "poll", "busy", "epoll" };
+static const char *const mode_name[M_NR] = {"read", "nanosleep", "futex", "futex-timeout",
+					    "poll", "busy",	 "epoll"};
 
 /* ---- the target (a forked child) ---- */
 
@@ -71,7 +71,7 @@ static void *t_echo(void *arg)
 static void *t_sleeper(void *arg)
 {
 	while (!t_quit) {
-		struct timespec ts = { 0, 1000000 };
+		struct timespec ts = {0, 1000000};
 		long r = nanosleep(&ts, NULL);
 
 		if (r)
@@ -120,14 +120,14 @@ static void t_main_loop(void)
 	static char buf[256];
 	uint64_t expect = t_compute(42);
 	int ep = epoll_create1(0);
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = {.events = EPOLLIN};
 
-	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, t_echo_in[1], &(struct epoll_event){ 0 }))
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, t_echo_in[1], &(struct epoll_event){0}))
 		t_error("epoll setup", -1);
 
 	while (!t_quit) {
-		struct timespec ts = { 0, 2000000 }, tmo = { 0, 50000000 };
-		struct pollfd pfd = { .fd = t_data[0], .events = POLLIN };
+		struct timespec ts = {0, 2000000}, tmo = {0, 50000000};
+		struct pollfd pfd = {.fd = t_data[0], .events = POLLIN};
 		unsigned v;
 		long r;
 
@@ -271,7 +271,8 @@ static int mt_answer(struct mt *m, char *ans, size_t size)
 
 			if (sscanf(line, "echo %u %x", &k, &c) != 2 || k != m->echoed)
 				m->bad_echo++;
-			snprintf(payload, sizeof(payload), "%u payload-%u-%u", k, k * 7919, k ^ 0x5a5a);
+			snprintf(payload, sizeof(payload), "%u payload-%u-%u", k, k * 7919,
+				 k ^ 0x5a5a);
 			if (c != crc(payload))
 				m->bad_echo++;
 			m->echoed = k + 1;
@@ -350,8 +351,8 @@ static void test_cycles(struct mt *m)
 	mt_ctl(m, "stats\n", ans, sizeof(ans));
 	TEST_CHECK(!failed, "attach-detach-cycles", "%u of %u cycles failed", failed, n);
 	TEST_CHECK(!dirty, "nothing-left-after-each-cycle", "%u cycles left something", dirty);
-	TEST_CHECK(n >= 100 && !strncmp(ans, "ok ", 3) && strstr(ans, " 0 -"), "target-noticed-nothing",
-		   "%u cycles; target stats: %s", n, ans);
+	TEST_CHECK(n >= 100 && !strncmp(ans, "ok ", 3) && strstr(ans, " 0 -"),
+		   "target-noticed-nothing", "%u cycles; target stats: %s", n, ans);
 	TEST_CHECK(!m->bad_echo && m->echoed == m->sent, "checksummed-output-intact",
 		   "%d bad echoes, %u of %u echoed", m->bad_echo, m->echoed, m->sent);
 }
@@ -361,7 +362,9 @@ static void test_stopped(struct mt *m)
 	char why[256] = "", ans[256];
 	int err;
 
+	/* out of epoll_wait first: SIGSTOP and SIGCONT alone make it return EINTR */
 	mt_ctl(m, "mode 0\n", ans, sizeof(ans));
+	usleep(50000);
 	kill(m->pid, SIGSTOP);
 	for (int i = 0; i < 100 && proc_state(m->pid) != 'T'; i++)
 		usleep(1000);
@@ -420,7 +423,8 @@ static void test_kill9(void)
 		if (!tgt_cmd_val(&g, &ns, 0, "t 0 4096 100") && ns < after)
 			after = ns;
 	printf("# 16 MiB x 100 rewrites: untracked %.1f ms, tracked %.1f ms, after kill -9 "
-	       "%.1f ms\n", base / 1e6, during / 1e6, after / 1e6);
+	       "%.1f ms\n",
+	       base / 1e6, during / 1e6, after / 1e6);
 	TEST_CHECK(after < base * 1.5 + 2000000, "kill9-full-speed",
 		   "after %.1f ms vs %.1f ms before", after / 1e6, base / 1e6);
 	tgt_stop(&g);
@@ -432,7 +436,7 @@ int main(void)
 	char ans[64];
 
 	dpt_clear_error();
-	if (pid_tracker_ops.probe(&(struct dpt_tracker_opts){ .mode = "uffd" })) {
+	if (pid_tracker_ops.probe(&(struct dpt_tracker_opts){.mode = "uffd"})) {
 		test_skip("pid-attach", "no uffd method here: %s", pid_test_err());
 		return test_done();
 	}
