@@ -96,9 +96,9 @@ static double writer_rate(pid_t pid, _Atomic uint64_t *count, double secs, doubl
 
 static void bench_writer(void)
 {
-	static const double intervals[] = { 1.0, 0.1, 0.01 };
-	_Atomic uint64_t *count = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-				       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	static const double intervals[] = {1.0, 0.1, 0.01};
+	_Atomic uint64_t *count =
+	    mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	unsigned collects;
 	pid_t pid;
 
@@ -108,7 +108,8 @@ static void bench_writer(void)
 		writer(count);
 	while (atomic_load(count) < 2 * WS_PAGES)
 		usleep(10000);
-	printf("target slowdown: a writer rewriting 256 MiB, one store per page, as fast as it can\n");
+	printf(
+	    "target slowdown: a writer rewriting 256 MiB, one store per page, as fast as it can\n");
 	printf("  %-10s %14s %14s %8s %10s\n", "interval", "untracked p/s", "tracked p/s", "ratio",
 	       "collects");
 	for (unsigned i = 0; i < 3; i++) {
@@ -117,8 +118,10 @@ static void bench_writer(void)
 		double tracked = writer_rate(pid, count, secs, intervals[i], &collects);
 
 		printf("  %-10s %14.3g %14.3g %8.3f %10u\n",
-		       intervals[i] >= 1 ? "1 s" : intervals[i] >= 0.1 ? "100 ms" : "10 ms", base,
-		       tracked, tracked / base, collects);
+		       intervals[i] >= 1     ? "1 s"
+		       : intervals[i] >= 0.1 ? "100 ms"
+					     : "10 ms",
+		       base, tracked, tracked / base, collects);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
@@ -130,14 +133,14 @@ static double bare_scan(int pagemap, uint64_t start, uint64_t end, struct page_r
 			size_t vec_len)
 {
 	struct pm_scan_arg arg = {
-		.size = sizeof(arg),
-		.flags = PM_SCAN_WP_MATCHING,
-		.start = start,
-		.end = end,
-		.vec = (uintptr_t)vec,
-		.vec_len = vec_len,
-		.category_mask = PAGE_IS_WRITTEN,
-		.return_mask = PAGE_IS_WRITTEN,
+	    .size = sizeof(arg),
+	    .flags = PM_SCAN_WP_MATCHING,
+	    .start = start,
+	    .end = end,
+	    .vec = (uintptr_t)vec,
+	    .vec_len = vec_len,
+	    .category_mask = PAGE_IS_WRITTEN,
+	    .return_mask = PAGE_IS_WRITTEN,
 	};
 	double t0 = now_s();
 
@@ -148,14 +151,14 @@ static double bare_scan(int pagemap, uint64_t start, uint64_t end, struct page_r
 
 static void bench_collect(uint64_t mem)
 {
-	static const unsigned steps[] = { 0, 100, 1 }; /* 0%, 1%, 100% */
-	static const char *const names[] = { "0%", "1%", "100%" };
+	static const unsigned steps[] = {0, 100, 1}; /* 0%, 1%, 100% */
+	static const char *const names[] = {"0%", "1%", "100%"};
 	size_t vec_len = 4096;
 	struct page_region *vec = malloc(vec_len * sizeof(*vec));
 	unsigned pages = mem / TGT_PAGE;
 	double scale = (double)(1ULL << 30) / mem;
 	char range[64], path[64];
-	const char *regions[] = { range };
+	const char *regions[] = {range};
 	struct dpt_tracker t;
 	struct dpt_sample s;
 	struct tgt g;
@@ -212,7 +215,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	dpt_clear_error();
-	if (pid_tracker_ops.probe(&(struct dpt_tracker_opts){ .mode = "uffd" })) {
+	if (pid_tracker_ops.probe(&(struct dpt_tracker_opts){.mode = "uffd"})) {
 		printf("pid-overhead: skipped: %s\n", pid_test_err());
 		return 0;
 	}

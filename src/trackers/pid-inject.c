@@ -31,9 +31,9 @@
 #include "trackers/pid-int.h"
 
 /* Kernel-internal return codes of an interrupted system call (include/linux/errno.h). */
-#define ERESTARTSYS 512
-#define ERESTARTNOINTR 513
-#define ERESTARTNOHAND 514
+#define ERESTARTSYS	      512
+#define ERESTARTNOINTR	      513
+#define ERESTARTNOHAND	      514
 #define ERESTART_RESTARTBLOCK 516
 
 #define USER64_CS 0x33
@@ -118,7 +118,8 @@ static int choose_thread(pid_t pid, pid_t *out)
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	d = opendir(path);
 	if (!d)
-		return dpt_fail(-errno, "pid %d: cannot list its threads: %s", pid, strerror(errno));
+		return dpt_fail(-errno, "pid %d: cannot list its threads: %s", pid,
+				strerror(errno));
 	while (best < 3 && (de = readdir(d))) {
 		pid_t t = atoi(de->d_name);
 
@@ -191,9 +192,10 @@ static int wait_interrupt_stop(struct pid_inject *in)
 	for (unsigned i = 0; i < 64; i++) {
 		err = wait_thread(in, &status, INJECT_STOP_TIMEOUT_MS);
 		if (err == -ETIMEDOUT)
-			return dpt_fail(err, "pid %d: thread %d did not stop within %d ms (in "
-					"uninterruptible sleep?)", in->pid, in->tid,
-					INJECT_STOP_TIMEOUT_MS);
+			return dpt_fail(err,
+					"pid %d: thread %d did not stop within %d ms (in "
+					"uninterruptible sleep?)",
+					in->pid, in->tid, INJECT_STOP_TIMEOUT_MS);
 		if (err)
 			return dpt_fail(err, "pid %d exited while dpt was attaching", in->pid);
 		if (!WIFSTOPPED(status))
@@ -211,7 +213,8 @@ static int wait_interrupt_stop(struct pid_inject *in)
 		 * which is as good a place as any.
 		 */
 		if (ptrace(PTRACE_CONT, in->tid, 0, (void *)(long)sig))
-			return dpt_fail(-errno, "pid %d: PTRACE_CONT: %s", in->pid, strerror(errno));
+			return dpt_fail(-errno, "pid %d: PTRACE_CONT: %s", in->pid,
+					strerror(errno));
 	}
 	return dpt_fail(-EAGAIN, "pid %d: thread %d keeps receiving signals; cannot stop it",
 			in->pid, in->tid);
@@ -291,7 +294,7 @@ static uint64_t scan_for_syscall(int memfd, uint64_t start, uint64_t end)
 static int find_syscall_insn(struct pid_inject *in, uint64_t found_rip, long found_orig_rax)
 {
 	char path[64];
-	struct pid_maps maps = { 0 };
+	struct pid_maps maps = {0};
 	uint64_t ip = 0;
 	int memfd, err = 0;
 
@@ -321,8 +324,10 @@ static int find_syscall_insn(struct pid_inject *in, uint64_t found_rip, long fou
 		}
 	}
 	if (!ip)
-		err = dpt_fail(-ENOEXEC, "pid %d: no syscall instruction found in its executable "
-				"mappings", in->pid);
+		err = dpt_fail(-ENOEXEC,
+			       "pid %d: no syscall instruction found in its executable "
+			       "mappings",
+			       in->pid);
 out:
 	pid_maps_fini(&maps);
 	close(memfd);
@@ -352,8 +357,10 @@ static int seize(struct pid_inject *in)
 	long tracer = 0, seccomp = 0;
 
 	if (!task_status_field(in->pid, in->tid, "TracerPid:", &tracer) && tracer)
-		return dpt_fail(-EBUSY, "pid %d is already being traced by pid %ld (a debugger, "
-				"strace, or another dpt attaching)", in->pid, tracer);
+		return dpt_fail(-EBUSY,
+				"pid %d is already being traced by pid %ld (a debugger, "
+				"strace, or another dpt attaching)",
+				in->pid, tracer);
 	/*
 	 * A seccomp filter could refuse userfaultfd() or, worse, kill the process for calling
 	 * it. PTRACE_O_SUSPEND_SECCOMP (CONFIG_CHECKPOINT_RESTORE, needs CAP_SYS_ADMIN) turns
@@ -369,11 +376,14 @@ static int seize(struct pid_inject *in)
 		if (e == ESRCH)
 			return dpt_fail(-ESRCH, "pid %d exited", in->pid);
 		if (seccomp && (e == EINVAL || e == EPERM))
-			return dpt_fail(-EPERM, "pid %d runs under a seccomp filter and this kernel "
+			return dpt_fail(-EPERM,
+					"pid %d runs under a seccomp filter and this kernel "
 					"or user cannot suspend it (PTRACE_O_SUSPEND_SECCOMP needs "
-					"CAP_SYS_ADMIN and CONFIG_CHECKPOINT_RESTORE)", in->pid);
+					"CAP_SYS_ADMIN and CONFIG_CHECKPOINT_RESTORE)",
+					in->pid);
 		if (e == EPERM)
-			return dpt_fail(-EPERM, "permission denied: cannot ptrace pid %d (dpt needs "
+			return dpt_fail(-EPERM,
+					"permission denied: cannot ptrace pid %d (dpt needs "
 					"root or CAP_SYS_PTRACE; check kernel.yama.ptrace_scope)",
 					in->pid);
 		return dpt_fail(-e, "pid %d: PTRACE_SEIZE: %s", in->pid, strerror(e));
@@ -467,10 +477,11 @@ int pid_inject_syscall(struct pid_inject *in, long nr, const uint64_t args[6], i
 		deliver = 0;
 		err = wait_thread(in, &status, INJECT_STOP_TIMEOUT_MS);
 		if (err == -ETIMEDOUT)
-			return dpt_fail(err, "pid %d: injected system call %ld did not return", in->pid,
-					nr);
+			return dpt_fail(err, "pid %d: injected system call %ld did not return",
+					in->pid, nr);
 		if (err)
-			return dpt_fail(err, "pid %d exited during an injected system call", in->pid);
+			return dpt_fail(err, "pid %d exited during an injected system call",
+					in->pid);
 		sig = WSTOPSIG(status);
 		if (sig == (SIGTRAP | 0x80)) {
 			if (!entered) {
@@ -502,8 +513,8 @@ int pid_inject_syscall(struct pid_inject *in, long nr, const uint64_t args[6], i
 					in->pid, sig);
 		deliver = sig;
 	}
-	return dpt_fail(-EAGAIN, "pid %d: injected system call %ld kept being interrupted",
-			in->pid, nr);
+	return dpt_fail(-EAGAIN, "pid %d: injected system call %ld kept being interrupted", in->pid,
+			nr);
 }
 
 int pid_inject_detach(struct pid_inject *in)
@@ -518,7 +529,7 @@ int pid_inject_detach(struct pid_inject *in)
 		return dpt_fail(-ESRCH, "pid %d exited", in->pid);
 	}
 	/* PTRACE_DETACH needs the thread in a ptrace stop; it is unless a wait timed out */
-	if (ptrace(PTRACE_GETEVENTMSG, in->tid, 0, &(unsigned long){ 0 }) && errno == ESRCH) {
+	if (ptrace(PTRACE_GETEVENTMSG, in->tid, 0, &(unsigned long){0}) && errno == ESRCH) {
 		ptrace(PTRACE_INTERRUPT, in->tid, 0, 0);
 		err = wait_thread(in, &status, 10 * INJECT_STOP_TIMEOUT_MS);
 		if (err == -ESRCH) {
@@ -526,8 +537,10 @@ int pid_inject_detach(struct pid_inject *in)
 			return dpt_fail(err, "pid %d exited", in->pid);
 		}
 		if (err)
-			return dpt_fail(err, "pid %d: thread %d cannot be stopped to detach it; the "
-					"kernel releases it when dpt exits", in->pid, in->tid);
+			return dpt_fail(err,
+					"pid %d: thread %d cannot be stopped to detach it; the "
+					"kernel releases it when dpt exits",
+					in->pid, in->tid);
 		/* a signal-delivery stop: hand the signal over with the detach */
 		if (status >> 16 == 0 && WSTOPSIG(status) != (SIGTRAP | 0x80))
 			sig = WSTOPSIG(status);

@@ -20,18 +20,18 @@
 #include <sys/user.h>
 
 struct pid_inject {
-	pid_t pid;                      /* the process */
-	pid_t tid;                      /* the thread we stopped; 0 before attach */
-	bool seized;                    /* we are its tracer: detach must run */
+	pid_t pid;   /* the process */
+	pid_t tid;   /* the thread we stopped; 0 before attach */
+	bool seized; /* we are its tracer: detach must run */
 	bool regs_saved;
 	bool mask_saved;
-	bool dirty;                     /* registers or mask changed: restore before detach */
-	bool was_stopped;               /* the process was in a group stop (SIGSTOP) when found */
-	bool gone;                      /* the thread died under us: nothing to restore */
-	struct user_regs_struct saved;  /* as found, with a pending syscall restart applied */
-	uint64_t saved_mask;            /* its blocked signals as found */
-	uint64_t syscall_ip;            /* address of a `syscall` instruction in the target */
-	int wait_status;                /* last waitpid status (for exit status in launch mode) */
+	bool dirty;		       /* registers or mask changed: restore before detach */
+	bool was_stopped;	       /* the process was in a group stop (SIGSTOP) when found */
+	bool gone;		       /* the thread died under us: nothing to restore */
+	struct user_regs_struct saved; /* as found, with a pending syscall restart applied */
+	uint64_t saved_mask;	       /* its blocked signals as found */
+	uint64_t syscall_ip;	       /* address of a `syscall` instruction in the target */
+	int wait_status;	       /* last waitpid status (for exit status in launch mode) */
 };
 
 /* Pick a thread of pid, seize and stop it, save its registers and signal mask, block every

@@ -20,16 +20,16 @@
 
 /* ---- /proc helpers and maps (pid-maps.c) ---- */
 
-#define PID_PROT_READ 1
+#define PID_PROT_READ  1
 #define PID_PROT_WRITE 2
-#define PID_PROT_EXEC 4
+#define PID_PROT_EXEC  4
 
 struct pid_area {
 	uint64_t start, end;
 	uint64_t offset, inode;
 	unsigned dev_major, dev_minor;
-	unsigned prot;    /* PID_PROT_* */
-	bool shared;      /* 's' in the permissions */
+	unsigned prot;	  /* PID_PROT_* */
+	bool shared;	  /* 's' in the permissions */
 	const char *name; /* "" when anonymous; points into the maps text */
 };
 
@@ -61,24 +61,24 @@ enum pid_sel_kind {
 
 struct pid_sel {
 	enum pid_sel_kind kind;
-	uint64_t start, end;   /* RANGE */
-	uint64_t first_page;   /* RANGE with fixed_page: its first bitmap page (QEMU RAM order) */
+	uint64_t start, end; /* RANGE */
+	uint64_t first_page; /* RANGE with fixed_page: its first bitmap page (QEMU RAM order) */
 	bool fixed_page;
-	uint64_t pages;        /* RANGE with fixed_page: pages it spans in the bitmap */
-	const char *match;     /* NAME: the mapping name */
-	char label[64];        /* the region's name in samples */
+	uint64_t pages;	   /* RANGE with fixed_page: pages it spans in the bitmap */
+	const char *match; /* NAME: the mapping name */
+	char label[64];	   /* the region's name in samples */
 };
 
 /* Parse one --region argument: "START-END" (hex, 0x optional) or a name. */
 int pid_sel_parse(struct pid_sel *s, const char *arg);
 
 struct pid_tarea {
-	uint64_t start, end;   /* page aligned, inside one VMA */
+	uint64_t start, end; /* page aligned, inside one VMA */
 	uint64_t inode, offset;
 	unsigned dev_major, dev_minor;
 	unsigned prot;
 	bool shared, file;
-	bool fresh;            /* new since the previous layout: arm it before scanning */
+	bool fresh; /* new since the previous layout: arm it before scanning */
 	unsigned region;
 };
 
@@ -87,7 +87,7 @@ struct pid_layout {
 	unsigned nr_regions, cap_regions;
 	struct pid_tarea *areas;
 	unsigned nr_areas, cap_areas;
-	uint64_t total;        /* bitmap pages */
+	uint64_t total; /* bitmap pages */
 };
 
 /* Build the layout of maps m under the selectors (none = PID_SEL_ALL). With strict, a
@@ -127,10 +127,10 @@ extern const struct pid_method pid_method_softdirty;
 
 struct pid_priv {
 	pid_t pid;
-	int pidfd;       /* readable when the target ends; t->end_fd */
-	int maps_fd;     /* /proc/PID/maps */
-	int pagemap_fd;  /* /proc/PID/pagemap */
-	int uffd;        /* uffd method: dpt's copy of the userfaultfd made in the target */
+	int pidfd;	   /* readable when the target ends; t->end_fd */
+	int maps_fd;	   /* /proc/PID/maps */
+	int pagemap_fd;	   /* /proc/PID/pagemap */
+	int uffd;	   /* uffd method: dpt's copy of the userfaultfd made in the target */
 	int clear_refs_fd; /* soft-dirty method */
 	const struct pid_method *method;
 
@@ -139,13 +139,13 @@ struct pid_priv {
 	bool qemu;
 
 	struct pid_maps maps;
-	struct pid_layout cur;  /* the layout armed, reported by the last sample */
+	struct pid_layout cur;	/* the layout armed, reported by the last sample */
 	struct pid_layout next; /* scratch for the next collect */
 	uint64_t *bitmap;
 	size_t bitmap_words;
-	void *scratch;   /* method buffer: scan vector or pagemap entries */
+	void *scratch; /* method buffer: scan vector or pagemap entries */
 	size_t scratch_size;
-	bool first;      /* next collect is the first after start() */
+	bool first; /* next collect is the first after start() */
 	bool ended;
 	char comm[32];
 };

@@ -17,13 +17,13 @@
 
 /* fs.h (6.7): PAGEMAP_SCAN on /proc/PID/pagemap */
 #ifndef PAGEMAP_SCAN
-#define PAGE_IS_WPALLOWED (1 << 0)
-#define PAGE_IS_WRITTEN (1 << 1)
-#define PAGE_IS_FILE (1 << 2)
-#define PAGE_IS_PRESENT (1 << 3)
-#define PAGE_IS_SWAPPED (1 << 4)
-#define PAGE_IS_PFNZERO (1 << 5)
-#define PAGE_IS_HUGE (1 << 6)
+#define PAGE_IS_WPALLOWED  (1 << 0)
+#define PAGE_IS_WRITTEN	   (1 << 1)
+#define PAGE_IS_FILE	   (1 << 2)
+#define PAGE_IS_PRESENT	   (1 << 3)
+#define PAGE_IS_SWAPPED	   (1 << 4)
+#define PAGE_IS_PFNZERO	   (1 << 5)
+#define PAGE_IS_HUGE	   (1 << 6)
 #define PAGE_IS_SOFT_DIRTY (1 << 7)
 
 struct page_region {
@@ -32,7 +32,7 @@ struct page_region {
 	__u64 categories;
 };
 
-#define PM_SCAN_WP_MATCHING (1 << 0)
+#define PM_SCAN_WP_MATCHING   (1 << 0)
 #define PM_SCAN_CHECK_WPASYNC (1 << 1)
 
 struct pm_scan_arg {
@@ -77,9 +77,9 @@ struct pm_scan_arg {
 
 /* pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst) */
 #define PM_ENTRY_SOFT_DIRTY (1ULL << 55)
-#define PM_ENTRY_EXCLUSIVE (1ULL << 56)
-#define PM_ENTRY_FILE (1ULL << 61)
-#define PM_ENTRY_SWAPPED (1ULL << 62)
-#define PM_ENTRY_PRESENT (1ULL << 63)
+#define PM_ENTRY_EXCLUSIVE  (1ULL << 56)
+#define PM_ENTRY_FILE	    (1ULL << 61)
+#define PM_ENTRY_SWAPPED    (1ULL << 62)
+#define PM_ENTRY_PRESENT    (1ULL << 63)
 
 #endif

@@ -335,7 +335,7 @@ static int select_areas(struct pid_layout *l, const struct pid_maps *m, const st
 		if (err)
 			return err;
 		l->regions[l->nr_regions - 1].pages =
-			(a->end - l->regions[l->nr_regions - 1].start) / PID_PAGE;
+		    (a->end - l->regions[l->nr_regions - 1].start) / PID_PAGE;
 		prev = a;
 		(*found)++;
 	}
@@ -387,7 +387,7 @@ static int select_range(struct pid_layout *l, const struct pid_maps *m, const st
 int pid_layout_build(struct pid_layout *l, const struct pid_maps *m, const struct pid_sel *sels,
 		     unsigned nr_sels, bool strict, pid_t pid)
 {
-	static const struct pid_sel all = { .kind = PID_SEL_ALL };
+	static const struct pid_sel all = {.kind = PID_SEL_ALL};
 	uint64_t next = 0;
 	int err = 0;
 
@@ -407,8 +407,10 @@ int pid_layout_build(struct pid_layout *l, const struct pid_maps *m, const struc
 			uint64_t hole = first_hole(m, s->start, s->end);
 
 			if (strict && hole < s->end)
-				return dpt_fail(-ENXIO, "region %s is outside pid %d: nothing is mapped "
-						"at 0x%" PRIx64, s->label, pid, hole);
+				return dpt_fail(-ENXIO,
+						"region %s is outside pid %d: nothing is mapped "
+						"at 0x%" PRIx64,
+						s->label, pid, hole);
 			err = select_range(l, m, s, check, &found, &overlap);
 		} else {
 			err = select_areas(l, m, s, check, &found, &overlap);
@@ -418,12 +420,14 @@ int pid_layout_build(struct pid_layout *l, const struct pid_maps *m, const struc
 		if (strict && overlap)
 			return dpt_fail(-EINVAL, "region %s overlaps an earlier region", s->label);
 		if (strict && !found)
-			return dpt_fail(-ENXIO, s->kind == PID_SEL_RANGE
-							? "region %s of pid %d holds no writable mapping"
-						: s->kind == PID_SEL_NAME
-							? "region %s: pid %d has no writable mapping of that name"
-							: "%.0spid %d has no private writable mapping to track",
-					s->label, pid);
+			return dpt_fail(
+			    -ENXIO,
+			    s->kind == PID_SEL_RANGE
+				? "region %s of pid %d holds no writable mapping"
+			    : s->kind == PID_SEL_NAME
+				? "region %s: pid %d has no writable mapping of that name"
+				: "%.0spid %d has no private writable mapping to track",
+			    s->label, pid);
 		for (unsigned r = first_region; r < l->nr_regions; r++) {
 			struct dpt_region *reg = &l->regions[r];
 
@@ -447,7 +451,8 @@ void pid_layout_fini(struct pid_layout *l)
 
 static int cmp_area_start(const void *a, const void *b)
 {
-	const struct pid_tarea *x = *(struct pid_tarea *const *)a, *y = *(struct pid_tarea *const *)b;
+	const struct pid_tarea *x = *(struct pid_tarea *const *)a,
+			       *y = *(struct pid_tarea *const *)b;
 
 	return x->start < y->start ? -1 : x->start > y->start;
 }
@@ -494,8 +499,8 @@ bool pid_layout_same_regions(const struct pid_layout *a, const struct pid_layout
 	for (unsigned i = 0; i < a->nr_regions; i++) {
 		const struct dpt_region *x = &a->regions[i], *y = &b->regions[i];
 
-		if (x->start != y->start || x->pages != y->pages || x->first_page != y->first_page ||
-		    strcmp(x->name, y->name))
+		if (x->start != y->start || x->pages != y->pages ||
+		    x->first_page != y->first_page || strcmp(x->name, y->name))
 			return false;
 	}
 	return true;

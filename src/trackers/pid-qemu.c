@@ -64,7 +64,7 @@ static int qmp_line(struct qmp *q, json_t **out)
 {
 	for (;;) {
 		char *nl = memchr(q->buf, '\n', q->len);
-		struct pollfd pfd = { .fd = q->fd, .events = POLLIN };
+		struct pollfd pfd = {.fd = q->fd, .events = POLLIN};
 		ssize_t n;
 
 		if (nl) {
@@ -116,7 +116,7 @@ static int qmp_cmd(struct qmp *q, const char *cmd, json_t **ret)
 
 static int qmp_ramblock_text(const char *path, char **text)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct qmp *q = calloc(1, sizeof(*q));
 	json_t *greeting = NULL, *r = NULL;
 	int err;
@@ -144,8 +144,10 @@ static int qmp_ramblock_text(const char *path, char **text)
 	if (err)
 		goto out;
 	json_decref(r);
-	err = qmp_cmd(q, "{\"execute\":\"human-monitor-command\",\"arguments\":"
-		      "{\"command-line\":\"info ramblock\"}}\n", &r);
+	err = qmp_cmd(q,
+		      "{\"execute\":\"human-monitor-command\",\"arguments\":"
+		      "{\"command-line\":\"info ramblock\"}}\n",
+		      &r);
 	if (err)
 		goto out;
 	if (!json_is_string(r)) {
@@ -180,8 +182,8 @@ static int parse_ramblocks(const char *text, struct qblock **out, unsigned *nr)
 	for (; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
 		const char *hex = strstr(line, "0x"), *eol = strchr(line, '\n');
 		const char *name_end;
-		struct qblock b = { 0 };
-		uint64_t h[4] = { 0 };
+		struct qblock b = {0};
+		uint64_t h[4] = {0};
 		int k;
 
 		if (!hex || (eol && hex > eol))
@@ -236,7 +238,7 @@ static int cmp_offset(const void *a, const void *b)
 static int dontfork_areas(pid_t pid, struct pid_area **out, unsigned *nr)
 {
 	char path[64], line[4096];
-	struct pid_area cur = { 0 }, *v = NULL;
+	struct pid_area cur = {0}, *v = NULL;
 	unsigned n = 0, cap = 0;
 	bool have = false;
 	FILE *f;
@@ -260,7 +262,8 @@ static int dontfork_areas(pid_t pid, struct pid_area **out, unsigned *nr)
 		}
 		if (have && !strncmp(line, "VmFlags:", 8) && strstr(line, " dc")) {
 			if (n == cap) {
-				struct pid_area *nv = realloc(v, (cap = cap ? 2 * cap : 32) * sizeof(*v));
+				struct pid_area *nv =
+				    realloc(v, (cap = cap ? 2 * cap : 32) * sizeof(*v));
 
 				if (!nv) {
 					fclose(f);
@@ -300,11 +303,24 @@ static uint64_t cmdline_ram(pid_t pid)
 			p += 5;
 		v = strtoull(p, &end, 10);
 		switch (*end) {
-		case 'T': case 't': v <<= 40; break;
-		case 'G': case 'g': v <<= 30; break;
-		case 'K': case 'k': v <<= 10; break;
-		case 'B': case 'b': break;
-		default: v <<= 20; break; /* M, or no suffix */
+		case 'T':
+		case 't':
+			v <<= 40;
+			break;
+		case 'G':
+		case 'g':
+			v <<= 30;
+			break;
+		case 'K':
+		case 'k':
+			v <<= 10;
+			break;
+		case 'B':
+		case 'b':
+			break;
+		default:
+			v <<= 20;
+			break; /* M, or no suffix */
 		}
 	}
 	return v;
@@ -335,8 +351,10 @@ need:
 				best = (int)j;
 		if (best < 0) {
 			free(c);
-			return dpt_fail(-ENOENT, "pid %d: QEMU RAM block %s (%" PRIu64 " KiB) not "
-					"found among its mappings", pid, b[i].name, b[i].length >> 10);
+			return dpt_fail(-ENOENT,
+					"pid %d: QEMU RAM block %s (%" PRIu64 " KiB) not "
+					"found among its mappings",
+					pid, b[i].name, b[i].length >> 10);
 		}
 		b[i].hva = c[best].start;
 		c[best].end = c[best].start; /* taken */
@@ -385,8 +403,10 @@ static int blocks_from_maps(pid_t pid, struct qblock **out, unsigned *nr)
 	}
 	if (best < 0) {
 		free(c);
-		return dpt_fail(-ENOENT, "pid %d: no QEMU guest RAM mapping found (give its QMP "
-				"socket, or regions)", pid);
+		return dpt_fail(-ENOENT,
+				"pid %d: no QEMU guest RAM mapping found (give its QMP "
+				"socket, or regions)",
+				pid);
 	}
 	b = calloc(1, sizeof(*b));
 	if (!b) {

@@ -82,7 +82,8 @@ static int sd_probe(void)
 		goto out;
 	}
 	if ((before & PM_ENTRY_SOFT_DIRTY) || !(after & PM_ENTRY_SOFT_DIRTY))
-		err = dpt_fail(-EOPNOTSUPP, "this kernel has no soft-dirty tracking "
+		err = dpt_fail(-EOPNOTSUPP,
+			       "this kernel has no soft-dirty tracking "
 			       "(CONFIG_MEM_SOFT_DIRTY): a written page does not show pagemap "
 			       "bit 55");
 out:
@@ -190,10 +191,10 @@ static void sd_detach(struct pid_priv *p)
 }
 
 const struct pid_method pid_method_softdirty = {
-	.name = "soft-dirty",
-	.probe = sd_probe,
-	.attach = sd_attach,
-	.arm = sd_arm,
-	.collect = sd_collect,
-	.detach = sd_detach,
+    .name = "soft-dirty",
+    .probe = sd_probe,
+    .attach = sd_attach,
+    .arm = sd_arm,
+    .collect = sd_collect,
+    .detach = sd_detach,
 };

@@ -24,7 +24,7 @@
 
 static void child(const char *const argv[], int errfd)
 {
-	static const int dfl[] = { SIGPIPE, SIGINT, SIGTERM, SIGCHLD, SIGQUIT, SIGHUP };
+	static const int dfl[] = {SIGPIPE, SIGINT, SIGTERM, SIGCHLD, SIGQUIT, SIGHUP};
 	sigset_t none;
 	int e;
 

@@ -30,11 +30,11 @@
 #include "trackers/pid-kabi.h"
 
 #define UFFD_FEATURES (UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED)
-#define SCAN_VEC_LEN 4096
+#define SCAN_VEC_LEN  4096
 
 static int uffd_api(int fd)
 {
-	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURES };
+	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURES};
 
 	if (ioctl(fd, UFFDIO_API, &api))
 		return -errno;
@@ -44,8 +44,8 @@ static int uffd_api(int fd)
 static int uffd_register(int fd, uint64_t start, uint64_t end)
 {
 	struct uffdio_register reg = {
-		.range = { .start = start, .len = end - start },
-		.mode = UFFDIO_REGISTER_MODE_WP,
+	    .range = {.start = start, .len = end - start},
+	    .mode = UFFDIO_REGISTER_MODE_WP,
 	};
 
 	return ioctl(fd, UFFDIO_REGISTER, &reg) ? -errno : 0;
@@ -54,8 +54,8 @@ static int uffd_register(int fd, uint64_t start, uint64_t end)
 static int uffd_protect(int fd, uint64_t start, uint64_t end)
 {
 	struct uffdio_writeprotect wp = {
-		.range = { .start = start, .len = end - start },
-		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
+	    .range = {.start = start, .len = end - start},
+	    .mode = UFFDIO_WRITEPROTECT_MODE_WP,
 	};
 
 	return ioctl(fd, UFFDIO_WRITEPROTECT, &wp) ? -errno : 0;
@@ -70,15 +70,15 @@ static int scan(int pagemap, uint64_t start, uint64_t end, uint64_t flags, uint6
 		size_t vec_len, void (*fn)(void *, uint64_t, uint64_t), void *ctx)
 {
 	struct pm_scan_arg arg = {
-		.size = sizeof(arg),
-		.flags = flags,
-		.start = start,
-		.end = end,
-		.vec = (uintptr_t)(ret_mask ? vec : NULL),
-		.vec_len = ret_mask ? vec_len : 0,
-		.category_inverted = inverted,
-		.category_mask = mask,
-		.return_mask = ret_mask,
+	    .size = sizeof(arg),
+	    .flags = flags,
+	    .start = start,
+	    .end = end,
+	    .vec = (uintptr_t)(ret_mask ? vec : NULL),
+	    .vec_len = ret_mask ? vec_len : 0,
+	    .category_inverted = inverted,
+	    .category_mask = mask,
+	    .return_mask = ret_mask,
 	};
 	long n;
 
@@ -113,17 +113,18 @@ static void probe_hit(void *ctx, uint64_t start, uint64_t end)
 static int uffd_probe(void)
 {
 	struct page_region vec[8];
-	struct probe_ctx c = { 0 };
+	struct probe_ctx c = {0};
 	char *mem = MAP_FAILED;
 	int fd, pagemap = -1, err;
 
 	fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
 	if (fd < 0)
-		return dpt_fail(-EOPNOTSUPP, "this kernel has no userfaultfd (%s)", strerror(errno));
+		return dpt_fail(-EOPNOTSUPP, "this kernel has no userfaultfd (%s)",
+				strerror(errno));
 	err = uffd_api(fd);
 	if (err) {
 		err = dpt_fail(-EOPNOTSUPP, "this kernel's userfaultfd has no async write-protect "
-			       "(WP_ASYNC, Linux >= 6.7)");
+					    "(WP_ASYNC, Linux >= 6.7)");
 		goto out;
 	}
 	mem = mmap(NULL, 4 * PID_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -144,16 +145,19 @@ static int uffd_probe(void)
 	}
 	mem[PID_PAGE] = 1;
 	mem[3 * PID_PAGE] = 1;
-	err = scan(pagemap, c.base, c.base + 4 * PID_PAGE, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-		   PAGE_IS_WRITTEN, 0, PAGE_IS_WRITTEN, 0, vec, 8, probe_hit, &c);
+	err = scan(pagemap, c.base, c.base + 4 * PID_PAGE,
+		   PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, PAGE_IS_WRITTEN, 0, PAGE_IS_WRITTEN,
+		   0, vec, 8, probe_hit, &c);
 	if (err) {
 		err = dpt_fail(-EOPNOTSUPP, "this kernel has no PAGEMAP_SCAN (Linux >= 6.7): %s",
 			       strerror(-err));
 		goto out;
 	}
 	if (c.n != 2 || c.pages[0] != 1 || c.pages[1] != 3)
-		err = dpt_fail(-EOPNOTSUPP, "PAGEMAP_SCAN reported %u written pages where 2 were "
-			       "written: uffd method unusable", c.n);
+		err = dpt_fail(-EOPNOTSUPP,
+			       "PAGEMAP_SCAN reported %u written pages where 2 were "
+			       "written: uffd method unusable",
+			       c.n);
 out:
 	if (mem != MAP_FAILED)
 		munmap(mem, 4 * PID_PAGE);
@@ -190,7 +194,7 @@ static int is_userfaultfd(int fd)
  */
 static int take_uffd(struct pid_priv *p)
 {
-	uint64_t args[6] = { O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY };
+	uint64_t args[6] = {O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY};
 	struct pid_inject in;
 	int64_t tfd = -1, r;
 	int err, err2, pidfd = -1, mine = -1;
@@ -216,16 +220,18 @@ static int take_uffd(struct pid_priv *p)
 		if (mine < 0)
 			err = dpt_fail(-errno, "pid %d: pidfd_getfd: %s", p->pid, strerror(errno));
 		else if (!is_userfaultfd(mine))
-			err = dpt_fail(-EIO, "pid %d: fd %d taken from the target is not the "
-				       "userfaultfd it just made", p->pid, (int)tfd);
+			err = dpt_fail(-EIO,
+				       "pid %d: fd %d taken from the target is not the "
+				       "userfaultfd it just made",
+				       p->pid, (int)tfd);
 		close(pidfd);
 	}
 	/* whatever happened, the target's copy goes */
 	args[0] = (uint64_t)tfd;
 	err2 = pid_inject_syscall(&in, SYS_close, args, &r);
 	if (!err && (err2 || r))
-		err = err2 ? err2 : dpt_fail((int)r, "pid %d: close() inside the target failed",
-					     p->pid);
+		err = err2 ? err2
+			   : dpt_fail((int)r, "pid %d: close() inside the target failed", p->pid);
 detach:
 	err2 = pid_inject_detach(&in);
 	if (!err)
@@ -264,9 +270,10 @@ static int register_area(struct pid_priv *p, const struct pid_tarea *a)
 	int err = uffd_register(p->uffd, a->start, a->end);
 
 	if (err == -EBUSY)
-		return dpt_fail(err, "pid %d: 0x%" PRIx64 "-0x%" PRIx64 " is already registered "
-				"with another userfaultfd (is another dpt tracking it?)", p->pid,
-				a->start, a->end);
+		return dpt_fail(err,
+				"pid %d: 0x%" PRIx64 "-0x%" PRIx64 " is already registered "
+				"with another userfaultfd (is another dpt tracking it?)",
+				p->pid, a->start, a->end);
 	return err;
 }
 
@@ -281,8 +288,8 @@ static int uffd_arm(struct pid_priv *p, struct pid_layout *l)
 		if (!err)
 			err = uffd_protect(p->uffd, a->start, a->end);
 		if (err == -EBUSY || err == -ESRCH || err == -ENOMEM)
-			return dpt_fail(err, "pid %d: arming 0x%" PRIx64 "-0x%" PRIx64 ": %s", p->pid,
-					a->start, a->end, strerror(-err));
+			return dpt_fail(err, "pid %d: arming 0x%" PRIx64 "-0x%" PRIx64 ": %s",
+					p->pid, a->start, a->end, strerror(-err));
 		/* anything else: the mapping changed under us; the next collect sees it */
 		if (err)
 			dpt_debug("pid %d: cannot arm 0x%" PRIx64 "-0x%" PRIx64 ": %s", p->pid,
@@ -322,7 +329,7 @@ static void hit(void *ctx, uint64_t start, uint64_t end)
 static int scan_written(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
 			bool fresh, uint64_t *bm)
 {
-	struct hit_ctx c = { l, a, bm };
+	struct hit_ctx c = {l, a, bm};
 	bool priv_file = a->file && !a->shared;
 	uint64_t ret = PAGE_IS_WRITTEN;
 
@@ -404,10 +411,10 @@ static void uffd_detach(struct pid_priv *p)
 }
 
 const struct pid_method pid_method_uffd = {
-	.name = "uffd",
-	.probe = uffd_probe,
-	.attach = uffd_attach,
-	.arm = uffd_arm,
-	.collect = uffd_collect,
-	.detach = uffd_detach,
+    .name = "uffd",
+    .probe = uffd_probe,
+    .attach = uffd_attach,
+    .arm = uffd_arm,
+    .collect = uffd_collect,
+    .detach = uffd_detach,
 };

@@ -38,7 +38,7 @@
 
 #define PF_KTHREAD 0x00200000UL
 
-static const struct pid_method *const methods[] = { &pid_method_uffd, &pid_method_softdirty };
+static const struct pid_method *const methods[] = {&pid_method_uffd, &pid_method_softdirty};
 
 /* DPT_PID_DISABLE=uffd,soft-dirty makes a method's probe fail: for testing the error paths
  * of a kernel that lacks it. */
@@ -66,8 +66,8 @@ static int choose_method(const char *mode, const struct pid_method **out)
 			*out = methods[i];
 			return 0;
 		}
-		return dpt_fail(-EINVAL, "unknown pid tracking mode '%s' (uffd, soft-dirty or auto)",
-				mode);
+		return dpt_fail(-EINVAL,
+				"unknown pid tracking mode '%s' (uffd, soft-dirty or auto)", mode);
 	}
 	for (unsigned i = 0; i < 2; i++) {
 		dpt_clear_error();
@@ -79,9 +79,11 @@ static int choose_method(const char *mode, const struct pid_method **out)
 		snprintf(why[i], sizeof(why[i]), "%s", dpt_last_error() ? dpt_last_error() : "");
 	}
 	dpt_clear_error();
-	return dpt_fail(-EOPNOTSUPP, "this kernel can track a process neither with userfaultfd "
+	return dpt_fail(-EOPNOTSUPP,
+			"this kernel can track a process neither with userfaultfd "
 			"write-protect and PAGEMAP_SCAN (Linux >= 6.7) nor with soft-dirty "
-			"(CONFIG_MEM_SOFT_DIRTY): %s; %s", why[0], why[1]);
+			"(CONFIG_MEM_SOFT_DIRTY): %s; %s",
+			why[0], why[1]);
 }
 
 static int pid_probe(const struct dpt_tracker_opts *opts)
@@ -110,9 +112,10 @@ static int permission_denied(pid_t pid, const char *what)
 
 	if (pid_read_file("/proc/sys/kernel/yama/ptrace_scope", yama, sizeof(yama)) > 0)
 		yama[strcspn(yama, "\n")] = 0;
-	return dpt_fail(-EPERM, "permission denied: cannot %s pid %d (dpt needs root or "
-			"CAP_SYS_PTRACE%s%s)", what, pid, *yama ? "; kernel.yama.ptrace_scope=" : "",
-			yama);
+	return dpt_fail(-EPERM,
+			"permission denied: cannot %s pid %d (dpt needs root or "
+			"CAP_SYS_PTRACE%s%s)",
+			what, pid, *yama ? "; kernel.yama.ptrace_scope=" : "", yama);
 }
 
 static int count_entries(const char *dir)
@@ -167,8 +170,10 @@ static int check_target(struct pid_priv *p)
 		return dpt_fail(err, "pid %d: /proc/%d/stat: %s", p->pid, p->pid, strerror(-err));
 	read_comm(p->pid, p->comm, sizeof(p->comm));
 	if (flags & PF_KTHREAD)
-		return dpt_fail(-EINVAL, "pid %d (%s) is a kernel thread: it has no user memory to "
-				"track", p->pid, p->comm);
+		return dpt_fail(-EINVAL,
+				"pid %d (%s) is a kernel thread: it has no user memory to "
+				"track",
+				p->pid, p->comm);
 	if (state == 'Z' || state == 'X') {
 		/*
 		 * A zombie -- or a live process whose main thread exited (pthread_exit):
@@ -177,10 +182,12 @@ static int check_target(struct pid_priv *p)
 		 */
 		snprintf(path, sizeof(path), "/proc/%d/task", p->pid);
 		if (count_entries(path) > 1)
-			return dpt_fail(-ESRCH, "pid %d (%s): its main thread has exited; dpt "
-					"cannot reach its memory through /proc/%d", p->pid, p->comm,
-					p->pid);
-		return dpt_fail(-ESRCH, "pid %d (%s) is a zombie: it has exited and holds no memory",
+			return dpt_fail(-ESRCH,
+					"pid %d (%s): its main thread has exited; dpt "
+					"cannot reach its memory through /proc/%d",
+					p->pid, p->comm, p->pid);
+		return dpt_fail(-ESRCH,
+				"pid %d (%s) is a zombie: it has exited and holds no memory",
 				p->pid, p->comm);
 	}
 	return open_proc_files(p);
@@ -219,9 +226,11 @@ static int check_not_tracked(struct pid_priv *p)
 		}
 		if (ours && !strncmp(line, "VmFlags:", 8) &&
 		    (strstr(line, " uw") || strstr(line, " um") || strstr(line, " ui")))
-			err = dpt_fail(-EBUSY, "pid %d: 0x%" PRIx64 "-0x%" PRIx64 " is already "
-				       "registered with a userfaultfd (is another dpt tracking it?)",
-				       p->pid, s, e);
+			err =
+			    dpt_fail(-EBUSY,
+				     "pid %d: 0x%" PRIx64 "-0x%" PRIx64 " is already "
+				     "registered with a userfaultfd (is another dpt tracking it?)",
+				     p->pid, s, e);
 	}
 	fclose(f);
 	return err;
@@ -342,14 +351,16 @@ static void note_end(struct dpt_tracker *t, struct pid_priv *p)
 			 p->pid, p->comm, si.si_status);
 	} else {
 		t->end_status = 128 + si.si_status;
-		snprintf(t->end_reason, sizeof(t->end_reason), "pid %d (%s) was killed by signal "
-			 "%d (%s)", p->pid, p->comm, si.si_status, strsignal(si.si_status));
+		snprintf(t->end_reason, sizeof(t->end_reason),
+			 "pid %d (%s) was killed by signal "
+			 "%d (%s)",
+			 p->pid, p->comm, si.si_status, strsignal(si.si_status));
 	}
 }
 
 static bool target_exited(struct pid_priv *p)
 {
-	struct pollfd pfd = { .fd = p->pidfd, .events = POLLIN };
+	struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
 
 	return p->ended || (p->pidfd >= 0 && poll(&pfd, 1, 0) == 1);
 }
@@ -358,8 +369,10 @@ static bool target_exited(struct pid_priv *p)
 static int target_gone(struct dpt_tracker *t, struct pid_priv *p)
 {
 	note_end(t, p);
-	return dpt_fail(-ESRCH, "%s; the writes of its last partial interval went with its "
-			"memory", t->end_reason);
+	return dpt_fail(-ESRCH,
+			"%s; the writes of its last partial interval went with its "
+			"memory",
+			t->end_reason);
 }
 
 /*
@@ -375,8 +388,10 @@ static int reattach(struct dpt_tracker *t, struct pid_priv *p)
 	int err;
 
 	if (p->qemu)
-		return dpt_fail(-ESRCH, "pid %d (%s) replaced its program (execve): its QEMU RAM "
-				"blocks are gone", p->pid, p->comm);
+		return dpt_fail(-ESRCH,
+				"pid %d (%s) replaced its program (execve): its QEMU RAM "
+				"blocks are gone",
+				p->pid, p->comm);
 	p->method->detach(p);
 	close(p->maps_fd);
 	close(p->pagemap_fd);
@@ -508,10 +523,10 @@ static void pid_close(struct dpt_tracker *t)
 }
 
 const struct dpt_tracker_ops pid_tracker_ops = {
-	.name = "pid",
-	.probe = pid_probe,
-	.open = pid_open,
-	.start = pid_start,
-	.collect = pid_collect,
-	.close = pid_close,
+    .name = "pid",
+    .probe = pid_probe,
+    .open = pid_open,
+    .start = pid_start,
+    .collect = pid_collect,
+    .close = pid_close,
 };

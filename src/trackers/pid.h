@@ -22,8 +22,8 @@
 
 enum pid_qemu_mode {
 	PID_QEMU_AUTO = 0, /* QEMU layout when the executable is qemu-system-* (default) */
-	PID_QEMU_ON,       /* --qemu */
-	PID_QEMU_OFF,      /* plain process layout even for QEMU */
+	PID_QEMU_ON,	   /* --qemu */
+	PID_QEMU_OFF,	   /* plain process layout even for QEMU */
 };
 
 struct pid_tracker_opts {

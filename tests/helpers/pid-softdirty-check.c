@@ -36,7 +36,7 @@ static void test_exact(void)
 	struct dpt_sample s;
 	struct tgt g;
 	char range[64], cmd[4096];
-	const char *regions[] = { range };
+	const char *regions[] = {range};
 	uint8_t expect[256];
 	uint64_t first = 0;
 	unsigned bad = 0, n;
@@ -72,7 +72,8 @@ static void test_exact(void)
 		}
 		if (region_diff(&s, 0, expect, 256, &first) || s.dirty != n) {
 			printf("# interval %u: dirty %" PRIu64 " expected %u, first difference at "
-			       "page %" PRIu64 "\n", it, s.dirty, n, first);
+			       "page %" PRIu64 "\n",
+			       it, s.dirty, n, first);
 			bad++;
 		}
 	}
@@ -105,7 +106,7 @@ static void test_default(void)
 		return;
 	dpt_clear_error();
 	err = pid_test_open(&t, g.pid, NULL, NULL, 0);
-	if (pid_tracker_ops.probe(&(struct dpt_tracker_opts){ .mode = "uffd" }))
+	if (pid_tracker_ops.probe(&(struct dpt_tracker_opts){.mode = "uffd"}))
 		TEST_CHECK(!err && !strcmp(t.mode, "soft-dirty"), "sd-auto-chooses-soft-dirty",
 			   "mode %s: %s", t.mode, pid_test_err());
 	else
@@ -113,8 +114,8 @@ static void test_default(void)
 	if (err)
 		goto out;
 	t.ops->close(&t);
-	err = pid_test_open(&t, g.pid, "soft-dirty", NULL, 0) || t.ops->start(&t) ||
-	      collect(&t, &s);
+	err =
+	    pid_test_open(&t, g.pid, "soft-dirty", NULL, 0) || t.ops->start(&t) || collect(&t, &s);
 	if (!err)
 		err = tgt_cmd_val(&g, &addr, 1, "m 32") || tgt_cmd(&g, "M %" PRIx64 " 0 8", addr) ||
 		      collect(&t, &s);
@@ -122,7 +123,8 @@ static void test_default(void)
 	if (r >= 0) {
 		off = (addr - s.regions[r].start) / TGT_PAGE;
 		for (unsigned i = 0; i < 32; i++)
-			wrong += bitmap_test(s.bitmap, s.regions[r].first_page + off + i) != (i < 8);
+			wrong +=
+			    bitmap_test(s.bitmap, s.regions[r].first_page + off + i) != (i < 8);
 	}
 	TEST_CHECK(r >= 0 && !wrong && s.regions_changed, "sd-new-mapping",
 		   "region %d, %" PRIu64 " wrong pages: %s", r, wrong, err ? pid_test_err() : "");
@@ -137,7 +139,7 @@ static void test_default(void)
 	}
 	TEST_CHECK(r >= 0 && !wrong, "sd-new-mapping-tracked", "%" PRIu64 " wrong pages", wrong);
 	if (write(g.in, "x 5\n", 4) == 4) {
-		struct pollfd p = { .fd = t.end_fd, .events = POLLIN };
+		struct pollfd p = {.fd = t.end_fd, .events = POLLIN};
 
 		err = poll(&p, 1, 5000) != 1;
 		err = err || collect(&t, &s) != -ESRCH;
@@ -154,7 +156,7 @@ out:
 int main(void)
 {
 	dpt_clear_error();
-	if (pid_tracker_ops.probe(&(struct dpt_tracker_opts){ .mode = "soft-dirty" })) {
+	if (pid_tracker_ops.probe(&(struct dpt_tracker_opts){.mode = "soft-dirty"})) {
 		test_skip("pid-softdirty", "%s", pid_test_err());
 		return 0;
 	}

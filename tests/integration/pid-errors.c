@@ -33,7 +33,7 @@ static void expect_fail(const char *name, pid_t pid, const char *mode, const cha
 	if (g.pid && pid == g.pid) {
 		snprintf(full, sizeof(full), "%s-target-untouched", name);
 		TEST_CHECK(pid_test_clean(g.pid, why, sizeof(why)) && proc_state(g.pid) != 'T' &&
-				   !tgt_cmd(&g, "w 0 16"),
+			       !tgt_cmd(&g, "w 0 16"),
 			   full, "%s, state %c", why, proc_state(g.pid));
 	}
 	printf("# %s: %s\n", name, msg);
@@ -121,7 +121,7 @@ static void test_already(void)
 		int r = pid_test_open(&b, g.pid, "uffd", NULL, 0);
 
 		TEST_CHECK(r == -EBUSY && strstr(pid_test_err(), "another dpt") &&
-				   proc_uffd_fds(g.pid) == 0 && proc_tracer(g.pid) == 0,
+			       proc_uffd_fds(g.pid) == 0 && proc_tracer(g.pid) == 0,
 			   "already-tracked", "%d: %s", r, pid_test_err());
 		printf("# already-tracked: %s\n", pid_test_err());
 		if (!r)
@@ -138,7 +138,7 @@ static void test_traced(void)
 		test_skip("traced-by-debugger", "cannot seize: %s", strerror(errno));
 		return;
 	}
-	r = pid_test_open(&(struct dpt_tracker){ 0 }, g.pid, "uffd", NULL, 0);
+	r = pid_test_open(&(struct dpt_tracker){0}, g.pid, "uffd", NULL, 0);
 	TEST_CHECK(r == -EBUSY && strstr(pid_test_err(), "already being traced"),
 		   "traced-by-debugger", "%d: %s", r, pid_test_err());
 	printf("# traced-by-debugger: %s\n", pid_test_err());
@@ -150,11 +150,11 @@ static void test_traced(void)
 
 int main(void)
 {
-	const char *outside[] = { "1000-3000" };
-	const char *noname[] = { "[no-such-mapping]" };
+	const char *outside[] = {"1000-3000"};
+	const char *noname[] = {"[no-such-mapping]"};
 	char r1[64], r2[64];
-	const char *overlap[] = { r1, r2 };
-	const char *empty[] = { "" };
+	const char *overlap[] = {r1, r2};
+	const char *empty[] = {""};
 	pid_t gone, zombie, kt;
 
 	dpt_clear_error();
@@ -196,14 +196,14 @@ int main(void)
 	expect_fail("neither-method", g.pid, NULL, NULL, 0, -EOPNOTSUPP, "neither");
 	unsetenv("DPT_PID_DISABLE");
 	dpt_clear_error();
-	if (pid_tracker_ops.probe(&(struct dpt_tracker_opts){ .mode = "soft-dirty" }))
+	if (pid_tracker_ops.probe(&(struct dpt_tracker_opts){.mode = "soft-dirty"}))
 		expect_fail("no-soft-dirty", g.pid, "soft-dirty", NULL, 0, -EOPNOTSUPP,
 			    "CONFIG_MEM_SOFT_DIRTY");
 	else
 		test_skip("no-soft-dirty", "this kernel has soft-dirty");
 
 	dpt_clear_error();
-	if (!pid_tracker_ops.probe(&(struct dpt_tracker_opts){ .mode = "uffd" })) {
+	if (!pid_tracker_ops.probe(&(struct dpt_tracker_opts){.mode = "uffd"})) {
 		test_already();
 		test_traced();
 	} else {

@@ -13,9 +13,9 @@
 #include "../test.h"
 #include "pid-util.h"
 
-#define WRITER_RATE 2000 /* pages per second */
-#define WRITER_DELAY 5   /* seconds between ready and the first write */
-#define GUEST_PAGES (256ULL << 20 >> 12)
+#define WRITER_RATE  2000 /* pages per second */
+#define WRITER_DELAY 5	  /* seconds between ready and the first write */
+#define GUEST_PAGES  (256ULL << 20 >> 12)
 
 static char dir[] = "/tmp/dpt-pid-qemu.XXXXXX";
 
@@ -25,7 +25,8 @@ static void stop_vm(void)
 
 	snprintf(cmd, sizeof(cmd),
 		 "tests/vmkit/stop.sh --pidfile %s/vm.pid --qmp %s/qmp.sock >/dev/null 2>&1; "
-		 "rm -rf %s", dir, dir, dir);
+		 "rm -rf %s",
+		 dir, dir, dir);
 	if (system(cmd))
 		printf("# stop.sh failed\n");
 }
@@ -45,7 +46,8 @@ static uint64_t last_ram_page(void)
 	snprintf(cmd, sizeof(cmd),
 		 "tests/vmkit/qmp.sh %s/qmp.sock '{\"execute\":\"human-monitor-command\","
 		 "\"arguments\":{\"command-line\":\"info ramblock\"}}' 2>/dev/null | "
-		 "sed 's/\\\\r\\\\n/\\n/g'", dir);
+		 "sed 's/\\\\r\\\\n/\\n/g'",
+		 dir);
 	f = popen(cmd, "r");
 	while (f && fgets(line, sizeof(line), f)) {
 		uint64_t off, used, total;
@@ -63,8 +65,8 @@ static uint64_t last_ram_page(void)
 static int open_qemu(struct dpt_tracker *t, pid_t pid, const char *qmp)
 {
 	static struct pid_tracker_opts xo;
-	struct dpt_target target = { .kind = DPT_TARGET_PID, .pid = pid, .qmp_path = qmp };
-	struct dpt_tracker_opts o = { .mode = "uffd", .extra = &xo };
+	struct dpt_target target = {.kind = DPT_TARGET_PID, .pid = pid, .qmp_path = qmp};
+	struct dpt_tracker_opts o = {.mode = "uffd", .extra = &xo};
 
 	memset(t, 0, sizeof(*t));
 	t->ops = &pid_tracker_ops;
@@ -96,7 +98,8 @@ static double measure(struct dpt_tracker *t, double t0, double from, double to,
 		for (unsigned r = 0; r < s.nr_regions; r++)
 			if (!strcmp(s.regions[r].name, main_region))
 				for (uint64_t i = 0; i < s.regions[r].pages; i++)
-					in_main += bitmap_test(s.bitmap, s.regions[r].first_page + i);
+					in_main +=
+					    bitmap_test(s.bitmap, s.regions[r].first_page + i);
 	}
 	if (share)
 		*share = dirty ? (double)in_main / dirty : 0;
@@ -115,7 +118,7 @@ int main(void)
 	int err;
 
 	dpt_clear_error();
-	if (pid_tracker_ops.probe(&(struct dpt_tracker_opts){ .mode = "uffd" })) {
+	if (pid_tracker_ops.probe(&(struct dpt_tracker_opts){.mode = "uffd"})) {
 		test_skip("pid-qemu", "no uffd method here: %s", pid_test_err());
 		return test_done();
 	}
@@ -129,7 +132,8 @@ int main(void)
 	snprintf(cmd, sizeof(cmd),
 		 "tests/vmkit/start.sh --qmp %s --pidfile %s/vm.pid --mem 256M --helpers "
 		 "--ready '^writer ready' -- writer --wss 64M --rate %d --delay %d --duration 0 "
-		 "2>&1", qmp, dir, WRITER_RATE, WRITER_DELAY);
+		 "2>&1",
+		 qmp, dir, WRITER_RATE, WRITER_DELAY);
 	f = popen(cmd, "r");
 	while (f && fgets(line, sizeof(line), f))
 		if (!strncmp(line, "pid=", 4))
@@ -152,11 +156,12 @@ int main(void)
 	memset(&s, 0, sizeof(s));
 	err = err || t.ops->collect(&t, &s);
 	TEST_CHECK(!err && s.total == last && last > GUEST_PAGES && s.nr_regions > 1 &&
-			   !strcmp(s.regions[0].name, "pc.ram") && s.regions[0].first_page == 0 &&
-			   s.regions[0].pages >= GUEST_PAGES,
-		   "qemu-ram-blocks", "total %" PRIu64 " (QEMU's last RAM page %" PRIu64 "), %u "
-		   "regions, first %s", s.total, last, s.nr_regions,
-		   s.nr_regions ? s.regions[0].name : "-");
+		       !strcmp(s.regions[0].name, "pc.ram") && s.regions[0].first_page == 0 &&
+		       s.regions[0].pages >= GUEST_PAGES,
+		   "qemu-ram-blocks",
+		   "total %" PRIu64 " (QEMU's last RAM page %" PRIu64 "), %u "
+		   "regions, first %s",
+		   s.total, last, s.nr_regions, s.nr_regions ? s.regions[0].name : "-");
 	for (unsigned r = 0; !err && r < s.nr_regions; r++)
 		printf("# region %s at page %" PRIu64 ", %" PRIu64 " pages\n", s.regions[r].name,
 		       s.regions[r].first_page, s.regions[r].pages);
@@ -164,11 +169,11 @@ int main(void)
 	bg = measure(&t, t0, 0.5, WRITER_DELAY - 0.5, "pc.ram", NULL);
 	fg = measure(&t, t0, WRITER_DELAY + 0.5, WRITER_DELAY + 4.5, "pc.ram", &share);
 	printf("# guest kernel alone %.0f pages/s, with the writer %.0f pages/s: writer %.0f "
-	       "(set to %d), %.1f%% in pc.ram\n", bg, fg, fg - bg, WRITER_RATE, share * 100);
-	TEST_CHECK(bg >= 0 && fg >= 0 && (fg - bg) > WRITER_RATE * 0.95 &&
-			   (fg - bg) < WRITER_RATE * 1.05,
-		   "qemu-writer-rate-within-5pct", "measured %.0f pages/s for %d", fg - bg,
-		   WRITER_RATE);
+	       "(set to %d), %.1f%% in pc.ram\n",
+	       bg, fg, fg - bg, WRITER_RATE, share * 100);
+	TEST_CHECK(
+	    bg >= 0 && fg >= 0 && (fg - bg) > WRITER_RATE * 0.95 && (fg - bg) < WRITER_RATE * 1.05,
+	    "qemu-writer-rate-within-5pct", "measured %.0f pages/s for %d", fg - bg, WRITER_RATE);
 	TEST_CHECK(share > 0.95, "qemu-writes-in-pc.ram", "%.1f%%", share * 100);
 	t.ops->close(&t);
 

@@ -22,7 +22,7 @@ static unsigned rnd(void)
 
 static int wait_readable(int fd, int ms)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 
 	return poll(&p, 1, ms) == 1;
 }
@@ -48,7 +48,7 @@ static void test_exact(void)
 	struct dpt_sample s;
 	struct tgt g;
 	char range[64], cmd[4096];
-	const char *regions[1] = { range };
+	const char *regions[1] = {range};
 	uint8_t expect[256];
 	uint64_t first = 0;
 	unsigned bad = 0, n;
@@ -64,13 +64,13 @@ static void test_exact(void)
 	if (err)
 		goto out;
 	TEST_CHECK(!strcmp(t.mode, "uffd") && t.has_bitmap && !t.estimate && t.owner_pid == g.pid &&
-			   t.end_fd >= 0,
+		       t.end_fd >= 0,
 		   "uffd-fields", "mode %s bitmap %d end_fd %d", t.mode, t.has_bitmap, t.end_fd);
 	TEST_CHECK(!t.ops->start(&t), "uffd-start", "%s", pid_test_err());
 	err = collect(&t, &s);
 	TEST_CHECK(!err && s.total == 256 && s.nr_regions == 1 && s.regions[0].start == g.base &&
-			   s.regions[0].pages == 256 && s.regions_changed && s.dirty == 0 &&
-			   s.page_size == 4096,
+		       s.regions[0].pages == 256 && s.regions_changed && s.dirty == 0 &&
+		       s.page_size == 4096,
 		   "uffd-first-sample", "err %d total %" PRIu64 " regions %u dirty %" PRIu64, err,
 		   s.total, s.nr_regions, s.dirty);
 
@@ -92,7 +92,8 @@ static void test_exact(void)
 		}
 		if (region_diff(&s, 0, expect, 256, &first) || s.dirty != n || s.regions_changed) {
 			printf("# interval %u: dirty %" PRIu64 " expected %u, first difference at "
-			       "page %" PRIu64 "\n", it, s.dirty, n, first);
+			       "page %" PRIu64 "\n",
+			       it, s.dirty, n, first);
 			bad++;
 		}
 	}
@@ -158,8 +159,8 @@ static void test_default(void)
 			if (bitmap_test(s.bitmap, s.regions[r].first_page + off + i) != expect[i])
 				first++;
 	}
-	TEST_CHECK(r >= 0 && first == 0, "default-buffer-exact", "region %d, %" PRIu64
-		   " differences", r, first);
+	TEST_CHECK(r >= 0 && first == 0, "default-buffer-exact",
+		   "region %d, %" PRIu64 " differences", r, first);
 
 	/* a new mapping, written before any collect has seen it */
 	err = tgt_cmd_val(&g, &addr, 1, "m 64") || tgt_cmd(&g, "M %" PRIx64 " 0 10", addr) ||
@@ -169,7 +170,8 @@ static void test_default(void)
 	if (r >= 0) {
 		off = (addr - s.regions[r].start) / TGT_PAGE;
 		for (unsigned i = 0; i < 64; i++)
-			first += bitmap_test(s.bitmap, s.regions[r].first_page + off + i) != (i < 10);
+			first +=
+			    bitmap_test(s.bitmap, s.regions[r].first_page + off + i) != (i < 10);
 	}
 	TEST_CHECK(r >= 0 && !first && s.regions_changed, "new-mapping-picked-up",
 		   "region %d, %" PRIu64 " differences, changed %d", r, first, s.regions_changed);
@@ -268,7 +270,7 @@ static uint64_t missing(const struct dpt_sample *s, uint64_t addr, uint64_t n, i
 static void test_exec(const char *prog)
 {
 	char cmdline[300], line[128];
-	const char *argv[] = { "/bin/sh", "-c", cmdline, NULL };
+	const char *argv[] = {"/bin/sh", "-c", cmdline, NULL};
 	struct dpt_tracker t;
 	struct dpt_sample s;
 	uint64_t addr = 0, n = 0, wrong;
@@ -280,14 +282,13 @@ static void test_exec(const char *prog)
 		TEST_CHECK(0, "exec-followed", "%s", pid_test_err());
 		return;
 	}
-	err = pid_test_open(&t, pid, "uffd", NULL, 0) || t.ops->start(&t) ||
-	      pid_spawn_resume(pid);
+	err = pid_test_open(&t, pid, "uffd", NULL, 0) || t.ops->start(&t) || pid_spawn_resume(pid);
 	err = err || tgt_line(out, line, sizeof(line)) ||
 	      sscanf(line, "ready %" SCNx64 " %" SCNu64, &addr, &n) != 2;
 	err = err || collect(&t, &s);
 	wrong = err ? n : missing(&s, addr, n, &r);
 	TEST_CHECK(!err && n == 50 && !wrong && s.regions_changed &&
-			   strstr(t.target_desc, "pid-target"),
+		       strstr(t.target_desc, "pid-target"),
 		   "exec-followed", "%s; region %d, %" PRIu64 " of %" PRIu64 " pages missing, %s",
 		   err ? pid_test_err() : "ok", r, wrong, n, t.target_desc);
 	close(in); /* it exits 0 */
@@ -302,9 +303,9 @@ static void test_exec(const char *prog)
 static void test_launch(void)
 {
 	char prog[256], line[128];
-	const char *argv[] = { prog, "--write", "100", NULL };
-	const char *sh[] = { "/bin/sh", "-c", "exit 3", NULL };
-	const char *bad[] = { "/nonexistent/prog", NULL };
+	const char *argv[] = {prog, "--write", "100", NULL};
+	const char *sh[] = {"/bin/sh", "-c", "exit 3", NULL};
+	const char *bad[] = {"/nonexistent/prog", NULL};
 	struct dpt_tracker t;
 	struct dpt_sample s;
 	int in, out, err, r = -1;
@@ -350,8 +351,8 @@ static void test_launch(void)
 	close(out);
 	test_exec(prog);
 
-	err = pid_spawn(sh, &pid) || pid_test_open(&t, pid, "uffd", NULL, 0) ||
-	      t.ops->start(&t) || pid_spawn_resume(pid);
+	err = pid_spawn(sh, &pid) || pid_test_open(&t, pid, "uffd", NULL, 0) || t.ops->start(&t) ||
+	      pid_spawn_resume(pid);
 	TEST_CHECK(!err, "launch-sh", "%s", pid_test_err());
 	if (!err) {
 		wait_readable(t.end_fd, 5000);
@@ -369,7 +370,7 @@ static void test_launch(void)
 int main(void)
 {
 	dpt_clear_error();
-	if (pid_tracker_ops.probe(&(struct dpt_tracker_opts){ .mode = "uffd" })) {
+	if (pid_tracker_ops.probe(&(struct dpt_tracker_opts){.mode = "uffd"})) {
 		test_skip("pid-uffd", "no uffd method here: %s", pid_test_err());
 		return test_done();
 	}

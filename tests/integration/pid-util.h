@@ -215,8 +215,7 @@ static inline int tgt_start(struct tgt *t, unsigned pages)
 }
 
 /* Send a command and wait for its answer; 0 if it starts with "ok". */
-static inline __attribute__((format(printf, 2, 3))) int tgt_cmd(struct tgt *t, const char *fmt,
-								...)
+static inline __attribute__((format(printf, 2, 3))) int tgt_cmd(struct tgt *t, const char *fmt, ...)
 {
 	char buf[8192];
 	va_list ap;
@@ -393,13 +392,13 @@ static inline int pid_test_open(struct dpt_tracker *t, pid_t pid, const char *mo
 				const char *const *regions, unsigned nr)
 {
 	static struct pid_tracker_opts xo;
-	struct dpt_target target = { .kind = DPT_TARGET_PID, .pid = pid };
-	struct dpt_tracker_opts o = { .mode = mode, .extra = &xo };
+	struct dpt_target target = {.kind = DPT_TARGET_PID, .pid = pid};
+	struct dpt_tracker_opts o = {.mode = mode, .extra = &xo};
 
 	memset(t, 0, sizeof(*t));
 	t->ops = &pid_tracker_ops;
 	t->end_fd = -1;
-	xo = (struct pid_tracker_opts){ .regions = regions, .nr_regions = nr };
+	xo = (struct pid_tracker_opts){.regions = regions, .nr_regions = nr};
 	dpt_clear_error();
 	return t->ops->open(t, &target, &o);
 }
