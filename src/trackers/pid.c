@@ -352,9 +352,8 @@ static void note_end(struct dpt_tracker *t, struct pid_priv *p)
 	} else {
 		t->end_status = 128 + si.si_status;
 		snprintf(t->end_reason, sizeof(t->end_reason),
-			 "pid %d (%s) was killed by signal "
-			 "%d (%s)",
-			 p->pid, p->comm, si.si_status, strsignal(si.si_status));
+			 "pid %d (%s) was killed by signal %d (%s)", p->pid, p->comm, si.si_status,
+			 strsignal(si.si_status));
 	}
 }
 
@@ -369,9 +368,7 @@ static bool target_exited(struct pid_priv *p)
 static int target_gone(struct dpt_tracker *t, struct pid_priv *p)
 {
 	note_end(t, p);
-	return dpt_fail(-ESRCH,
-			"%s; the writes of its last partial interval went with its "
-			"memory",
+	return dpt_fail(-ESRCH, "%s; the writes of its last partial interval went with its memory",
 			t->end_reason);
 }
 
@@ -389,8 +386,8 @@ static int reattach(struct dpt_tracker *t, struct pid_priv *p)
 
 	if (p->qemu)
 		return dpt_fail(-ESRCH,
-				"pid %d (%s) replaced its program (execve): its QEMU RAM "
-				"blocks are gone",
+				"pid %d (%s) replaced its program (execve): its QEMU "
+				"RAM blocks are gone",
 				p->pid, p->comm);
 	p->method->detach(p);
 	close(p->maps_fd);
