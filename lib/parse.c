@@ -127,7 +127,7 @@ int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-void format_size(uint64_t bytes, char *buf, unsigned len)
+const char *format_size(uint64_t bytes, char *buf, unsigned len)
 {
 	static const char suffix[] = "KMGT";
 	int i = -1;
@@ -140,4 +140,5 @@ void format_size(uint64_t bytes, char *buf, unsigned len)
 		snprintf(buf, len, "%llu", (unsigned long long)bytes);
 	else
 		snprintf(buf, len, "%llu%c", (unsigned long long)bytes, suffix[i]);
+	return buf;
 }

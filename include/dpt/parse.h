@@ -14,7 +14,7 @@ int parse_rate_pages(const char *s, double *out);
 /* A non-negative integer within [min, max]. */
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
-/* Print a size in the largest exact binary unit ("256M", "1G", "12345"). */
-void format_size(uint64_t bytes, char *buf, unsigned len);
+/* Print a size in the largest exact binary unit ("256M", "1G", "12345"); returns buf. */
+const char *format_size(uint64_t bytes, char *buf, unsigned len);
 
 #endif

@@ -6,27 +6,12 @@
 #include <stdio.h>
 
 #include "dpt/log.h"
+#include "dpt/parse.h"
 #include "vm/vm-priv.h"
 
 #define KIB 1024ULL
 #define MIB (1024ULL * KIB)
 #define GIB (1024ULL * MIB)
-
-const char *vm_format_size(char *buf, size_t len, uint64_t bytes)
-{
-	static const char units[] = "KMGTPE";
-	int u = -1;
-
-	while (bytes && bytes % 1024 == 0 && u < 5) {
-		bytes /= 1024;
-		u++;
-	}
-	if (u < 0)
-		snprintf(buf, len, "%llu", (unsigned long long)bytes);
-	else
-		snprintf(buf, len, "%llu%c", (unsigned long long)bytes, units[u]);
-	return buf;
-}
 
 static int check_memory(const struct vm_config *c)
 {
@@ -34,22 +19,22 @@ static int check_memory(const struct vm_config *c)
 
 	if (!c->mem_bytes || c->mem_bytes % (2 * MIB))
 		return dpt_fail(-EINVAL, "--mem %s is not a positive multiple of 2 MiB",
-				vm_format_size(a, sizeof(a), c->mem_bytes));
+				format_size(c->mem_bytes, a, sizeof(a)));
 	if (c->mem_bytes > VM_MAX_MEM)
 		return dpt_fail(-EINVAL, "--mem %s is larger than the %s the micro-VM supports",
-				vm_format_size(a, sizeof(a), c->mem_bytes),
-				vm_format_size(b, sizeof(b), VM_MAX_MEM));
+				format_size(c->mem_bytes, a, sizeof(a)),
+				format_size(VM_MAX_MEM, b, sizeof(b)));
 	if (c->wss_bytes % GUEST_PAGE_SIZE)
 		return dpt_fail(-EINVAL, "--wss %s is not a multiple of 4 KiB",
-				vm_format_size(a, sizeof(a), c->wss_bytes));
+				format_size(c->wss_bytes, a, sizeof(a)));
 	if (c->wss_bytes > c->mem_bytes)
 		return dpt_fail(-EINVAL, "--wss %s is larger than --mem %s",
-				vm_format_size(a, sizeof(a), c->wss_bytes),
-				vm_format_size(b, sizeof(b), c->mem_bytes));
+				format_size(c->wss_bytes, a, sizeof(a)),
+				format_size(c->mem_bytes, b, sizeof(b)));
 	if (!c->shared && c->wss_bytes / GUEST_PAGE_SIZE < c->nr_vcpus)
 		return dpt_fail(-EINVAL,
 				"--wss %s has fewer pages than --vcpus %u to split it among",
-				vm_format_size(a, sizeof(a), c->wss_bytes), c->nr_vcpus);
+				format_size(c->wss_bytes, a, sizeof(a)), c->nr_vcpus);
 	return 0;
 }
 

@@ -100,9 +100,6 @@ void *vm_mem_ptr(struct vm *vm, uint64_t gpa, uint64_t len);
 /* True once the VM failed and every vCPU thread has ended. */
 bool vm_stopped(struct vm *vm);
 
-/* "1G", "256M", "4K" or a plain byte count: how the option messages print sizes. */
-const char *vm_format_size(char *buf, size_t len, uint64_t bytes);
-
 /* --- Dirty logging, for the kvm tracker --------------------------------------------------- */
 
 #define VM_WORKLOAD_SLOT 1 /* the dirty-logged memory slot */

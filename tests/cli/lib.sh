@@ -19,3 +19,22 @@ check() {
 have_kvm() {
 	[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]
 }
+# bad_case SUBCOMMAND NAME ARGS...: dpt SUBCOMMAND with ARGS (after --count 1 --interval 100ms
+# -o csv:left.csv) must fail with one "dpt..." line on stderr and leave no file behind. Runs
+# in the current directory.
+bad_case() {
+	local sub=$1 name=$2
+	shift 2
+	"$DPT" "$sub" --count 1 --interval 100ms -o csv:left.csv "$@" >out 2>err
+	local rc=$?
+	if [ $rc = 0 ]; then
+		fail "bad-$name" "exit 0 for: $*"
+	elif [ "$(wc -l <err)" != 1 ] || ! grep -q '^dpt' err; then
+		fail "bad-$name" "not one dpt line: $(head -c 300 err)"
+	elif [ -e left.csv ]; then
+		fail "bad-$name" "left a partial file behind"
+	else
+		ok "bad-$name"
+	fi
+	rm -f left.csv
+}

@@ -67,35 +67,19 @@ zparent=$!
 sleep 0.5
 zombie=$(cat "$TMP/zpid")
 mkdir -p "$TMP/bad" && cd "$TMP/bad"
-bad_case() {
-	local name=$1
-	shift
-	"$DPT" track --count 1 --interval 100ms -o csv:left.csv "$@" >out 2>err
-	local rc=$?
-	if [ $rc = 0 ]; then
-		fail "bad-$name" "exit 0 for: $*"
-	elif [ "$(wc -l <err)" != 1 ] || ! grep -q '^dpt' err; then
-		fail "bad-$name" "not one dpt line: $(head -c 300 err)"
-	elif [ -e left.csv ]; then
-		fail "bad-$name" "left a partial file behind"
-	else
-		ok "bad-$name"
-	fi
-	rm -f left.csv
-}
-bad_case nothing-to-track
-bad_case no-such-pid --pid 4194303
-bad_case bad-pid --pid abc
-bad_case kernel-thread --pid 2
-[ "$(cut -d' ' -f3 /proc/$zombie/stat 2>/dev/null)" = Z ] && bad_case zombie --pid $zombie ||
+bad_case track nothing-to-track
+bad_case track no-such-pid --pid 4194303
+bad_case track bad-pid --pid abc
+bad_case track kernel-thread --pid 2
+[ "$(cut -d' ' -f3 /proc/$zombie/stat 2>/dev/null)" = Z ] && bad_case track zombie --pid $zombie ||
 	skip bad-zombie "could not make a zombie"
-bad_case region-outside --pid $spid --region 0x1000-0x2000
-bad_case region-unknown --pid $spid --region '[nothing]'
-bad_case bad-method --pid $spid --method magic
-bad_case pid-and-command --pid $spid -- true
-bad_case mode-with-pid --pid $spid --mode dirty-ring
-bad_case qemu-and-region --pid $spid --qemu --region '[heap]'
-bad_case bitmaps-unwritable --pid $spid --bitmaps /proc
+bad_case track region-outside --pid $spid --region 0x1000-0x2000
+bad_case track region-unknown --pid $spid --region '[nothing]'
+bad_case track bad-method --pid $spid --method magic
+bad_case track pid-and-command --pid $spid -- true
+bad_case track mode-with-pid --pid $spid --mode dirty-ring
+bad_case track qemu-and-region --pid $spid --qemu --region '[heap]'
+bad_case track bitmaps-unwritable --pid $spid --bitmaps /proc
 cd - >/dev/null
 check bad-target-untouched kill -0 $spid
 check bad-no-uffd-left bash -c "! ls -l /proc/$spid/fd | grep -q userfaultfd"
