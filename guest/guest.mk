@@ -38,3 +38,33 @@ $(GUEST_OBJ): guest/blob.S $(GUEST_BIN)
 
 .PHONY: guest
 guest: $(GUEST_OBJ)
+
+# The same workload as a multiboot (v1) kernel, for real hypervisors: QEMU boots it with
+# -kernel $(GUEST_KERNEL) -append "wss=64M rate=0" (docs/multiboot-guest.md). Built by `make`
+# (all) and `make tests`. guest/multiboot/*.c and *.S -> $(BUILD)/guest/multiboot/*.o ->
+# dpt-guest.elf64 (guest/multiboot/multiboot.ld, at 1 MiB) -> dpt-guest.elf, the same converted
+# to elf32-i386, which QEMU's multiboot loader requires (its code switches to long mode itself).
+# -Wstack-usage: the stack lives in the guest's one hot page (guest/multiboot/main.c).
+GUEST_MB_CFLAGS := $(GUEST_CFLAGS) -Wstack-usage=256
+GUEST_MB_SRC    := $(wildcard guest/multiboot/*.c guest/multiboot/*.S)
+GUEST_MB_OBJS   := $(patsubst guest/multiboot/%,$(BUILD)/guest/multiboot/%.o,$(GUEST_MB_SRC))
+GUEST_KERNEL    := $(BUILD)/guest/dpt-guest.elf
+
+$(BUILD)/guest/multiboot/%.c.o: guest/multiboot/%.c guest/guest-abi.h
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_MB_CFLAGS) -c -o $@ $<
+
+$(BUILD)/guest/multiboot/%.S.o: guest/multiboot/%.S
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_MB_CFLAGS) -c -o $@ $<
+
+$(BUILD)/guest/dpt-guest.elf64: $(GUEST_MB_OBJS) guest/multiboot/multiboot.ld
+	$(GUEST_CC) $(GUEST_MB_CFLAGS) -nostdlib -static -no-pie -Wl,-T,guest/multiboot/multiboot.ld \
+		-Wl,--build-id=none -Wl,-z,noexecstack -Wl,-z,max-page-size=0x1000 -o $@ $(GUEST_MB_OBJS)
+
+$(GUEST_KERNEL): $(BUILD)/guest/dpt-guest.elf64
+	$(GUEST_OBJCOPY) -I elf64-x86-64 -O elf32-i386 $< $@
+
+.PHONY: guest-kernel
+guest-kernel: $(GUEST_KERNEL)
+all tests: $(GUEST_KERNEL)
