@@ -70,6 +70,8 @@ static int parse_one(struct qmp_client *c, json_t **msg, bool final)
 	size_t skip = 0, upto;
 	json_error_t e;
 
+	if (!c->len)
+		return 0;
 	while (skip < c->len && strchr(" \t\r\n", c->buf[skip]) && c->buf[skip])
 		skip++;
 	memmove(c->buf, c->buf + skip, c->len - skip);

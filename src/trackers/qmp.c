@@ -59,6 +59,7 @@ struct qmp_priv {
 	bool ms_unit;	   /* calc-time-unit exists (QEMU >= 8.2) */
 	bool mode_arg;	   /* calc-dirty-rate takes "mode" (QEMU >= 6.2) */
 	int64_t calc_time; /* seconds, or ms with ms_unit */
+	double interval_s; /* the loop's interval, as asked for */
 	unsigned sample_pages;
 	bool in_flight;	      /* a measurement of ours is running */
 	int64_t end_ms;	      /* when it ends at the earliest (monotonic ms) */
@@ -113,14 +114,14 @@ static const char *status_of(json_t *info)
 
 /* Poll query-dirty-rate until no measurement runs (ours: also not "unstarted", which is what
  * QEMU shows between our command and its thread's start). *info: the last answer. */
-static int wait_done(struct qmp_priv *p, bool ours, int64_t earliest, int64_t deadline,
-		     json_t **info)
+static int wait_done(struct qmp_priv *p, bool ours, int64_t end, int64_t deadline, json_t **info)
 {
+	int64_t next = end; /* no use asking before it can have ended */
 	int err;
 
 	for (;;) {
 		int64_t now = now_ms();
-		if (earliest > now && (err = qmp_wait(&p->c, (int)(earliest - now))))
+		if (next > now && (err = qmp_wait(&p->c, (int)(next - now))))
 			return err;
 		err = qmp_execute(&p->c, "query-dirty-rate", NULL, info);
 		if (err)
@@ -135,8 +136,9 @@ static int wait_done(struct qmp_priv *p, bool ours, int64_t earliest, int64_t de
 			return dpt_fail(-ETIMEDOUT,
 					"QEMU's dirty-rate measurement is still running "
 					"%lld ms after it should have ended",
-					(long long)(now - earliest));
-		earliest = now + (now - earliest < 100 ? 2 : 20);
+					(long long)(now - end));
+		/* every ms while it is due (each late ms delays the next measurement), then less */
+		next = now + (now - end < 20 ? 1 : now - end < 200 ? 5 : 20);
 	}
 }
 
@@ -286,6 +288,17 @@ static int take_result(struct dpt_tracker *t, json_t *info, double secs, struct 
 	return 0;
 }
 
+/* The interval's length for rate x length: the one asked for, unless the interval was cut
+ * short (stop, signal) or stretched (a skipped boundary). Timer jitter of a few ms is not a
+ * longer or shorter measurement: QEMU's window is calc-time whatever the loop's timing, so a
+ * full interval carries exactly rate x 256 x interval pages. */
+static double interval_secs(const struct qmp_priv *p, double measured)
+{
+	double nominal = p->interval_s;
+
+	return fabs(measured - nominal) <= nominal / 20 + 0.002 ? nominal : measured;
+}
+
 static int lost(struct qmp_priv *p, int err)
 {
 	if (p->shutdown[0])
@@ -306,7 +319,7 @@ static int qmp_collect(struct dpt_tracker *t, struct dpt_sample *s)
 		err = issue(p, p->mode, p->calc_time);
 	drain_events(p);
 	if (!err) {
-		err = take_result(t, info, ts_diff(&now, &p->prev), s);
+		err = take_result(t, info, interval_secs(p, ts_diff(&now, &p->prev)), s);
 		p->prev = now;
 	}
 	json_decref(info);
@@ -418,6 +431,8 @@ static int set_calc_time(struct qmp_priv *p, uint64_t interval_ns)
 {
 	const struct qmp_version *v = &p->c.version;
 	uint64_t ms = (interval_ns ? interval_ns : 1000000000ULL) / 1000000;
+
+	p->interval_s = (interval_ns ? interval_ns : 1000000000ULL) / 1e9;
 
 	if (p->ms_unit) {
 		if (ms < 50)
