@@ -290,8 +290,39 @@ static void t_lifecycle(void)
 	free(log);
 }
 
+/* A stop mid-interval: the last collect waits for QEMU's window, reports rate x the part. */
+static void t_partial(void)
+{
+	struct dpt_target target = {.kind = DPT_TARGET_QMP, .qmp_path = sock};
+	struct qmp_tracker_opts x = opts(1, 0);
+	struct dpt_tracker_opts o = {.extra = &x};
+	struct dpt_tracker t = {.ops = &qmp_tracker_ops};
+	struct dpt_sample s1 = {0}, s2 = {0};
+	int err = -ECHILD;
+
+	if (!fake_start("normal", 100)) {
+		err = t.ops->open(&t, &target, &o);
+		err = err ?: t.ops->start(&t);
+		qt_sleep_until(qt_now() + 1.0);
+		err = err ?: t.ops->collect(&t, &s1);
+		qt_sleep_until(qt_now() + 0.4);
+		double t0 = qt_now();
+		err = err ?: t.ops->collect(&t, &s2);
+		double waited = qt_now() - t0;
+		t.ops->close(&t);
+		free(fake_stop());
+		TEST_CHECK(!err && waited > 0.5 && waited < 0.8,
+			   "partial interval: the last collect waits out QEMU's window",
+			   "err %d (%s), waited %.3f s", err, dpt_last_error(), waited);
+	}
+	TEST_CHECK(!err && s2.dirty > 100 * 256 * 0.38 && s2.dirty < 100 * 256 * 0.45,
+		   "partial interval: rate x its length", "err %d, dirty %llu for 0.4 s", err,
+		   (unsigned long long)s2.dirty);
+}
+
 int main(void)
 {
+	alarm(120); /* a hang is a failure, not a stuck test run */
 	qt_helper("qmp-fake", fake, sizeof(fake));
 	if (access(fake, X_OK)) {
 		test_skip("qmp-proto", "%s not built (make tests)", fake);
@@ -314,6 +345,7 @@ int main(void)
 	t_options();
 	t_errors();
 	t_lifecycle();
+	t_partial();
 	unlink(logpath);
 	unlink(sock);
 	rmdir(dir);

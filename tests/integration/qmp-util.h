@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,7 +43,7 @@ struct qt_run {
 	double max_late; /* longest collect() call, seconds */
 };
 
-static double qt_now(void)
+static inline double qt_now(void)
 {
 	struct timespec ts;
 
@@ -50,7 +51,7 @@ static double qt_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void qt_sleep_until(double t)
+static inline void qt_sleep_until(double t)
 {
 	double d = t - qt_now();
 
@@ -60,7 +61,7 @@ static void qt_sleep_until(double t)
 	}
 }
 
-static int qt_fail(struct qt_run *r, int err, const char *where)
+static inline int qt_fail(struct qt_run *r, int err, const char *where)
 {
 	r->err = err;
 	r->where = where;
@@ -68,7 +69,7 @@ static int qt_fail(struct qt_run *r, int err, const char *where)
 	return err;
 }
 
-static void qt_take(struct qt_run *r, const struct dpt_sample *s, double secs)
+static inline void qt_take(struct qt_run *r, const struct dpt_sample *s, double secs)
 {
 	unsigned i = r->n++;
 
@@ -82,8 +83,8 @@ static void qt_take(struct qt_run *r, const struct dpt_sample *s, double secs)
 }
 
 /* Run the tracker on a QMP socket for n intervals. */
-static int qt_track(const char *sock, const char *mode, const struct qmp_tracker_opts *x,
-		    unsigned n, struct qt_run *r)
+static inline int qt_track(const char *sock, const char *mode, const struct qmp_tracker_opts *x,
+			   unsigned n, struct qt_run *r)
 {
 	struct dpt_target target = {.kind = DPT_TARGET_QMP, .qmp_path = sock};
 	struct dpt_tracker_opts opts = {.mode = mode, .extra = x};
@@ -133,7 +134,7 @@ out:
 
 /* Start argv as a child with stdout on a pipe; wait (up to 10 s) for a line containing
  * ready. Returns the pid, or -1. */
-static pid_t qt_spawn(char *const argv[], const char *ready)
+static inline pid_t qt_spawn(char *const argv[], const char *ready)
 {
 	int p[2];
 	char line[256];
@@ -142,6 +143,7 @@ static pid_t qt_spawn(char *const argv[], const char *ready)
 		return -1;
 	pid_t pid = fork();
 	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive a test that crashed */
 		dup2(p[1], 1);
 		close(p[0]);
 		close(p[1]);
@@ -166,7 +168,7 @@ static pid_t qt_spawn(char *const argv[], const char *ready)
 	return pid;
 }
 
-static void qt_reap(pid_t pid)
+static inline void qt_reap(pid_t pid)
 {
 	if (pid <= 0)
 		return;
@@ -181,7 +183,7 @@ static void qt_reap(pid_t pid)
 }
 
 /* Our build directory's helper: <dir of this program>/../helpers/name. */
-static void qt_helper(const char *name, char *out, size_t size)
+static inline void qt_helper(const char *name, char *out, size_t size)
 {
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -195,7 +197,7 @@ static void qt_helper(const char *name, char *out, size_t size)
 }
 
 /* The whole file, NUL-terminated (malloc'd), or an empty string. */
-static char *qt_slurp(const char *path)
+static inline char *qt_slurp(const char *path)
 {
 	FILE *f = fopen(path, "r");
 	char *s = NULL;
@@ -215,7 +217,7 @@ static char *qt_slurp(const char *path)
 	return s;
 }
 
-static unsigned qt_count(const char *hay, const char *needle)
+static inline unsigned qt_count(const char *hay, const char *needle)
 {
 	unsigned n = 0;
 
