@@ -46,8 +46,8 @@ struct qmp_client {
  * On failure the client is closed. */
 int qmp_client_open(struct qmp_client *c, const char *path, int timeout_ms);
 
-/* Close the connection and free the queue; safe on a zeroed or half-opened client (fd < 0 or
- * 0 with nothing allocated is treated as closed when buf is NULL). */
+/* Close the connection and free the queue; safe after a failed open, twice, and on a client
+ * whose fd was set to -1 (a zeroed one is not: fd 0 is a valid descriptor). */
 void qmp_client_close(struct qmp_client *c);
 
 /* Run a command. args: NULL or an object (the reference is stolen). ret: NULL, or receives a
