@@ -47,6 +47,31 @@ check attach-no-uffd-left bash -c "! ls -l /proc/$wpid/fd | grep -q userfaultfd"
 wait $wpid
 check attach-target-exit-0 test $? = 0
 
+# --- outputs and monitor as for dpt vm: --compat bitmaps, csv, a monitor session -------------
+"$W" --wss 8M --rate 2000 --duration 5 >"$TMP/w3.out" &
+wpid=$!
+for _ in $(seq 50); do grep -q 'writer ready' "$TMP/w3.out" && break; sleep 0.1; done
+mkdir -p "$TMP/tbm"
+"$DPT" track --pid $wpid --interval 300ms --count 2 --compat --bitmaps "$TMP/tbm" 2>"$TMP/tbm.err"
+check track-compat-exit test $? = 0
+first=$(grep -m1 '^create bitmap' "$TMP/tbm.err" | cut -d' ' -f3)
+total=$(grep -m1 '^create bitmap' "$TMP/tbm.err" | sed 's|.* / \([0-9]*\) .*|\1|')
+read -r _ bits _ < <("$HELPERS/bmcount" "$first")
+check track-compat-all-dirty test "$bits" = "$total"
+check track-compat-files test "$(ls "$TMP/tbm" | grep -c "^qemu.bm-$wpid\.")" = 3
+sock=$TMP/tmon.sock
+"$DPT" track --pid $wpid --interval 200ms --monitor unix:"$sock" 2>"$TMP/tmon.err" &
+dpid=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+printf '%s\n' dpt_stop dpt_start "sleep 700" dpt_start "info dirty" dpt_stop quit |
+	"$HELPERS/monitor-client" "$sock" >"$TMP/tmon.out"
+wait $dpid
+check track-monitor-exit test $? = 0
+check track-monitor-errors test "$(grep -c '^error: \|(dpt) error: ' "$TMP/tmon.out")" = 2
+check track-monitor-info grep -qE 'last interval: [0-9]+ .*dirty [0-9]+ / [0-9]+' "$TMP/tmon.out"
+check track-monitor-no-uffd-left bash -c "! ls -l /proc/$wpid/fd | grep -q userfaultfd"
+wait $wpid
+
 # --- the target exits mid-run: last partial interval, dpt says so ----------------------------
 "$W" --wss 4M --rate 1000 --duration 1 >"$TMP/w2.out" &
 wpid=$!
