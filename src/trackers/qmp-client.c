@@ -261,10 +261,42 @@ static bool reply_is_ours(json_t *msg, uint64_t id)
 	return !jid || (json_is_integer(jid) && (uint64_t)json_integer_value(jid) == id);
 }
 
+/* Read until the reply to command id, queueing events and dropping late replies. */
+static int await_reply(struct qmp_client *c, const char *cmd, uint64_t id, json_t **ret)
+{
+	int64_t deadline = now_ms() + c->timeout_ms;
+
+	for (;;) {
+		json_t *msg, *r, *e;
+		int err = read_msg(c, deadline, &msg, "reply");
+		if (err)
+			return dpt_fail_ctx(err, "%s", cmd);
+		if (json_object_get(msg, "event")) {
+			queue_event(c, msg);
+			continue;
+		}
+		r = json_object_get(msg, "return");
+		e = json_object_get(msg, "error");
+		if (!r && !e) {
+			json_decref(msg);
+			return dpt_fail(-EPROTO, "%s: QMP peer sent neither a reply nor an event",
+					cmd);
+		}
+		if (!reply_is_ours(msg, id)) {
+			json_decref(msg); /* a late reply to a command given up earlier */
+			continue;
+		}
+		err = e ? refused(c, cmd, e) : 0;
+		if (!err && ret)
+			*ret = json_incref(r);
+		json_decref(msg);
+		return err;
+	}
+}
+
 int qmp_execute(struct qmp_client *c, const char *cmd, json_t *args, json_t **ret)
 {
 	uint64_t id = ++c->next_id;
-	int64_t deadline;
 	int err;
 
 	c->err_class[0] = c->err_desc[0] = 0;
@@ -280,34 +312,7 @@ int qmp_execute(struct qmp_client *c, const char *cmd, json_t *args, json_t **re
 		return dpt_fail_ctx(err, "%s", cmd);
 	}
 	err = send_cmd(c, cmd, args, id);
-	if (err)
-		return err;
-	deadline = now_ms() + c->timeout_ms;
-	for (;;) {
-		json_t *msg;
-		err = read_msg(c, deadline, &msg, "reply");
-		if (err)
-			return dpt_fail_ctx(err, "%s", cmd);
-		if (json_object_get(msg, "event")) {
-			queue_event(c, msg);
-			continue;
-		}
-		json_t *r = json_object_get(msg, "return"), *e = json_object_get(msg, "error");
-		if ((!r && !e) || !reply_is_ours(msg, id)) {
-			if (!r && !e) {
-				json_decref(msg);
-				return dpt_fail(
-				    -EPROTO, "%s: QMP peer sent neither a reply nor an event", cmd);
-			}
-			json_decref(msg); /* a late reply to a command given up earlier */
-			continue;
-		}
-		err = e ? refused(c, cmd, e) : 0;
-		if (!err && ret)
-			*ret = json_incref(r);
-		json_decref(msg);
-		return err;
-	}
+	return err ? err : await_reply(c, cmd, id, ret);
 }
 
 int qmp_wait(struct qmp_client *c, int ms)
