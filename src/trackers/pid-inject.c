@@ -1,6 +1,13 @@
 /* pid-inject.c - run system calls inside another process with ptrace (x86-64), as CRIU does.
  *
  * Mechanism:
+ *  0. All of it runs in the injector: a helper process forked from dpt (pid-helper.c), which
+ *     is the tracer, so that dpt being SIGKILLed cannot interrupt it. A tracer that dies
+ *     mid-injection makes the kernel detach the thread with the injected registers loaded (it
+ *     would run a foreign system call and go on from the borrowed instruction) or with every
+ *     signal blocked; the injector instead finishes, or rolls back as soon as it sees dpt gone
+ *     (EOF on its socket), restores, detaches, and exits. What the injection made for dpt (a
+ *     file descriptor) comes back over the socket with SCM_RIGHTS.
  *  1. Pick one thread (the leader unless it is a zombie or blocked in a system call that would
  *     return EINTR to the program instead of restarting), PTRACE_SEIZE it and PTRACE_INTERRUPT
  *     it; every other thread keeps running.
@@ -21,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -177,6 +185,34 @@ static int wait_thread(struct pid_inject *in, int *status, long timeout_ms)
 		return -ESRCH;
 	}
 	return 0;
+}
+
+/*
+ * Test hook. DPT_PID_INJECT_PAUSE=STEP:FD[:USEC] makes the process that runs the injection,
+ * when it reaches the STEP-th point of one injection (1-based, counted from
+ * pid_inject_attach(): after each ptrace call that changes the target's state, and once the
+ * result is sent to dpt), write one byte to FD and pause USEC microseconds (default 2 s), or
+ * until dpt dies. tests/integration/pid-kill9 SIGKILLs dpt there, at every step in turn.
+ */
+void pid_inject_test_point(struct pid_inject *in)
+{
+	const char *env = getenv("DPT_PID_INJECT_PAUSE");
+	int step, fd, usec = 2000000;
+
+	in->step++;
+	if (!env || sscanf(env, "%d:%d:%d", &step, &fd, &usec) < 2 || step != in->step)
+		return;
+	if (write(fd, "p", 1) != 1)
+		return;
+	if (usec > 0 && in->parent_fd >= 0)
+		pid_helper_parent_gone(in->parent_fd, usec / 1000); /* dpt killed: go on at once */
+	else if (usec > 0)
+		usleep(usec);
+}
+
+bool pid_inject_parent_gone(struct pid_inject *in)
+{
+	return in->parent_fd >= 0 && pid_helper_parent_gone(in->parent_fd, 0);
 }
 
 static bool is_group_stop_sig(int sig)
@@ -389,10 +425,11 @@ static int seize(struct pid_inject *in)
 		return dpt_fail(-e, "pid %d: PTRACE_SEIZE: %s", in->pid, strerror(e));
 	}
 	in->seized = true;
+	pid_inject_test_point(in);
 	return 0;
 }
 
-int pid_inject_attach(struct pid_inject *in, pid_t pid)
+int pid_inject_attach(struct pid_inject *in, pid_t pid, int parent_fd)
 {
 	struct user_regs_struct found;
 	uint64_t all = ~0ULL;
@@ -400,6 +437,7 @@ int pid_inject_attach(struct pid_inject *in, pid_t pid)
 
 	memset(in, 0, sizeof(*in));
 	in->pid = pid;
+	in->parent_fd = parent_fd;
 	err = choose_thread(pid, &in->tid);
 	if (err)
 		return err;
@@ -413,6 +451,7 @@ int pid_inject_attach(struct pid_inject *in, pid_t pid)
 	err = wait_interrupt_stop(in);
 	if (err)
 		goto fail;
+	pid_inject_test_point(in);
 	if (ptrace(PTRACE_GETREGS, in->tid, 0, &found)) {
 		err = dpt_fail(-errno, "pid %d: PTRACE_GETREGS: %s", pid, strerror(errno));
 		goto fail;
@@ -440,6 +479,7 @@ int pid_inject_attach(struct pid_inject *in, pid_t pid)
 		err = dpt_fail(-errno, "pid %d: PTRACE_SETSIGMASK: %s", pid, strerror(errno));
 		goto fail;
 	}
+	pid_inject_test_point(in);
 	err = find_syscall_insn(in, found.rip, (long)found.orig_rax);
 	if (err)
 		goto fail;
@@ -470,6 +510,7 @@ int pid_inject_syscall(struct pid_inject *in, long nr, const uint64_t args[6], i
 	in->dirty = true;
 	if (ptrace(PTRACE_SETREGS, in->tid, 0, &r))
 		return dpt_fail(-errno, "pid %d: PTRACE_SETREGS: %s", in->pid, strerror(errno));
+	pid_inject_test_point(in);
 	for (unsigned i = 0; i < 64; i++) {
 		if (ptrace(PTRACE_SYSCALL, in->tid, 0, (void *)deliver))
 			return dpt_fail(-errno, "pid %d: PTRACE_SYSCALL: %s", in->pid,
@@ -486,12 +527,14 @@ int pid_inject_syscall(struct pid_inject *in, long nr, const uint64_t args[6], i
 		if (sig == (SIGTRAP | 0x80)) {
 			if (!entered) {
 				entered = true;
+				pid_inject_test_point(in);
 				continue;
 			}
 			if (ptrace(PTRACE_GETREGS, in->tid, 0, &r))
 				return dpt_fail(-errno, "pid %d: PTRACE_GETREGS: %s", in->pid,
 						strerror(errno));
 			*ret = (int64_t)r.rax;
+			pid_inject_test_point(in);
 			return 0;
 		}
 		if (status >> 16 == PTRACE_EVENT_STOP) {
@@ -547,13 +590,142 @@ int pid_inject_detach(struct pid_inject *in)
 	}
 	if (in->dirty && in->regs_saved && ptrace(PTRACE_SETREGS, in->tid, 0, &in->saved))
 		err = dpt_fail(-errno, "pid %d: restoring registers: %s", in->pid, strerror(errno));
+	pid_inject_test_point(in);
 	if (in->dirty && in->mask_saved &&
 	    ptrace(PTRACE_SETSIGMASK, in->tid, (void *)sizeof(uint64_t), &in->saved_mask))
 		err = dpt_fail(-errno, "pid %d: restoring the signal mask: %s", in->pid,
 			       strerror(errno));
+	pid_inject_test_point(in);
 	if (ptrace(PTRACE_DETACH, in->tid, 0, (void *)sig) && !err)
 		err = dpt_fail(-errno, "pid %d: PTRACE_DETACH: %s", in->pid, strerror(errno));
+	pid_inject_test_point(in);
 	in->seized = false;
 	in->dirty = false;
 	return err;
+}
+
+/* ---- the injector process ---- */
+
+/* What the injector answers: 0 and an fd (SCM_RIGHTS) or none, or -errno and the reason. */
+struct inject_msg {
+	int err;
+	char reason[500];
+};
+
+static void send_result(int sock, int err, int fd)
+{
+	struct inject_msg msg = {.err = err};
+	char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+	struct iovec iov = {.iov_base = &msg, .iov_len = sizeof(msg)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *cm;
+
+	if (err)
+		snprintf(msg.reason, sizeof(msg.reason), "%s",
+			 dpt_last_error() ? dpt_last_error() : strerror(-err));
+	if (!err && fd >= 0) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	/* fails (EPIPE) only if dpt is gone: then closing our copy releases everything */
+	while (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * The injector's whole life. It touches the target only if dpt is still there when it
+ * starts; fn() sees dpt's death through pid_inject_parent_gone() and rolls back (closes what
+ * it made in the target). Whatever happens, the registers and mask are restored and the
+ * thread detached before the injector exits, and the fd it sends is its only copy: once it
+ * exits, dpt's is the only one (or none, if dpt died: an fd in flight in a socket nobody holds
+ * is released by the kernel).
+ */
+static __attribute__((noreturn)) void injector(pid_t pid, pid_inject_fn fn, void *arg, int sock)
+{
+	struct pid_inject in;
+	int err, err2, fd = -1;
+
+	dpt_clear_error();
+	if (pid_helper_parent_gone(sock, 0))
+		_exit(1);
+	err = pid_inject_attach(&in, pid, sock);
+	if (!err) {
+		err = fn(&in, arg, &fd);
+		err2 = pid_inject_detach(&in);
+		if (!err)
+			err = err2;
+	}
+	send_result(sock, err, err ? -1 : fd);
+	if (fd >= 0)
+		close(fd);
+	if (!err)
+		pid_inject_test_point(&in);
+	_exit(err ? 1 : 0);
+}
+
+static int receive_result(int sock, pid_t pid, int *fd, bool *answered)
+{
+	struct inject_msg msg;
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = &msg, .iov_len = sizeof(msg)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return n ? -errno : -ECHILD;
+	*answered = true;
+	cm = CMSG_FIRSTHDR(&mh);
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+		memcpy(fd, CMSG_DATA(cm), sizeof(int));
+	if (n != sizeof(msg))
+		msg.err = dpt_fail(-EPROTO, "pid %d: short answer from the injector", pid);
+	else if (msg.err)
+		dpt_fail(msg.err, "%s", msg.reason);
+	else if (mh.msg_flags & MSG_CTRUNC)
+		msg.err = dpt_fail(-EMFILE, "pid %d: cannot receive the injector's fd", pid);
+	if (msg.err && *fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return msg.err;
+}
+
+int pid_inject_run(pid_t pid, pid_inject_fn fn, void *arg, int *fd)
+{
+	const char *hook = getenv("DPT_PID_INJECT_PAUSE");
+	int keep[1], nr_keep = 0, sock, status, err, step;
+	bool answered = false;
+	pid_t helper;
+
+	*fd = -1;
+	if (hook && sscanf(hook, "%d:%d", &step, &keep[0]) == 2)
+		nr_keep = 1; /* the test hook's fd */
+	err = pid_helper_fork(&helper, &sock, keep, nr_keep);
+	if (err < 0)
+		return dpt_fail_ctx(err, "pid %d: starting the injector", pid);
+	if (err)
+		injector(pid, fn, arg, sock);
+	err = receive_result(sock, pid, fd, &answered);
+	close(sock);
+	status = pid_helper_reap(helper);
+	if (answered)
+		return err;
+	if (status >= 0 && WIFSIGNALED(status))
+		return dpt_fail(-ECHILD,
+				"pid %d: the injector (pid %d) was killed by signal %d (%s) "
+				"before it answered; if it was mid-injection, the target may be "
+				"harmed",
+				pid, helper, WTERMSIG(status), strsignal(WTERMSIG(status)));
+	return dpt_fail(err, "pid %d: the injector (pid %d) exited without an answer (status %d)",
+			pid, helper, status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }

@@ -150,6 +150,17 @@ struct pid_priv {
 	char comm[32];
 };
 
+/* ---- helper processes that outlive dpt (pid-helper.c) ---- */
+
+/* Fork a helper: in a process group of its own, every signal blocked, every fd closed but its
+ * end of a socketpair to dpt and keep[] (up to 7). Returns 0 in dpt (*pid the helper, *sock
+ * dpt's end), 1 in the helper (*sock its end), or -errno with a reason. */
+int pid_helper_fork(pid_t *pid, int *sock, const int *keep, unsigned nr_keep);
+/* In a helper: is dpt gone (EOF on sock), waiting up to timeout_ms (0: just look)? */
+bool pid_helper_parent_gone(int sock, int timeout_ms);
+/* Wait for a helper to exit: its wait status, or -1. */
+int pid_helper_reap(pid_t pid);
+
 /* ---- QEMU RAM blocks (pid-qemu.c) ---- */
 
 /* Is pid a QEMU system emulator (its executable's name starts with qemu-system-)? */

@@ -1,8 +1,9 @@
 /* pid-uffd.c - the pid tracker's uffd method: userfaultfd write-protect (async) + PAGEMAP_SCAN.
  *
  * Mechanism (Linux >= 6.7):
- *  1. Make the target create a userfaultfd (ptrace syscall injection, pid-inject.c), take a
- *     copy with pidfd_getfd(), close the target's copy: dpt now holds the only reference.
+ *  1. Make the target create a userfaultfd (ptrace syscall injection, run by a helper process
+ *     so that dpt's death cannot interrupt it, pid-inject.c), take a copy with pidfd_getfd(),
+ *     close the target's copy, pass ours to dpt (SCM_RIGHTS): dpt holds the only reference.
  *  2. UFFDIO_API with WP_ASYNC | WP_UNPOPULATED: a write to a protected page is not sent to
  *     any handler; the kernel just clears the page's uffd-wp bit and lets the write proceed.
  *  3. UFFDIO_REGISTER (mode WP) and UFFDIO_WRITEPROTECT every tracked area: every page,
@@ -192,57 +193,61 @@ static int is_userfaultfd(int fd)
  * checks read() from /dev/zero). Kernels before 5.11 refuse the flag; they also lack async
  * write-protect, so there is nothing to fall back to.
  */
-static int take_uffd(struct pid_priv *p)
+static int make_uffd(struct pid_inject *in, void *arg, int *out)
 {
 	uint64_t args[6] = {O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY};
-	struct pid_inject in;
 	int64_t tfd = -1, r;
-	int err, err2, pidfd = -1, mine = -1;
+	int err, err2, pidfd, mine = -1;
 
-	err = pid_inject_attach(&in, p->pid);
+	if (pid_inject_parent_gone(in))
+		return dpt_fail(-ECANCELED, "dpt went away");
+	err = pid_inject_syscall(in, SYS_userfaultfd, args, &tfd);
 	if (err)
 		return err;
-	err = pid_inject_syscall(&in, SYS_userfaultfd, args, &tfd);
-	if (err)
-		goto detach;
-	if (tfd < 0) {
-		err = dpt_fail((int)tfd, "pid %d: userfaultfd() inside the target failed: %s",
-			       p->pid, strerror((int)-tfd));
-		goto detach;
+	if (tfd < 0)
+		return dpt_fail((int)tfd, "pid %d: userfaultfd() inside the target failed: %s",
+				in->pid, strerror((int)-tfd));
+	if (pid_inject_parent_gone(in)) {
+		err = dpt_fail(-ECANCELED, "dpt went away");
+		goto close_theirs;
 	}
-	pidfd = syscall(SYS_pidfd_open, in.tid, in.tid == p->pid ? 0 : PIDFD_THREAD);
-	if (pidfd < 0 && in.tid != p->pid)
-		pidfd = syscall(SYS_pidfd_open, p->pid, 0);
+	pidfd = syscall(SYS_pidfd_open, in->tid, in->tid == in->pid ? 0 : PIDFD_THREAD);
+	if (pidfd < 0 && in->tid != in->pid)
+		pidfd = syscall(SYS_pidfd_open, in->pid, 0);
 	if (pidfd < 0) {
-		err = dpt_fail(-errno, "pid %d: pidfd_open: %s", p->pid, strerror(errno));
+		err = dpt_fail(-errno, "pid %d: pidfd_open: %s", in->pid, strerror(errno));
 	} else {
 		mine = syscall(SYS_pidfd_getfd, pidfd, (int)tfd, 0);
 		if (mine < 0)
-			err = dpt_fail(-errno, "pid %d: pidfd_getfd: %s", p->pid, strerror(errno));
+			err = dpt_fail(-errno, "pid %d: pidfd_getfd: %s", in->pid, strerror(errno));
 		else if (!is_userfaultfd(mine))
 			err = dpt_fail(-EIO,
 				       "pid %d: fd %d taken from the target is not the "
 				       "userfaultfd it just made",
-				       p->pid, (int)tfd);
+				       in->pid, (int)tfd);
 		close(pidfd);
 	}
+	pid_inject_test_point(in);
+close_theirs:
 	/* whatever happened, the target's copy goes */
 	args[0] = (uint64_t)tfd;
-	err2 = pid_inject_syscall(&in, SYS_close, args, &r);
+	err2 = pid_inject_syscall(in, SYS_close, args, &r);
 	if (!err && (err2 || r))
 		err = err2 ? err2
-			   : dpt_fail((int)r, "pid %d: close() inside the target failed", p->pid);
-detach:
-	err2 = pid_inject_detach(&in);
-	if (!err)
-		err = err2;
+			   : dpt_fail((int)r, "pid %d: close() inside the target failed", in->pid);
 	if (err) {
 		if (mine >= 0)
 			close(mine);
 		return err;
 	}
-	p->uffd = mine;
+	*out = mine;
 	return 0;
+}
+
+/* The injector makes the userfaultfd in the target and hands dpt the only copy. */
+static int take_uffd(struct pid_priv *p)
+{
+	return pid_inject_run(p->pid, make_uffd, NULL, &p->uffd);
 }
 
 static int uffd_attach(struct pid_priv *p)
