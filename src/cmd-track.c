@@ -182,7 +182,7 @@ static int track_parse(int argc, char **argv, struct track_args *a, struct run_o
 }
 
 struct launch {
-	pid_t pid;
+	struct pid_spawn sp;
 	bool resumed;
 };
 
@@ -194,7 +194,7 @@ static int launch_resume(void *arg)
 	if (l->resumed)
 		return 0;
 	l->resumed = true;
-	return pid_spawn_resume(l->pid);
+	return pid_spawn_resume(&l->sp);
 }
 
 int cmd_track(int argc, char **argv)
@@ -231,9 +231,9 @@ int cmd_track(int argc, char **argv)
 		topts.extra = &popts;
 	}
 	if (a.cmd) {
-		if (pid_spawn((const char *const *)a.cmd, &launch.pid))
+		if (pid_spawn((const char *const *)a.cmd, &launch.sp))
 			return cmd_error("cannot launch the command");
-		target.pid = launch.pid;
+		target.pid = launch.sp.pid;
 		ro.loop.after_start = launch_resume;
 		ro.loop.after_start_arg = &launch;
 	}
@@ -241,7 +241,7 @@ int cmd_track(int argc, char **argv)
 	if (t.ops->open(&t, &target, &topts)) {
 		status = cmd_error("cannot open the tracker");
 		if (a.cmd)
-			pid_spawn_kill(launch.pid);
+			pid_spawn_kill(&launch.sp);
 		return status;
 	}
 	dpt_debug("%s tracker (%s) on %s", t.ops->name, t.mode, t.target_desc);

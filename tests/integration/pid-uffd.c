@@ -228,7 +228,7 @@ static void test_exit(void)
 
 /* Spawn argv with its stdin and stdout on pipes; *in gets the write end of its stdin, *out
  * the read end of its stdout. */
-static int spawn_piped(const char *const argv[], pid_t *pid, int *in, int *out)
+static int spawn_piped(const char *const argv[], struct pid_spawn *sp, int *in, int *out)
 {
 	int pin[2], pout[2], save_in, save_out, err;
 
@@ -239,7 +239,7 @@ static int spawn_piped(const char *const argv[], pid_t *pid, int *in, int *out)
 	fflush(stdout);
 	dup2(pin[0], 0);
 	dup2(pout[1], 1);
-	err = pid_spawn(argv, pid);
+	err = pid_spawn(argv, sp);
 	dup2(save_in, 0);
 	dup2(save_out, 1);
 	close(save_in);
@@ -275,14 +275,15 @@ static void test_exec(const char *prog)
 	struct dpt_sample s;
 	uint64_t addr = 0, n = 0, wrong;
 	int in, out, err, r = -1;
-	pid_t pid;
+	struct pid_spawn sp;
 
 	snprintf(cmdline, sizeof(cmdline), "exec %s --write 50", prog);
-	if (spawn_piped(argv, &pid, &in, &out)) {
+	if (spawn_piped(argv, &sp, &in, &out)) {
 		TEST_CHECK(0, "exec-followed", "%s", pid_test_err());
 		return;
 	}
-	err = pid_test_open(&t, pid, "uffd", NULL, 0) || t.ops->start(&t) || pid_spawn_resume(pid);
+	err =
+	    pid_test_open(&t, sp.pid, "uffd", NULL, 0) || t.ops->start(&t) || pid_spawn_resume(&sp);
 	err = err || tgt_line(out, line, sizeof(line)) ||
 	      sscanf(line, "ready %" SCNx64 " %" SCNu64, &addr, &n) != 2;
 	err = err || collect(&t, &s);
@@ -310,15 +311,17 @@ static void test_launch(void)
 	struct dpt_sample s;
 	int in, out, err, r = -1;
 	uint64_t addr = 0, n = 0, wrong = 0;
+	struct pid_spawn sp;
 	pid_t pid = 0;
 	char state;
 
 	snprintf(prog, sizeof(prog), "%s/tests/helpers/pid-target",
 		 getenv("BUILD") ? getenv("BUILD") : "build");
-	err = spawn_piped(argv, &pid, &in, &out);
+	err = spawn_piped(argv, &sp, &in, &out);
 	TEST_CHECK(!err, "spawn", "%s", pid_test_err());
 	if (err)
 		return;
+	pid = sp.pid;
 	state = proc_state(pid);
 	err = pid_test_open(&t, pid, NULL, NULL, 0);
 	/* after the detach it runs for a moment on its way back into the group stop */
@@ -328,10 +331,10 @@ static void test_launch(void)
 		   "%s; state before %c after %c", err ? pid_test_err() : "ok", state,
 		   proc_state(pid));
 	if (err) {
-		pid_spawn_kill(pid);
+		pid_spawn_kill(&sp);
 		return;
 	}
-	err = t.ops->start(&t) || pid_spawn_resume(pid);
+	err = t.ops->start(&t) || pid_spawn_resume(&sp);
 	if (!err)
 		err = tgt_line(out, line, sizeof(line)) ||
 		      sscanf(line, "ready %" SCNx64 " %" SCNu64, &addr, &n) != 2;
@@ -351,8 +354,8 @@ static void test_launch(void)
 	close(out);
 	test_exec(prog);
 
-	err = pid_spawn(sh, &pid) || pid_test_open(&t, pid, "uffd", NULL, 0) || t.ops->start(&t) ||
-	      pid_spawn_resume(pid);
+	err = pid_spawn(sh, &sp) || pid_test_open(&t, sp.pid, "uffd", NULL, 0) ||
+	      t.ops->start(&t) || pid_spawn_resume(&sp);
 	TEST_CHECK(!err, "launch-sh", "%s", pid_test_err());
 	if (!err) {
 		wait_readable(t.end_fd, 5000);
@@ -362,7 +365,7 @@ static void test_launch(void)
 			   "launch-exit-status-3", "status %d '%s'", t.end_status, t.end_reason);
 	}
 	dpt_clear_error();
-	err = pid_spawn(bad, &pid);
+	err = pid_spawn(bad, &sp);
 	TEST_CHECK(err == -ENOENT && strstr(pid_test_err(), "cannot run /nonexistent/prog"),
 		   "launch-bad-command", "err %d: %s", err, pid_test_err());
 }
