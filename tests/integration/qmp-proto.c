@@ -290,14 +290,17 @@ static void t_lifecycle(void)
 	free(log);
 }
 
-/* A stop mid-interval: the last collect waits for QEMU's window, reports rate x the part. */
+/* A stop mid-interval: the last collect waits for QEMU's window and reports rate x the part;
+ * then a second session (monitor dpt_start) starts cleanly over the window left running. */
 static void t_partial(void)
 {
 	struct dpt_target target = {.kind = DPT_TARGET_QMP, .qmp_path = sock};
 	struct qmp_tracker_opts x = opts(1, 0);
 	struct dpt_tracker_opts o = {.extra = &x};
 	struct dpt_tracker t = {.ops = &qmp_tracker_ops};
-	struct dpt_sample s1 = {0}, s2 = {0};
+	struct dpt_sample s1 = {0}, s2 = {0}, s3 = {0};
+	double waited = 0;
+	char *log = NULL;
 	int err = -ECHILD;
 
 	if (!fake_start("normal", 100)) {
@@ -308,16 +311,23 @@ static void t_partial(void)
 		qt_sleep_until(qt_now() + 0.4);
 		double t0 = qt_now();
 		err = err ?: t.ops->collect(&t, &s2);
-		double waited = qt_now() - t0;
+		waited = qt_now() - t0;
+		err = err ?: t.ops->start(&t);
+		qt_sleep_until(qt_now() + 1.0);
+		err = err ?: t.ops->collect(&t, &s3);
 		t.ops->close(&t);
-		free(fake_stop());
-		TEST_CHECK(!err && waited > 0.5 && waited < 0.8,
-			   "partial interval: the last collect waits out QEMU's window",
-			   "err %d (%s), waited %.3f s", err, dpt_last_error(), waited);
+		log = fake_stop();
 	}
+	TEST_CHECK(!err && waited > 0.5 && waited < 0.8,
+		   "partial interval: the last collect waits out QEMU's window",
+		   "err %d (%s), waited %.3f s", err, dpt_last_error(), waited);
 	TEST_CHECK(!err && s2.dirty > 100 * 256 * 0.38 && s2.dirty < 100 * 256 * 0.45,
 		   "partial interval: rate x its length", "err %d, dirty %llu for 0.4 s", err,
 		   (unsigned long long)s2.dirty);
+	TEST_CHECK(!err && s3.dirty == 25600 && log && !strstr(log, "VIOLATION"),
+		   "second session after a stop", "err %d, dirty %llu", err,
+		   (unsigned long long)s3.dirty);
+	free(log);
 }
 
 int main(void)
