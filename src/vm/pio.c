@@ -30,9 +30,12 @@ static struct timespec ns_to_ts(uint64_t ns)
 				 .tv_nsec = (long)(ns % 1000000000ULL)};
 }
 
-/* Called with vm->lock held; returns with it held. */
-static int yield_wait(struct vm *vm, uint64_t due)
+/* Called with vm->lock held; returns with it held. The deadline is read anew after every
+ * wake-up: vm_set_rate() may have changed the schedule meanwhile. */
+static int yield_wait(struct vm_vcpu *v)
 {
+	struct vm *vm = v->vm;
+
 	for (;;) {
 		if (vm->stopping)
 			return VM_STOP;
@@ -44,7 +47,10 @@ static int yield_wait(struct vm *vm, uint64_t due)
 			vm->parked--;
 			continue;
 		}
-		if (!due || vm_now_ns() >= due)
+		if (!(vm->batch_ns > 0))
+			return VM_CONTINUE;
+		uint64_t due = vm->t0_ns + (uint64_t)((double)v->batches * vm->batch_ns);
+		if (vm_now_ns() >= due)
 			return VM_CONTINUE;
 		struct timespec ts = ns_to_ts(due);
 		pthread_cond_timedwait(&vm->wake, &vm->lock, &ts);
@@ -54,13 +60,10 @@ static int yield_wait(struct vm *vm, uint64_t due)
 static int pio_yield(struct vm_vcpu *v, uint8_t *data)
 {
 	struct vm *vm = v->vm;
-	uint64_t due = 0;
 	int rc;
 
-	if (vm->batch_ns > 0)
-		due = vm->t0_ns + (uint64_t)((double)v->batches * vm->batch_ns);
 	pthread_mutex_lock(&vm->lock);
-	rc = yield_wait(vm, due);
+	rc = yield_wait(v);
 	if (rc == VM_CONTINUE) {
 		vm->params->vcpu[v->index].pass = __atomic_load_n(&vm->pass, __ATOMIC_ACQUIRE);
 		v->batches++;

@@ -286,6 +286,22 @@ int vm_quiesce(struct vm *vm)
 	return rc;
 }
 
+int vm_set_rate(struct vm *vm, double rate_pages)
+{
+	if (!(rate_pages >= 0) || rate_pages > 1e12)
+		return dpt_fail(-EINVAL, "rate %g pages/s: not a rate", rate_pages);
+	pthread_mutex_lock(&vm->lock);
+	vm->cfg.rate_pages = rate_pages;
+	vm->batch_ns =
+	    rate_pages > 0 ? vm->cfg.batch_pages * vm->cfg.nr_vcpus * 1e9 / rate_pages : 0;
+	vm->t0_ns = vm_now_ns();
+	for (unsigned i = 0; i < vm->cfg.nr_vcpus; i++)
+		vm->vcpu[i].batches = 0;
+	pthread_cond_broadcast(&vm->wake); /* sleeping vCPUs read the new schedule */
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
 void vm_resume(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->lock);

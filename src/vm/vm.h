@@ -69,6 +69,10 @@ int vm_start(struct vm *vm);
  * has ended, so memory and dirty logs can still be read. Works before vm_start(). */
 int vm_quiesce(struct vm *vm);
 void vm_resume(struct vm *vm);
+/* Change the write rate (pages/s over all vCPUs; 0 = as fast as possible) from now on: a new
+ * schedule starts now, batches already due under the old one are forgiven. Any time, also
+ * while running; call it while quiesced to place the change exactly at an interval boundary. */
+int vm_set_rate(struct vm *vm, double rate_pages);
 /* Stop and join the vCPU threads, free everything. Safe on a half-created VM and NULL. */
 void vm_destroy(struct vm *vm);
 
