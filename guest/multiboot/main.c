@@ -12,7 +12,9 @@
  *	hot-fraction=PCT  hotcold: percent of the working set that is hot (10)
  *	stride=N          stride: in pages (16)
  *	seed=N            random, hotcold: seed, as dpt vm's --seed (1)
- *	progress=S        a progress line every S seconds, 0 for none (5)
+ *	progress=S        a progress line every S seconds (or S ms with ms: 250ms), 0 for none (5)
+ *	phase=S:R         paced runs: from S seconds after the ready line on, rate R instead
+ *	                  (same units as rate=); the schedule goes on without a jump
  *
  * Words without '=' (QEMU puts the kernel's file name first) are ignored.
  *
@@ -21,6 +23,10 @@
  * that sees every working-set page dirty sees exactly pages + 1 dirty pages (the ready line's
  * footprint). A paced run (rate > 0) makes exactly one store per page write and none other, but
  * for its progress lines (progress=0: none). Page tables and GDT are never written (entry.S).
+ *
+ * Stamps: rate 0 stores the pass number, a paced run the count of page writes before the batch
+ * (batches of up to 64), so a page's content changes whenever it is written again in a later
+ * batch: what QEMU's page-sampling (content hashes) needs to see every rewrite.
  *
  * Time: the TSC, calibrated at boot against the CMOS RTC's second ticks (1 to 2 s).
  */
@@ -67,14 +73,15 @@ union hot_page mb_hot __attribute__((aligned(4096), section(".bss.hot")));
 
 /* Written at boot only, read afterwards. */
 static struct config {
-	uint64_t pages, rate, seed, stride, progress;
+	uint64_t pages, rate, seed, stride, progress_ms;
+	uint64_t phase_secs, phase_rate; /* phase=S:R; phase_rate 0: no phase change */
 	uint32_t pattern, hot_share, hot_fraction;
 	uint64_t tsc_hz;
 } cfg = {
     .pages = (64ULL << 20) / GUEST_PAGE_SIZE,
     .seed = 1,
     .stride = 16,
-    .progress = 5,
+    .progress_ms = 5000,
     .pattern = GUEST_PATTERN_SEQ,
     .hot_share = 90,
     .hot_fraction = 10,
@@ -207,10 +214,21 @@ static uint64_t tsc_to_us(uint64_t dt)
 	return dt / cfg.tsc_hz * 1000000 + dt % cfg.tsc_hz * 1000000 / cfg.tsc_hz;
 }
 
-/* Page writes due dt TSC ticks after the start: floor(rate x dt / hz), without overflow. */
-static uint64_t pages_due(uint64_t dt)
+/* floor(rate x dt / hz), without overflow. */
+static inline __attribute__((always_inline)) uint64_t pages_at(uint64_t dt, uint64_t rate)
 {
-	return dt / cfg.tsc_hz * cfg.rate + dt % cfg.tsc_hz * cfg.rate / cfg.tsc_hz;
+	return dt / cfg.tsc_hz * rate + dt % cfg.tsc_hz * rate / cfg.tsc_hz;
+}
+
+/* Page writes due dt TSC ticks after the start: rate's schedule, then from phase_secs on
+ * phase_rate's, continuing from where the first one got to. */
+static inline __attribute__((always_inline)) uint64_t pages_due(uint64_t dt)
+{
+	uint64_t change = cfg.phase_secs * cfg.tsc_hz;
+
+	if (!cfg.phase_rate || dt < change)
+		return pages_at(dt, cfg.rate);
+	return cfg.phase_secs * cfg.rate + pages_at(dt - change, cfg.phase_rate);
 }
 
 /* --- command line --------------------------------------------------------------------------- */
@@ -325,6 +343,35 @@ static int parse_plain(const char *s, uint64_t *v)
 	return parse_num(s, v, &e) || !at_end(e) ? -1 : 0;
 }
 
+/* PERIOD: whole seconds, or milliseconds with ms. In ms. */
+static int parse_period(const char *s, uint64_t *ms)
+{
+	const char *e;
+	uint64_t n;
+
+	if (parse_num(s, &n, &e) || n > 3600000)
+		return -1;
+	if (e[0] == 'm' && e[1] == 's' && at_end(e + 2)) {
+		*ms = n;
+		return 0;
+	}
+	*ms = n * 1000;
+	return at_end(e) ? 0 : -1;
+}
+
+/* PHASE: SECONDS:RATE, SECONDS whole and at most a day, RATE as rate= but not 0 */
+static int parse_phase(const char *s)
+{
+	const char *e;
+
+	if (parse_num(s, &cfg.phase_secs, &e) || *e != ':' || !cfg.phase_secs ||
+	    cfg.phase_secs > 86400)
+		return -1;
+	if (parse_rate(e + 1, &cfg.phase_rate) || !cfg.phase_rate || cfg.phase_rate > RATE_MAX)
+		return -1;
+	return 0;
+}
+
 static void parse_word(const char *w)
 {
 	const char *v;
@@ -343,7 +390,9 @@ static void parse_word(const char *w)
 	else if (word_is(w, "seed", &v))
 		bad = parse_plain(v, &cfg.seed);
 	else if (word_is(w, "progress", &v))
-		bad = parse_plain(v, &cfg.progress) || cfg.progress > 3600;
+		bad = parse_period(v, &cfg.progress_ms) || cfg.progress_ms > 3600000;
+	else if (word_is(w, "phase", &v))
+		bad = parse_phase(v);
 	else if (word_is(w, "pattern", &v)) {
 		bad = 1;
 		for (uint32_t i = 0; i < 4; i++) {
@@ -357,7 +406,7 @@ static void parse_word(const char *w)
 		}
 	} else {
 		fatal("unknown option (wss, pattern, rate, hot-share, hot-fraction, stride, seed, "
-		      "progress)",
+		      "progress, phase)",
 		      w);
 	}
 	if (bad)
@@ -414,6 +463,12 @@ static void ready_line(uint64_t base, uint64_t mem_end, uint64_t pass_us)
 	puts_serial(pattern_names[cfg.pattern]);
 	put_kv("rate", cfg.rate);
 	putc_serial('p');
+	if (cfg.phase_rate) {
+		put_kv("phase", cfg.phase_secs);
+		putc_serial(':');
+		put_u64(cfg.phase_rate);
+		putc_serial('p');
+	}
 	puts_serial(" base=");
 	put_hex(base);
 	puts_serial(" hot=");
@@ -428,7 +483,7 @@ static void ready_line(uint64_t base, uint64_t mem_end, uint64_t pass_us)
 static void __attribute__((noreturn, noinline)) run_loop(void)
 {
 	struct hot *h = &mb_hot.h;
-	uint64_t period = cfg.progress * cfg.tsc_hz, t0 = guest_rdtsc(), last = t0;
+	uint64_t period = cfg.progress_ms * (cfg.tsc_hz / 1000), t0 = guest_rdtsc(), last = t0;
 	uint64_t next = t0 + period, last_passes = 0;
 
 	for (;;) {
@@ -458,14 +513,15 @@ static void __attribute__((noreturn, noinline)) run_paced(void)
 {
 	struct hot *h = &mb_hot.h;
 	struct guest_walk w = h->walk;
-	uint64_t period = cfg.progress * cfg.tsc_hz, t0 = guest_rdtsc(), next = t0 + period;
+	uint64_t period = cfg.progress_ms * (cfg.tsc_hz / 1000), t0 = guest_rdtsc();
+	uint64_t next = t0 + period;
 	uint64_t writes = 0;
 
 	for (;;) {
 		uint64_t now = guest_rdtsc(), due = pages_due(now - t0);
 		if (due > writes) {
 			uint64_t n = due - writes < BATCH_MAX ? due - writes : BATCH_MAX;
-			guest_walk_write(&w, n, writes / cfg.pages + 3);
+			guest_walk_write(&w, n, writes + 3);
 			writes += n;
 		} else {
 			__asm__ volatile("pause");
@@ -492,6 +548,8 @@ void __attribute__((noreturn)) mb_main(uint32_t magic, const struct mb_info *inf
 		fatal("the multiboot loader gave no memory size", 0);
 	if (info->flags & MB_INFO_CMDLINE)
 		parse_cmdline((const char *)(uintptr_t)info->cmdline);
+	if (cfg.phase_rate && !cfg.rate)
+		fatal("phase= needs a paced rate= (not 0 or max)", 0);
 
 	uint64_t mem_end = 0x100000ULL + (uint64_t)info->mem_upper * 1024;
 	if (mem_end <= WORK_BASE || cfg.pages > (mem_end - WORK_BASE) / GUEST_PAGE_SIZE) {
