@@ -19,10 +19,11 @@
 # page-sampling 16384 and dirty-bitmap take turns on the same QEMU; the phase change boots a QEMU
 # per qmp mode (the guest changes rate once, phase=S:R seconds after its ready line).
 # Overhead: the workload's pattern and working set written unpaced (rate=0), page writes per
-# second tracked against untracked. QEMU: one guest reporting its writes every 250 ms; 3.2 s
-# untracked, then per tracker 3.2 s tracked and 3.2 s untracked; each segment's rate is the
-# median of its 250 ms rates, the reference the mean of the untracked segments either side.
-# Micro-VM: three runs (untracked, tracked, untracked), each the median of three 1 s intervals.
+# second tracked against untracked. QEMU: one guest reporting its writes every 250 ms; 2.5 s
+# untracked, then per tracker 2.5 s tracked and 2.5 s untracked (pid and dirty-bitmap twice);
+# each segment's rate is the median of its 250 ms rates, the reference the mean of the
+# untracked segments either side. Micro-VM: five runs (untracked, tracked, untracked, tracked,
+# untracked), each the median of three 1 s intervals.
 # Not for dirty-ring: an unpaced writer freezes a VM with a dirty ring on this host
 # (docs/multiboot-guest.md).
 set -u
@@ -208,52 +209,54 @@ T0=$(date +%s)
 "$ACC" list >workloads.tsv || die "$ACC list failed"
 
 # overhead GROUP APPEND NAME: unpaced throughput ratios for one pattern and working set, into
-# ovh-GROUP.txt: "kvm pid ps ps16k bm", and the untracked throughputs into ovh-GROUP.base
+# ovh-GROUP.txt: "kvm pid ps ps16k bm"; the untracked throughputs into ovh-GROUP.base (QEMU)
+# and ovh-GROUP.kbase (micro-VM)
 overhead() {
-	local g=$1 append=$2 name=$3 v=ovh tr t u1 u2 a b unpaced out=()
+	local g=$1 append=$2 name=$3 v=ovh tr r t u1 u2 a b unpaced
 	local f="ovh-${g//\//-}"
 	[ -s "$f.txt" ] && return
-	say "overhead $g: micro-VM, unpaced, untracked / tracked / untracked"
-	# page writes per second: the median of 3 intervals of 1 s (after 0.5 s of warm-up)
-	for r in u1 t u2; do
-		if [ $r = t ]; then
+	say "overhead $g: micro-VM, unpaced: untracked, then tracked and untracked twice"
+	# page writes per second of a run: the median of 3 intervals of 1 s (after 0.5 s warm-up)
+	for r in u1 t1 u2 t2 u3; do
+		if [ "${r#t}" != "$r" ]; then
 			"$ACC" run "$name" --unpaced --intervals 3
 		else
 			"$ACC" run "$name" --unpaced --untracked --intervals 3
-		fi | awk '{ print $6 / $3 }' | median >"$f.k-$r"
-	done
-	read -r u1 t u2 <<<"$(cat "$f.k-u1" "$f.k-t" "$f.k-u2" | tr '\n' ' ')"
-	echo "$u1 $u2" >"$f.kbase"
-	out+=("$(awk -v t="$t" -v u1="$u1" -v u2="$u2" 'BEGIN {
-		if (t == "-" || u1 == "-" || u2 == "-") print "-"
-		else printf "%.3f", t / ((u1 + u2) / 2) }')")
-	say "overhead $g: kvm: $t page writes/s tracked, $u1 and $u2 untracked"
+		fi | awk '{ print $6 / $3 }' | median
+	done | tr '\n' ' ' >"$f.kruns"
+	awk '{ print $1, $3, $5 }' "$f.kruns" >"$f.kbase"
+	awk '{ printf "kvm %s %s %s\nkvm %s %s %s\n", $2, $1, $3, $4, $3, $5 }' "$f.kruns" >"$f.segs"
+	say "overhead $g: kvm: $(cat "$f.kruns")(untracked, tracked, ...)"
 	unpaced="$(sed -E 's/ (rate|phase)=[^ ]*//g' <<<"$append") rate=0 progress=250ms"
-	say "overhead $g: QEMU ($unpaced): untracked, then each tracker followed by untracked"
+	say "overhead $g: QEMU ($unpaced): untracked, then per tracker tracked and untracked"
 	boot $v kvm "$unpaced"
 	sleep 1
-	a=$(lines $v.log); sleep 3.2; b=$(lines $v.log)
+	a=$(lines $v.log); sleep 2.5; b=$(lines $v.log)
 	u1=$(rate_between $v.log "$a" "$b")
 	echo "$u1" >"$f.base"
-	for tr in pid ps ps16k bm; do
-		tracker $tr $v "$f.$tr" 5 &
+	# pid and dirty-bitmap write-protect guest memory: twice; page-sampling only hashes: once
+	for tr in pid bm ps ps16k pid bm; do
+		tracker $tr $v "$f.$tr" 4 &
 		JOBS+=($!)
 		sleep 0.8
-		a=$(lines $v.log); sleep 3.2; b=$(lines $v.log)
+		a=$(lines $v.log); sleep 2.5; b=$(lines $v.log)
 		wait "${JOBS[-1]}"
 		t=$(rate_between $v.log "$a" "$b")
-		a=$(lines $v.log); sleep 3.2; b=$(lines $v.log)
+		a=$(lines $v.log); sleep 2.5; b=$(lines $v.log)
 		u2=$(rate_between $v.log "$a" "$b")
 		echo "$u2" >>"$f.base"
-		out+=("$(awk -v t="$t" -v u1="$u1" -v u2="$u2" 'BEGIN {
-			if (t == "-" || u1 == "-" || u2 == "-") print "-"
-			else printf "%.3f", t / ((u1 + u2) / 2) }')")
+		echo "$tr $t $u1 $u2" >>"$f.segs"
 		say "overhead $g: ${TITLE[$tr]}: $t page writes/s tracked, $u1 and $u2 untracked"
 		u1=$u2
 	done
 	halt $v
 	cp $v.log "$f.log"
-	echo "${out[*]}" >"$f.txt"
+	# per tracker: the mean over its segments of tracked / (mean of the untracked either side)
+	for tr in kvm pid ps ps16k bm; do
+		awk -v tr=$tr '$1 == tr && $2 != "-" && $3 != "-" && $4 != "-" {
+				s += $2 / (($3 + $4) / 2); n++ }
+			END { if (n) printf "%.3f\n", s / n; else print "-" }' "$f.segs"
+	done | tr '\n' ' ' >"$f.txt"
 }
 
 while IFS=$'\t' read -r name truth truth2 phase_s group append; do
@@ -386,7 +389,7 @@ if [ -d /sys/module/kvm_pvm ]; then
 	echo "dirty-ring under PVM: every emulated store is a ring entry, so a page written twice in a window counts twice (loop-1k, random, hotcold; hotcold's loop also spills registers to its stack page); seq writes each page once per window and matches dirty-bitmap."
 fi
 if ls ovh-*.base >/dev/null 2>&1; then
-	echo "Overhead: page writes per second of the workload unpaced, tracked / untracked (1.000: none; untracked before and after, averaged). Untracked throughput moved by up to $(spread ovh-*.base) between segments on QEMU and $(spread ovh-*.kbase) between runs of the micro-VM (one workload): the noise of these ratios."
+	echo "Overhead: page writes per second of the workload unpaced, tracked / untracked (1.000: none), against the mean of the untracked segments either side; pid, dirty-bitmap and kvm twice, averaged. Untracked throughput moved by up to $(spread ovh-*.base) between segments on QEMU and $(spread ovh-*.kbase) between runs of the micro-VM (one workload): the noise of these ratios."
 fi
 echo
 echo "Made by \`$CMDLINE\` on $(date -u -d @"$T0" '+%Y-%m-%d %H:%M UTC'), in $(((T1 - T0) / 60)) min $(((T1 - T0) % 60)) s; load average $LOAD0 before, $LOAD1 after."
