@@ -166,22 +166,22 @@ static int run(const struct workload *w, bool unpaced, bool tracked, unsigned n,
 		sleep_until(t0 + (k + 1) * INTERVAL_NS);
 		memset(&s, 0, sizeof(s));
 		iv[k].dirty = iv[k].stamped = -1;
-		if (tracked) {
-			if ((rc = vm_quiesce(vm)) < 0)
-				break;
+		if (tracked && (rc = vm_quiesce(vm)) < 0)
+			break;
+		end = now_ns();
+		/* the new rate's schedule starts at the boundary, not after the collect */
+		if (w->phase_s && k + 1 == w->phase_s && !unpaced)
+			rc = vm_set_rate(vm, w->phase_rate);
+		if (tracked && rc == 0) {
 			uint64_t stamp = vm_pass(vm);
-			end = now_ns();
+
 			rc = t.ops->collect(&t, &s);
 			if (rc == 0) {
 				iv[k].dirty = (int64_t)s.dirty;
 				iv[k].stamped = (int64_t)stamped(vm, stamp);
 			}
-		} else {
-			end = now_ns();
 		}
 		writes = vm_vcpu_writes(vm, 0);
-		if (rc == 0 && w->phase_s && k + 1 == w->phase_s && !unpaced)
-			rc = vm_set_rate(vm, w->phase_rate);
 		if (tracked)
 			vm_resume(vm);
 		iv[k].secs = (double)(end - last) / 1e9;

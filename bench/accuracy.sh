@@ -312,13 +312,15 @@ mib_floor() {
 	awk -v t="$1" 'BEGIN { printf "%d", int(t / 256) * 256 }'
 }
 
-# spread FILE...: the largest (max - min) / min among the files, each a list of throughputs
-spread() {
-	awk 'FNR == 1 { i++ } { for (k = 1; k <= NF; k++) {
-			if (!(i in lo) || $k < lo[i]) lo[i] = $k
-			if (!(i in hi) || $k > hi[i]) hi[i] = $k } }
-		END { for (j in lo) if (lo[j] > 0 && (hi[j] - lo[j]) / lo[j] > m) m = (hi[j] - lo[j]) / lo[j]
-		      printf "%.1f%%", m * 100 }' "$@"
+# neighbours FILE...: "a median of M% and at most X%": |b / a - 1| over neighbouring
+# throughputs a, b within each file (numbers in order, any number a line)
+neighbours() {
+	awk 'FNR == 1 { have = 0 } { for (k = 1; k <= NF; k++) {
+			if ($k == "-") continue
+			if (have) print ($k > prev ? $k / prev : prev / $k) - 1
+			prev = $k; have = 1 } }' "$@" | sort -g | awk '{ v[++n] = $1 } END {
+		if (!n) { print "-"; exit }
+		printf "a median of %.1f%% and at most %.1f%%", 100 * (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2), 100 * v[n] }'
 }
 
 head="| workload | truth | truth in whole MiB | kvm"
@@ -389,7 +391,7 @@ if [ -d /sys/module/kvm_pvm ]; then
 	echo "dirty-ring under PVM: every emulated store is a ring entry, so a page written twice in a window counts twice (loop-1k, random, hotcold; hotcold's loop also spills registers to its stack page); seq writes each page once per window and matches dirty-bitmap."
 fi
 if ls ovh-*.base >/dev/null 2>&1; then
-	echo "Overhead: page writes per second of the workload unpaced, tracked / untracked (1.000: none), against the mean of the untracked segments either side; pid, dirty-bitmap and kvm twice, averaged. Untracked throughput moved by up to $(spread ovh-*.base) between segments on QEMU and $(spread ovh-*.kbase) between runs of the micro-VM (one workload): the noise of these ratios."
+	echo "Overhead: page writes per second of the workload unpaced, tracked / untracked (1.000: none), against the mean of the untracked segments either side; pid, dirty-bitmap and kvm twice, averaged. Noise: neighbouring untracked segments differed by $(neighbours ovh-*.base) on QEMU, neighbouring untracked runs by $(neighbours ovh-*.kbase) on the micro-VM."
 fi
 echo
 echo "Made by \`$CMDLINE\` on $(date -u -d @"$T0" '+%Y-%m-%d %H:%M UTC'), in $(((T1 - T0) / 60)) min $(((T1 - T0) % 60)) s; load average $LOAD0 before, $LOAD1 after."
