@@ -24,7 +24,7 @@ BENCH_BIN:= $(BENCH_SRC:%.c=$(BUILD)/%)
 HELPER_SRC:= $(wildcard tests/helpers/*.c)
 HELPER_BIN:= $(HELPER_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all check sanitize demo bench clean deps format tests
+.PHONY: all check sanitize demo bench accuracy clean deps format tests
 .SECONDARY:
 all: $(BUILD)/dpt
 
@@ -69,6 +69,10 @@ demo: deps $(BUILD)/dpt
 
 bench: $(BUILD)/dpt $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+# every tracker side by side under QEMU -accel kvm (about 9 minutes; docs/accuracy.md)
+accuracy: $(BUILD)/dpt $(BUILD)/bench/accuracy $(GUEST_KERNEL)
+	@BUILD=$(BUILD) bench/accuracy.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
