@@ -49,18 +49,12 @@ static pid_t find_kthread(void)
 		pid_t p = atoi(de->d_name);
 		char path[64], buf[512], *s;
 		unsigned long flags;
-		FILE *f;
-		size_t n;
 
 		if (p <= 0)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/stat", p);
-		f = fopen(path, "r");
-		if (!f)
+		if (pid_read_file(path, buf, sizeof(buf)) < 0)
 			continue;
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		buf[n] = 0;
-		fclose(f);
 		s = strrchr(buf, ')');
 		if (s && sscanf(s + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) == 1 &&
 		    (flags & 0x00200000))

@@ -33,16 +33,10 @@ static pid_t launched; /* a launched program, orphaned to us */
 static int sigblk(pid_t pid, pid_t tid, char *out, size_t size)
 {
 	char path[96], buf[4096], *p;
-	FILE *f;
-	size_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-	f = fopen(path, "r");
-	if (!f)
+	if (pid_read_file(path, buf, sizeof(buf)) < 0)
 		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = 0;
-	fclose(f);
 	p = strstr(buf, "SigBlk:");
 	if (!p)
 		return -1;
@@ -115,7 +109,6 @@ static int helpers_left(bool *target_died)
 {
 	char path[64], buf[4096], *p, *e;
 	int status, n = 0;
-	FILE *f;
 	pid_t r;
 
 	while ((r = waitpid(-1, &status, WNOHANG)) > 0)
@@ -124,11 +117,8 @@ static int helpers_left(bool *target_died)
 			m.pid = 0;
 		}
 	snprintf(path, sizeof(path), "/proc/self/task/%d/children", getpid());
-	f = fopen(path, "r");
-	if (!f)
+	if (pid_read_file(path, buf, sizeof(buf)) < 0)
 		return 0;
-	buf[fread(buf, 1, sizeof(buf) - 1, f)] = 0;
-	fclose(f);
 	for (p = buf;; p = e) {
 		long c = strtol(p, &e, 10);
 

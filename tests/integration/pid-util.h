@@ -37,6 +37,7 @@
 #include "dpt/log.h"
 #include "dpt/sample.h"
 #include "dpt/tracker.h"
+#include "trackers/pid-int.h"
 #include "trackers/pid.h"
 
 #define TGT_PAGE 4096UL
@@ -317,18 +318,11 @@ static inline long proc_tracer(pid_t pid)
 	if (!d)
 		return -1;
 	while ((de = readdir(d))) {
-		FILE *f;
-		size_t n;
-
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/task/%.32s/status", pid, de->d_name);
-		f = fopen(path, "r");
-		if (!f)
+		if (pid_read_file(path, buf, sizeof(buf)) < 0)
 			continue;
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		buf[n] = 0;
-		fclose(f);
 		p = strstr(buf, "TracerPid:");
 		if (p && atol(p + 10) > max)
 			max = atol(p + 10);
@@ -341,16 +335,10 @@ static inline long proc_tracer(pid_t pid)
 static inline char proc_state(pid_t pid)
 {
 	char path[64], buf[512], *p;
-	FILE *f;
-	size_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
+	if (pid_read_file(path, buf, sizeof(buf)) < 0)
 		return '?';
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = 0;
-	fclose(f);
 	p = strrchr(buf, ')');
 	return p && p[1] == ' ' ? p[2] : '?';
 }
