@@ -82,29 +82,22 @@ static int kvm_try_mode(const char *dev, const char *mode, char *why, size_t len
 		.log_mode = strcmp(mode, "ring") ? VM_LOG_BITMAP : VM_LOG_RING,
 		.ring_entries = 256,
 	};
-	struct dpt_tracker t = {.ops = &kvm_tracker_ops, .end_fd = -1};
-	struct dpt_tracker_opts opts = {.mode = mode};
+	struct dpt_tracker t;
 	struct dpt_sample s = {0};
-	struct vm *vm = NULL;
+	struct vm *vm;
 	int err;
 
 	dpt_clear_error();
-	err = vm_create(&vm, &cfg);
+	err = kvm_vm_start(&cfg, mode, &vm, &t);
 	if (err)
 		goto out;
-	struct dpt_target target = {.kind = DPT_TARGET_VM, .vm = vm};
-	err = t.ops->open(&t, &target, &opts);
+	err = t.ops->start(&t);
 	if (err)
-		goto out_vm;
-	err = vm_start(vm);
-	if (!err)
-		err = t.ops->start(&t);
-	if (err)
-		goto out_tracker;
+		goto out_stop;
 	nanosleep(&(struct timespec){0, 30 * 1000000L}, NULL);
 	err = vm_quiesce(vm);
 	if (err)
-		goto out_tracker;
+		goto out_stop;
 	uint64_t pass = vm_pass(vm), want = 0, wrong = 0;
 	err = t.ops->collect(&t, &s);
 	for (uint64_t i = 0; !err && i < s.total; i++) {
@@ -119,10 +112,8 @@ static int kvm_try_mode(const char *dev, const char *mode, char *why, size_t len
 	else if (!err)
 		snprintf(why, len, "exact: %llu of %llu pages seen in a test interval (mode %s)",
 			 (unsigned long long)want, (unsigned long long)s.total, t.mode);
-out_tracker:
-	t.ops->close(&t);
-out_vm:
-	vm_destroy(vm);
+out_stop:
+	kvm_vm_stop(vm, &t);
 out:
 	if (err)
 		snprintf(why, len, "%s", last_error(strerror(-err)));

@@ -213,9 +213,9 @@ int cmd_vm(int argc, char **argv)
 		.seed = 1,
 	};
 	const char *log_mode = "bitmap";
-	struct dpt_tracker t = {.end_fd = -1};
+	struct dpt_tracker t;
 	struct run_opts ro;
-	struct vm *vm = NULL;
+	struct vm *vm;
 	bool done = false;
 	int status;
 
@@ -226,28 +226,14 @@ int cmd_vm(int argc, char **argv)
 	if (loop_block_signals())
 		return cmd_error("cannot block signals");
 
-	if (vm_create(&vm, &cfg))
-		return cmd_error("cannot create the micro-VM");
-	struct dpt_target target = {.kind = DPT_TARGET_VM, .vm = vm};
-	struct dpt_tracker_opts topts = {.mode = log_mode};
-	t.ops = &kvm_tracker_ops;
-	if (t.ops->open(&t, &target, &topts)) {
-		status = cmd_error("cannot open the kvm tracker");
-		goto out_vm;
-	}
-	if (vm_start(vm)) {
-		status = cmd_error("cannot start the micro-VM");
-		goto out_tracker;
-	}
+	if (kvm_vm_start(&cfg, log_mode, &vm, &t))
+		return cmd_error("cannot start the micro-VM");
 	char mem[32], wss[32];
 	format_size(cfg.mem_bytes, mem, sizeof(mem));
 	format_size(cfg.wss_bytes, wss, sizeof(wss));
 	dpt_debug("micro-VM: %u vCPU, --mem %s, --wss %s, %.0f pages/s, kvm tracker (%s)",
 		  cfg.nr_vcpus, mem, wss, cfg.rate_pages, t.mode);
 	status = run_tracking(&ro, &t);
-out_tracker:
-	t.ops->close(&t);
-out_vm:
-	vm_destroy(vm);
+	kvm_vm_stop(vm, &t);
 	return status;
 }

@@ -397,6 +397,34 @@ static void kvm_close(struct dpt_tracker *t)
 	t->priv = NULL;
 }
 
+int kvm_vm_start(const struct vm_config *cfg, const char *mode, struct vm **vm,
+		 struct dpt_tracker *t)
+{
+	struct dpt_tracker_opts opts = {.mode = mode};
+	int err;
+
+	*t = (struct dpt_tracker){.ops = &kvm_tracker_ops, .end_fd = -1};
+	*vm = NULL;
+	err = vm_create(vm, cfg);
+	if (err)
+		return err;
+	struct dpt_target target = {.kind = DPT_TARGET_VM, .vm = *vm};
+	err = t->ops->open(t, &target, &opts);
+	if (!err)
+		err = vm_start(*vm);
+	if (err) {
+		kvm_vm_stop(*vm, t);
+		*vm = NULL;
+	}
+	return err;
+}
+
+void kvm_vm_stop(struct vm *vm, struct dpt_tracker *t)
+{
+	kvm_close(t);
+	vm_destroy(vm);
+}
+
 const struct dpt_tracker_ops kvm_tracker_ops = {
     .name = "kvm",
     .probe = kvm_probe,

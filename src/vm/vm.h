@@ -158,6 +158,17 @@ struct kvm_tracker_extra {
 	const char *kvm_device; /* NULL = /dev/kvm */
 };
 
+struct dpt_tracker;
+
+/* Create the micro-VM for cfg, open the kvm tracker on it in mode (NULL = bitmap) and start the
+ * vCPUs: what `dpt vm`, `dpt check` and the tests do. 0, or -errno with a reason and nothing left
+ * (*vm NULL, t closed). Undo with kvm_vm_stop(). */
+int kvm_vm_start(const struct vm_config *cfg, const char *mode, struct vm **vm,
+		 struct dpt_tracker *t);
+/* Close the tracker, then destroy the VM (in that order: ring mode takes its ring-full handler
+ * back from the VM). Safe after a failed kvm_vm_start(). */
+void kvm_vm_stop(struct vm *vm, struct dpt_tracker *t);
+
 /* Open dev (NULL = /dev/kvm), create a scratch VM and read its caps. 0, or -errno with a
  * reason ("/dev/kvm: No such file or directory", "/dev/null: not a KVM device"). */
 int kvm_query_caps(const char *dev, struct kvm_caps *out);

@@ -67,22 +67,14 @@ static void pace(double rate, unsigned vcpus, double rate2)
 	    .rate_pages = rate,
 	    .log_mode = VM_LOG_BITMAP,
 	};
-	struct dpt_tracker t = {.ops = &kvm_tracker_ops, .end_fd = -1};
-	struct dpt_target target = {.kind = DPT_TARGET_VM};
-	struct dpt_tracker_opts opts = {.mode = "bitmap"};
-	struct vm *vm = NULL;
+	struct dpt_tracker t;
+	struct vm *vm;
 	char name[64];
 	double got = -1;
 	int rc;
 
 	dpt_clear_error();
-	rc = vm_create(&vm, &cfg);
-	if (rc == 0) {
-		target.vm = vm;
-		rc = t.ops->open(&t, &target, &opts);
-	}
-	if (rc == 0)
-		rc = vm_start(vm);
+	rc = kvm_vm_start(&cfg, "bitmap", &vm, &t);
 	for (int phase = 0; phase < (rate2 > 0 ? 2 : 1); phase++) {
 		double want = phase ? rate2 : rate;
 
@@ -103,9 +95,7 @@ static void pace(double rate, unsigned vcpus, double rate2)
 		printf("#   %s: measured %.1f pages/s (%+.2f%%)\n", name, got,
 		       (got / want - 1) * 100);
 	}
-	if (t.priv)
-		t.ops->close(&t);
-	vm_destroy(vm);
+	kvm_vm_stop(vm, &t);
 }
 
 int main(void)

@@ -150,9 +150,7 @@ static void run_case(const struct tcase *c)
 	    .ring_entries = c->ring_entries,
 	    .log_mode = strcmp(c->mode, "ring") ? VM_LOG_BITMAP : VM_LOG_RING,
 	};
-	struct dpt_tracker_opts opts = {.mode = c->mode};
-	struct dpt_tracker t = {.ops = &kvm_tracker_ops, .end_fd = -1};
-	struct dpt_target target = {.kind = DPT_TARGET_VM};
+	struct dpt_tracker t;
 	struct result r = {.why = ""};
 	struct vm *vm = NULL;
 	char name[128];
@@ -162,13 +160,7 @@ static void run_case(const struct tcase *c)
 		 c->ring_entries ? "-small" : "", c->vcpus,
 		 c->vcpus > 1 ? (c->shared ? "-shared" : "-split") : "", pattern_names[c->pattern]);
 	dpt_clear_error();
-	rc = vm_create(&vm, &cfg);
-	if (rc == 0) {
-		target.vm = vm;
-		rc = t.ops->open(&t, &target, &opts);
-	}
-	if (rc == 0)
-		rc = vm_start(vm);
+	rc = kvm_vm_start(&cfg, c->mode, &vm, &t);
 	if (rc < 0) {
 		TEST_CHECK(0, name, "setup: %s", dpt_last_error());
 		goto out;
@@ -192,9 +184,7 @@ static void run_case(const struct tcase *c)
 		       name, (unsigned long long)r.sum_dirty, INTERVALS,
 		       (unsigned long long)r.writes, (unsigned long long)vm_ring_full_exits(vm));
 out:
-	if (t.priv)
-		t.ops->close(&t);
-	vm_destroy(vm);
+	kvm_vm_stop(vm, &t);
 }
 
 int main(void)
