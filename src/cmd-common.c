@@ -149,7 +149,15 @@ int run_tracking(struct run_opts *ro, struct dpt_tracker *t)
 	if (err)
 		return cmd_error("tracking failed");
 	if (res.target_ended) {
-		dpt_info("%s", t->end_reason[0] ? t->end_reason : "the target ended");
+		const char *why = t->end_reason[0] ? t->end_reason : "the target ended";
+
+		if (res.final_written)
+			dpt_info("%s; its last partial interval (%.3f s, %llu dirty pages) is written",
+				 why, res.final_seconds, (unsigned long long)res.final_dirty);
+		else if (res.final_lost[0])
+			dpt_info("%s", res.final_lost);
+		else
+			dpt_info("%s", why);
 		return t->end_status;
 	}
 	if (res.signo)

@@ -232,17 +232,25 @@ static int tracking_stop(struct loop *l, bool collect)
 	return err ? err : e2;
 }
 
-/* The target ended: its last partial interval is written if the tracker can still see it
- * (a micro-VM that failed can; a process that exited took its page tables along, and the
- * tracker's end_reason says so), then the session ends as usual. */
-static int tracking_stop_ended(struct loop *l)
+/* The target ended: its last partial interval is written if the tracker can still see it (a
+ * micro-VM that failed can, so can a launched process its keeper holds at its exit; a process
+ * that exited took its page tables along, and the collect's error says so), then the session
+ * ends as usual. */
+static int tracking_stop_ended(struct loop *l, struct loop_result *res)
 {
 	struct itimerspec off = {0};
 
 	timerfd_settime(l->tfd, 0, &off, NULL);
 	l->tracking = false;
-	if (take_sample(l, DPT_SAMPLE_FINAL | DPT_SAMPLE_PARTIAL))
+	if (take_sample(l, DPT_SAMPLE_FINAL | DPT_SAMPLE_PARTIAL)) {
+		snprintf(res->final_lost, sizeof(res->final_lost), "%s",
+			 dpt_last_error() ? dpt_last_error() : "");
 		dpt_clear_error();
+	} else {
+		res->final_written = true;
+		res->final_seconds = sample_seconds(&l->last);
+		res->final_dirty = l->last.dirty;
+	}
 	return writers_each(l, w_stop);
 }
 
@@ -355,9 +363,10 @@ static int loop_poll(struct loop *l, struct loop_result *res)
 		}
 		if ((pfd[0].revents & POLLIN) && on_signal(l, res))
 			return l->tracking ? tracking_stop(l, true) : 0;
-		if (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)) {
+		if ((pfd[2].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    (!l->t->ops->ended || l->t->ops->ended(l->t))) {
 			res->target_ended = true;
-			return l->tracking ? tracking_stop_ended(l) : 0;
+			return l->tracking ? tracking_stop_ended(l, res) : 0;
 		}
 		if (pfd[1].revents & POLLIN) {
 			int err = on_timer(l);

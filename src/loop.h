@@ -27,6 +27,12 @@ struct loop_result {
 	int signo;         /* the signal that ended the run, or 0 */
 	uint64_t intervals;
 	bool started;      /* tracking started at least once (writers saw start) */
+	/* when the target ended while tracking: its last partial interval was written (its
+	 * length and dirty pages), or why not */
+	bool final_written;
+	double final_seconds;
+	uint64_t final_dirty;
+	char final_lost[300];
 };
 
 /* Block the signals the loop takes through its signalfd (SIGINT, SIGTERM, SIGHUP) and ignore

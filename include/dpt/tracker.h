@@ -55,6 +55,10 @@ struct dpt_tracker_ops {
 	 * region list and flags (the loop fills seq and the times), and re-arm. Pointers in s
 	 * refer to tracker-owned storage valid until the next collect() or close(). */
 	int (*collect)(struct dpt_tracker *t, struct dpt_sample *s);
+	/* Optional: end_fd became readable. true: the target has ended (the loop collects the
+	 * last partial interval and stops); false: it was a tracker matter, dealt with (end_fd
+	 * may have changed). NULL: always ended. */
+	bool (*ended)(struct dpt_tracker *t);
 	/* Detach; safe on a half-opened tracker; leaves the target as it was found. */
 	void (*close)(struct dpt_tracker *t);
 };
@@ -72,8 +76,8 @@ struct dpt_tracker {
 	uint64_t total_pages; /* pages tracked now (open() sets it; collect() may change it) */
 	char target_desc[128]; /* human description: "micro-VM 1 vCPU 256 MiB", "pid 1234 (qemu-system-x86)" */
 
-	/* -1, or an fd that becomes readable when the target has ended or failed; the loop then
-	 * collects a last partial sample and stops, reporting end_reason. */
+	/* -1, or an fd that becomes readable when the target has ended or failed (see ended());
+	 * the loop then collects a last partial sample and stops, reporting end_reason. */
 	int end_fd;
 	char end_reason[256];
 	int end_status;     /* exit status the command should pass on (launch mode), else 0 */

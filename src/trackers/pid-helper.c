@@ -1,9 +1,9 @@
-/* pid-helper.c - short-lived helper processes that finish their work even if dpt is killed.
+/* pid-helper.c - helper processes that finish their work even if dpt is killed.
  *
  * Two things dpt does to a target must not be left half done when dpt dies: a ptrace syscall
  * injection (pid-inject.c: the injector) and the launch of a program stopped before its first
- * instruction (pid-spawn.c: the launch guard). Each runs in, or is watched by, a process forked
- * from dpt that outlives it:
+ * instruction, traced for its whole run (pid-keeper.c: the keeper). Each runs in, or is watched
+ * by, a process forked from dpt that outlives it:
  *  - its own process group, in dpt's session: a terminal's ^C, ^Z, ^\ and hangup go to the
  *    foreground group, `kill -9 -PGID` to dpt's group, a shell's SIGHUP to its jobs -- none to
  *    the helper. setsid() would give the same protection, but staying in the session keeps the

@@ -220,6 +220,16 @@ static bool is_group_stop_sig(int sig)
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
+/* The thread stopped on its way out (PTRACE_EVENT_EXIT, only when the keeper traces it): there
+ * is nothing to inject into any more. The stop is the keeper's to handle (it may be the
+ * program's exit, to hold): keep it in in->exit_status. */
+static int exiting(struct pid_inject *in, int status)
+{
+	in->gone = true;
+	in->exit_status = status;
+	return dpt_fail(-ESRCH, "pid %d is exiting", in->pid);
+}
+
 /* After PTRACE_INTERRUPT: wait until the thread sits in a ptrace stop we may work in. */
 static int wait_interrupt_stop(struct pid_inject *in)
 {
@@ -241,6 +251,16 @@ static int wait_interrupt_stop(struct pid_inject *in)
 			if (is_group_stop_sig(sig))
 				in->was_stopped = true;
 			return 0;
+		}
+		if (status >> 16 == PTRACE_EVENT_EXIT)
+			return exiting(in, status);
+		if (status >> 16) {
+			/* another event of a thread the keeper traces (clone, exec): let it go on;
+			 * the pending interrupt stops it right after */
+			if (ptrace(PTRACE_CONT, in->tid, 0, 0))
+				return dpt_fail(-errno, "pid %d: PTRACE_CONT: %s", in->pid,
+						strerror(errno));
+			continue;
 		}
 		/*
 		 * A signal arrived between PTRACE_SEIZE and our interrupt: this is its
@@ -429,21 +449,14 @@ static int seize(struct pid_inject *in)
 	return 0;
 }
 
-int pid_inject_attach(struct pid_inject *in, pid_t pid, int parent_fd)
+/* Stop the seized thread, save it, block its signals, find a syscall instruction. */
+static int stop_and_save(struct pid_inject *in)
 {
 	struct user_regs_struct found;
 	uint64_t all = ~0ULL;
+	pid_t pid = in->pid;
 	int err;
 
-	memset(in, 0, sizeof(*in));
-	in->pid = pid;
-	in->parent_fd = parent_fd;
-	err = choose_thread(pid, &in->tid);
-	if (err)
-		return err;
-	err = seize(in);
-	if (err)
-		return err;
 	if (ptrace(PTRACE_INTERRUPT, in->tid, 0, 0)) {
 		err = dpt_fail(-errno, "pid %d: PTRACE_INTERRUPT: %s", pid, strerror(errno));
 		goto fail;
@@ -487,6 +500,42 @@ int pid_inject_attach(struct pid_inject *in, pid_t pid, int parent_fd)
 fail:
 	pid_inject_detach(in);
 	return err;
+}
+
+int pid_inject_attach(struct pid_inject *in, pid_t pid, int parent_fd)
+{
+	int err;
+
+	memset(in, 0, sizeof(*in));
+	in->pid = pid;
+	in->parent_fd = parent_fd;
+	err = choose_thread(pid, &in->tid);
+	if (err)
+		return err;
+	err = seize(in);
+	if (err)
+		return err;
+	return stop_and_save(in);
+}
+
+int pid_inject_attach_traced(struct pid_inject *in, pid_t pid, pid_t tid, unsigned long opts,
+			     int parent_fd)
+{
+	long seccomp = 0;
+
+	memset(in, 0, sizeof(*in));
+	in->pid = pid;
+	in->tid = tid;
+	in->parent_fd = parent_fd;
+	in->traced = true;
+	in->trace_opts = opts;
+	in->seized = true;
+	/* as seize() does, for a program that installed a seccomp filter since its launch */
+	task_status_field(pid, tid, "Seccomp:", &seccomp);
+	if (seccomp && !(opts & PTRACE_O_SUSPEND_SECCOMP) &&
+	    ptrace(PTRACE_SETOPTIONS, tid, 0, (void *)(opts | PTRACE_O_SUSPEND_SECCOMP)) == 0)
+		in->seccomp_suspended = true;
+	return stop_and_save(in);
 }
 
 int pid_inject_syscall(struct pid_inject *in, long nr, const uint64_t args[6], int64_t *ret)
@@ -544,6 +593,8 @@ int pid_inject_syscall(struct pid_inject *in, long nr, const uint64_t args[6], i
 				in->was_stopped = true;
 			continue;
 		}
+		if (status >> 16 == PTRACE_EVENT_EXIT)
+			return exiting(in, status);
 		/*
 		 * Signal-delivery stop. Every blockable signal is blocked, so this is SIGSTOP,
 		 * which we pass on (the process stops once we let go), or a fault raised by
@@ -558,6 +609,27 @@ int pid_inject_syscall(struct pid_inject *in, long nr, const uint64_t args[6], i
 	}
 	return dpt_fail(-EAGAIN, "pid %d: injected system call %ld kept being interrupted", in->pid,
 			nr);
+}
+
+/*
+ * The keeper traces the thread and goes on tracing it: instead of detaching, let it run again
+ * as it was. A thread found in a group stop must not run: a plain PTRACE_CONT would let it
+ * (the group stop ended for it when we ran the injected calls), so it is interrupted and
+ * continued, which brings it straight back into a group-stop trap (PTRACE_EVENT_STOP with the
+ * stop signal), where the keeper puts it back to listening.
+ */
+static int resume_traced(struct pid_inject *in, long sig, int err)
+{
+	if (in->seccomp_suspended)
+		ptrace(PTRACE_SETOPTIONS, in->tid, 0, (void *)in->trace_opts);
+	if (in->was_stopped && ptrace(PTRACE_INTERRUPT, in->tid, 0, 0) && !err)
+		err = dpt_fail(-errno, "pid %d: PTRACE_INTERRUPT: %s", in->pid, strerror(errno));
+	if (ptrace(PTRACE_CONT, in->tid, 0, (void *)sig) && !err)
+		err = dpt_fail(-errno, "pid %d: PTRACE_CONT: %s", in->pid, strerror(errno));
+	pid_inject_test_point(in);
+	in->seized = false;
+	in->dirty = false;
+	return err;
 }
 
 int pid_inject_detach(struct pid_inject *in)
@@ -584,6 +656,10 @@ int pid_inject_detach(struct pid_inject *in)
 					"pid %d: thread %d cannot be stopped to detach it; the "
 					"kernel releases it when dpt exits",
 					in->pid, in->tid);
+		if (status >> 16 == PTRACE_EVENT_EXIT) {
+			in->seized = false;
+			return exiting(in, status);
+		}
 		/* a signal-delivery stop: hand the signal over with the detach */
 		if (status >> 16 == 0 && WSTOPSIG(status) != (SIGTRAP | 0x80))
 			sig = WSTOPSIG(status);
@@ -596,6 +672,8 @@ int pid_inject_detach(struct pid_inject *in)
 		err = dpt_fail(-errno, "pid %d: restoring the signal mask: %s", in->pid,
 			       strerror(errno));
 	pid_inject_test_point(in);
+	if (in->traced)
+		return resume_traced(in, sig, err);
 	if (ptrace(PTRACE_DETACH, in->tid, 0, (void *)sig) && !err)
 		err = dpt_fail(-errno, "pid %d: PTRACE_DETACH: %s", in->pid, strerror(errno));
 	pid_inject_test_point(in);
@@ -612,7 +690,7 @@ struct inject_msg {
 	char reason[500];
 };
 
-static void send_result(int sock, int err, int fd)
+void pid_inject_send_result(int sock, int err, int fd)
 {
 	struct inject_msg msg = {.err = err};
 	char cbuf[CMSG_SPACE(sizeof(int))] = {0};
@@ -660,7 +738,7 @@ static __attribute__((noreturn)) void injector(pid_t pid, pid_inject_fn fn, void
 		if (!err)
 			err = err2;
 	}
-	send_result(sock, err, err ? -1 : fd);
+	pid_inject_send_result(sock, err, err ? -1 : fd);
 	if (fd >= 0)
 		close(fd);
 	if (!err)
@@ -668,7 +746,7 @@ static __attribute__((noreturn)) void injector(pid_t pid, pid_inject_fn fn, void
 	_exit(err ? 1 : 0);
 }
 
-static int receive_result(int sock, pid_t pid, int *fd, bool *answered)
+int pid_inject_recv_result(int sock, pid_t pid, int *fd, bool *answered)
 {
 	struct inject_msg msg;
 	char cbuf[CMSG_SPACE(sizeof(int))];
@@ -700,22 +778,30 @@ static int receive_result(int sock, pid_t pid, int *fd, bool *answered)
 	return msg.err;
 }
 
-int pid_inject_run(pid_t pid, pid_inject_fn fn, void *arg, int *fd)
+int pid_inject_hook_fd(void)
 {
 	const char *hook = getenv("DPT_PID_INJECT_PAUSE");
-	int keep[1], nr_keep = 0, sock, status, err, step;
+	int step, fd;
+
+	return hook && sscanf(hook, "%d:%d", &step, &fd) == 2 ? fd : -1;
+}
+
+int pid_inject_run(pid_t pid, pid_inject_fn fn, void *arg, int *fd)
+{
+	int keep[1] = {pid_inject_hook_fd()}, sock, status, err;
 	bool answered = false;
 	pid_t helper;
 
 	*fd = -1;
-	if (hook && sscanf(hook, "%d:%d", &step, &keep[0]) == 2)
-		nr_keep = 1; /* the test hook's fd */
-	err = pid_helper_fork(&helper, &sock, keep, nr_keep);
+	/* a program dpt launched is traced by its keeper: the keeper injects */
+	if (pid_keeper_exists(pid))
+		return pid_keeper_inject(pid, fn, arg, fd);
+	err = pid_helper_fork(&helper, &sock, keep, keep[0] >= 0);
 	if (err < 0)
 		return dpt_fail_ctx(err, "pid %d: starting the injector", pid);
 	if (err)
 		injector(pid, fn, arg, sock);
-	err = receive_result(sock, pid, fd, &answered);
+	err = pid_inject_recv_result(sock, pid, fd, &answered);
 	close(sock);
 	status = pid_helper_reap(helper);
 	if (answered)

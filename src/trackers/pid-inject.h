@@ -37,6 +37,11 @@ struct pid_inject {
 	uint64_t saved_mask;	       /* its blocked signals as found */
 	uint64_t syscall_ip;	       /* address of a `syscall` instruction in the target */
 	int wait_status;	       /* last waitpid status (for exit status in launch mode) */
+	bool traced;		       /* the keeper traces the thread: resume it, never detach */
+	unsigned long trace_opts;      /* traced: the keeper's ptrace options */
+	bool seccomp_suspended;	       /* traced: PTRACE_O_SUSPEND_SECCOMP added for the call */
+	int exit_status;	       /* traced: the thread's exit stop (PTRACE_EVENT_EXIT) met
+					  while injecting, for the keeper to handle; else 0 */
 	int step;		       /* test points passed (pid_inject_test_point) */
 	int parent_fd;		       /* in the injector: its socket to dpt; -1 elsewhere */
 };
@@ -60,6 +65,13 @@ bool pid_inject_parent_gone(struct pid_inject *in);
  * The calling process becomes the thread's tracer: pid_inject_run() calls it in the injector. */
 int pid_inject_attach(struct pid_inject *in, pid_t pid, int parent_fd);
 
+/* The same for thread tid of pid, which the calling process (the keeper, pid-keeper.c) traces
+ * already with options opts, and goes on tracing: pid_inject_detach() then restores it and lets
+ * it run (or, if it was in a group stop, brings it back into a group-stop trap) instead of
+ * detaching. If the thread turns out to be exiting, fails with -ESRCH and in->exit_status. */
+int pid_inject_attach_traced(struct pid_inject *in, pid_t pid, pid_t tid, unsigned long opts,
+			     int parent_fd);
+
 /* Run syscall nr with up to 6 arguments in the stopped thread; *ret gets its return value (a
  * negative errno on failure, as the kernel returns it). Returns 0, or -errno if the injection
  * itself failed (thread died: -ESRCH). */
@@ -76,5 +88,36 @@ int pid_inject_task_state(pid_t pid, pid_t tid, char *state, unsigned long *flag
 
 /* Test hook at each step of an injection; see DPT_PID_INJECT_PAUSE in pid-inject.c. */
 void pid_inject_test_point(struct pid_inject *in);
+/* The test hook's fd, which a helper that injects must keep open, or -1. */
+int pid_inject_hook_fd(void);
+
+/* The answer of a helper that injected: 0 and an fd for dpt (SCM_RIGHTS) or none (-1), or
+ * -errno with dpt_last_error() as the reason. recv: 0 or the -errno answered (with the reason
+ * recorded, *answered set), or -errno if no answer came (EOF: -ECHILD). */
+void pid_inject_send_result(int sock, int err, int fd);
+int pid_inject_recv_result(int sock, pid_t pid, int *fd, bool *answered);
+
+/* ---- launch mode's keeper (pid-keeper.c): the launched program's tracer ---- */
+
+/* Start the keeper of pid, a program dpt launched, stopped in a group stop and not traced:
+ * until told otherwise, it lets the program run (SIGCONT) if dpt dies. One per program. */
+int pid_keeper_start(pid_t pid, pid_t *keeper);
+/* Make it the program's tracer, holding it at its exit; -errno if it cannot (it stays a
+ * launch guard). */
+int pid_keeper_seize(pid_t pid);
+/* Let the program run (the keeper sends SIGCONT). */
+int pid_keeper_resume(pid_t pid);
+/* Is there a keeper for pid (a program this dpt launched and has not released)? */
+bool pid_keeper_exists(pid_t pid);
+/* pid_inject_run() for a program with a keeper: the keeper runs fn (arg must be NULL). */
+int pid_keeper_inject(pid_t pid, pid_inject_fn fn, void *arg, int *fd);
+/* The fd that becomes readable when the keeper has something to report: the program is held
+ * at its exit, or the keeper is gone; -1 if the keeper does not trace pid. */
+int pid_keeper_report_fd(pid_t pid);
+/* Read that report: 1 and *status (a wait status: how it is exiting) if the program is held at
+ * its exit, 0 if the keeper is gone (then the report fd is closed), -EAGAIN if nothing. */
+int pid_keeper_report(pid_t pid, int *status);
+/* Let the program go: the keeper detaches (a held program finishes exiting) and exits. */
+void pid_keeper_release(pid_t pid);
 
 #endif

@@ -147,6 +147,9 @@ struct pid_priv {
 	size_t scratch_size;
 	bool first; /* next collect is the first after start() */
 	bool ended;
+	int keeper_fd;	 /* launch mode: the keeper's report fd (t->end_fd), or -1 */
+	bool held;	 /* the keeper holds the program at its exit */
+	int held_status; /* then: the wait status it is exiting with */
 	char comm[32];
 };
 

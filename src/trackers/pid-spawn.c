@@ -9,14 +9,14 @@
  *     straight from the kernel into a group stop, and is left stopped and untraced, exactly
  *     like any process found stopped by SIGSTOP, which the pid tracker attaches to and leaves
  *     stopped. SIGCONT (pid_spawn_resume) starts the program once tracking is armed.
- *  4. Until then a launch guard watches dpt: a helper process (pid-helper.c) holding a pidfd
- *     of the program and one end of a socket. pid_spawn_resume() and pid_spawn_kill() release
- *     it; if dpt dies first (EOF, no release), the guard sends the program SIGCONT and
- *     exits. The program then runs, untracked, as it would have a moment
- *     later (and as it does when dpt stops before tracking starts): it is never left stopped
- *     for ever. PR_SET_PDEATHSIG in the program was the other way; it was not taken, because
- *     it outlives the exec, cannot be cleared from outside once tracking has started, and
- *     would then kill (or, with SIGCONT, poke) a running program whenever dpt died.
+ *  4. A keeper (pid-keeper.c) watches it: a helper process that lets the program run (SIGCONT)
+ *     if dpt dies before pid_spawn_resume() -- it then runs, untracked, as it would have a
+ *     moment later, and is never left stopped for ever -- and, once the program is in its
+ *     group stop, becomes its tracer, to hold it at its exit until dpt has read the last
+ *     partial interval. PR_SET_PDEATHSIG in the program was the other way to guard it; it was
+ *     not taken, because it outlives the exec, cannot be cleared from outside once tracking
+ *     has started, and would then kill (or, with SIGCONT, poke) a running program whenever dpt
+ *     died.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "dpt/log.h"
+#include "trackers/pid-inject.h"
 #include "trackers/pid-int.h"
 #include "trackers/pid.h"
 
@@ -51,62 +52,12 @@ static void child(const char *const argv[], int errfd)
 	_exit(127);
 }
 
-/*
- * The guard's life: wait for dpt's word. A byte: dpt resumed or killed the program itself.
- * EOF: dpt died before it let the program run; SIGCONT it. Whatever state it is seen in: an
- * injector may hold its thread in a ptrace stop, or be running it through an injected call
- * ('R' for a moment) and put it back into the group stop on detach -- SIGCONT ends the group
- * stop, so the kernel does not reinstate it then. Through the pidfd: never another process.
- */
-static __attribute__((noreturn)) void guard(int sock, int pidfd)
-{
-	char c;
-	ssize_t n;
-
-	do
-		n = read(sock, &c, 1);
-	while (n < 0 && errno == EINTR);
-	if (n != 1)
-		syscall(SYS_pidfd_send_signal, pidfd, SIGCONT, NULL, 0);
-	_exit(0);
-}
-
-static int start_guard(struct pid_spawn *sp)
-{
-	int pidfd, err;
-
-	pidfd = syscall(SYS_pidfd_open, sp->pid, 0);
-	if (pidfd < 0)
-		return dpt_fail(-errno, "pidfd_open: %s", strerror(errno));
-	err = pid_helper_fork(&sp->guard, &sp->guard_fd, &pidfd, 1);
-	if (err == 1)
-		guard(sp->guard_fd, pidfd);
-	close(pidfd);
-	return err;
-}
-
-/* dpt has let the program run or killed it: the guard may go. */
-static void release_guard(struct pid_spawn *sp)
-{
-	if (sp->guard_fd >= 0) {
-		if (write(sp->guard_fd, "r", 1) != 1) {
-			/* the guard is gone already; nothing to release */
-		}
-		close(sp->guard_fd);
-		sp->guard_fd = -1;
-	}
-	if (sp->guard > 0)
-		pid_helper_reap(sp->guard);
-	sp->guard = 0;
-}
-
 int pid_spawn(const char *const argv[], struct pid_spawn *sp)
 {
 	int pfd[2], status, e = 0, err;
 	pid_t pid, r;
 
-	sp->pid = sp->guard = 0;
-	sp->guard_fd = -1;
+	sp->pid = sp->keeper = 0;
 	if (!argv || !argv[0])
 		return dpt_fail(-EINVAL, "no command to run");
 	if (pipe2(pfd, O_CLOEXEC))
@@ -138,10 +89,11 @@ int pid_spawn(const char *const argv[], struct pid_spawn *sp)
 	close(pfd[0]);
 	/*
 	 * Stopped at exec with SIGTRAP, traced by us: if dpt dies now, the kernel detaches it and
-	 * it runs. Start the guard before turning the stop into a group stop, which nothing
+	 * it runs. Start the keeper before turning the stop into a group stop, which nothing
 	 * would end if dpt died.
 	 */
-	err = start_guard(sp);
+	err = pid_keeper_start(pid, &sp->keeper);
+
 	if (err) {
 		pid_spawn_kill(sp);
 		return dpt_fail_ctx(err, "cannot run %s", argv[0]);
@@ -160,28 +112,32 @@ int pid_spawn(const char *const argv[], struct pid_spawn *sp)
 		pid_spawn_kill(sp);
 		return dpt_fail(-ECHILD, "cannot run %s: it did not stop after exec", argv[0]);
 	}
+	/* from now on the keeper traces it, to hold it at its exit */
+	err = pid_keeper_seize(pid);
+	if (err)
+		dpt_warn("%s; dpt will not see the writes of its last partial interval",
+			 dpt_last_error());
+	dpt_clear_error();
 	return 0;
 }
 
 int pid_spawn_resume(struct pid_spawn *sp)
 {
-	int err = 0;
-
-	/* SIGCONT first, then release the guard: dpt dying in between leaves it running */
+	/* the keeper sends SIGCONT and stops being a launch guard */
+	if (!pid_keeper_resume(sp->pid))
+		return 0;
+	dpt_clear_error();
 	if (kill(sp->pid, SIGCONT))
-		err = dpt_fail(-errno, "pid %d: SIGCONT: %s", sp->pid, strerror(errno));
-	release_guard(sp);
-	return err;
+		return dpt_fail(-errno, "pid %d: SIGCONT: %s", sp->pid, strerror(errno));
+	return 0;
 }
 
 void pid_spawn_kill(struct pid_spawn *sp)
 {
-	if (sp->pid <= 0) {
-		release_guard(sp);
+	if (sp->pid <= 0)
 		return;
-	}
 	kill(sp->pid, SIGKILL);
-	release_guard(sp);
+	pid_keeper_release(sp->pid);
 	while (waitpid(sp->pid, NULL, 0) < 0 && errno == EINTR)
 		;
 }

@@ -290,7 +290,7 @@ static int pid_open(struct dpt_tracker *t, const struct dpt_target *target,
 		return dpt_fail(-ENOMEM, "out of memory");
 	t->priv = p;
 	p->pid = target->pid;
-	p->pidfd = p->maps_fd = p->pagemap_fd = p->uffd = p->clear_refs_fd = -1;
+	p->pidfd = p->maps_fd = p->pagemap_fd = p->uffd = p->clear_refs_fd = p->keeper_fd = -1;
 
 	err = check_target(p);
 	if (err)
@@ -319,7 +319,9 @@ static int pid_open(struct dpt_tracker *t, const struct dpt_target *target,
 	if (err)
 		goto fail;
 
-	t->end_fd = p->pidfd;
+	/* a program dpt launched: its keeper says when it is held at its exit */
+	p->keeper_fd = pid_keeper_report_fd(p->pid);
+	t->end_fd = p->keeper_fd >= 0 ? p->keeper_fd : p->pidfd;
 	snprintf(t->mode, sizeof(t->mode), "%s", p->method->name);
 	t->has_bitmap = true;
 	t->estimate = false;
@@ -333,43 +335,93 @@ fail:
 	return err;
 }
 
-/* The target has exited: reap it if it is our child (launch mode) and say how it ended. */
-static void note_end(struct dpt_tracker *t, struct pid_priv *p)
+/* How the target ended, from a wait status. */
+static void say_end(struct dpt_tracker *t, struct pid_priv *p, int status)
 {
+	if (WIFEXITED(status)) {
+		t->end_status = WEXITSTATUS(status);
+		snprintf(t->end_reason, sizeof(t->end_reason), "pid %d (%s) exited with status %d",
+			 p->pid, p->comm, WEXITSTATUS(status));
+	} else {
+		t->end_status = 128 + WTERMSIG(status);
+		snprintf(t->end_reason, sizeof(t->end_reason),
+			 "pid %d (%s) was killed by signal %d (%s)", p->pid, p->comm,
+			 WTERMSIG(status), strsignal(WTERMSIG(status)));
+	}
+}
+
+/* The target has exited: reap it if it is our child (launch mode) and say how it ended. With
+ * wait_ms, wait that long for it to finish exiting (a program its keeper has just let go). */
+static void note_end(struct dpt_tracker *t, struct pid_priv *p, int wait_ms)
+{
+	struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
 	siginfo_t si;
 
 	if (p->ended)
+		return;
+	if (wait_ms && poll(&pfd, 1, wait_ms) != 1)
 		return;
 	p->ended = true;
 	memset(&si, 0, sizeof(si));
 	/* for a process that is not dpt's child: ECHILD, and end_reason stays "exited" */
 	if (waitid(P_PIDFD, p->pidfd, &si, WEXITED | WNOHANG) || !si.si_pid)
 		return;
-	if (si.si_code == CLD_EXITED) {
-		t->end_status = si.si_status;
-		snprintf(t->end_reason, sizeof(t->end_reason), "pid %d (%s) exited with status %d",
-			 p->pid, p->comm, si.si_status);
-	} else {
-		t->end_status = 128 + si.si_status;
-		snprintf(t->end_reason, sizeof(t->end_reason),
-			 "pid %d (%s) was killed by signal %d (%s)", p->pid, p->comm, si.si_status,
-			 strsignal(si.si_status));
-	}
+	if (si.si_code == CLD_EXITED)
+		say_end(t, p, W_EXITCODE(si.si_status, 0));
+	else
+		say_end(t, p, W_EXITCODE(0, si.si_status));
 }
 
 static bool target_exited(struct pid_priv *p)
 {
 	struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
 
-	return p->ended || (p->pidfd >= 0 && poll(&pfd, 1, 0) == 1);
+	return p->ended || p->held || (p->pidfd >= 0 && poll(&pfd, 1, 0) == 1);
 }
 
 /* The target has exited: say so, with what we know of how. */
 static int target_gone(struct dpt_tracker *t, struct pid_priv *p)
 {
-	note_end(t, p);
-	return dpt_fail(-ESRCH, "%s; the writes of its last partial interval went with its memory",
-			t->end_reason);
+	if (p->held)
+		return dpt_fail(-ESRCH, "%s", t->end_reason);
+	note_end(t, p, 0);
+	return dpt_fail(-ESRCH,
+			"%s; the writes of its last partial interval went with its memory%s",
+			t->end_reason,
+			p->keeper_fd < 0 ? " (dpt holds a process at its exit only when it "
+					   "launched it)"
+					 : "");
+}
+
+/*
+ * end_fd fired. The pidfd: the target has exited. The keeper's report fd (launch mode): the
+ * program is held at its exit, its memory still there for the last collect -- or the keeper
+ * is gone; then, unless the program went with it, track on without it.
+ */
+static bool pid_ended(struct dpt_tracker *t)
+{
+	struct pid_priv *p = t->priv;
+	int status = 0, r;
+
+	if (!p || p->keeper_fd < 0 || t->end_fd != p->keeper_fd)
+		return true;
+	r = pid_keeper_report(p->pid, &status);
+	if (r == -EAGAIN)
+		return false;
+	if (r == 1) {
+		p->held = true;
+		p->held_status = status;
+		say_end(t, p, status);
+		return true;
+	}
+	p->keeper_fd = -1;
+	t->end_fd = p->pidfd;
+	if (target_exited(p))
+		return true;
+	dpt_warn("pid %d (%s): its keeper is gone; dpt will not see the writes of its last "
+		 "partial interval",
+		 p->pid, p->comm);
+	return false;
 }
 
 /*
@@ -499,9 +551,11 @@ static void pid_close(struct dpt_tracker *t)
 		return;
 	if (p->method)
 		p->method->detach(p);
+	/* a launched program: its keeper lets it go (finish exiting, if held) */
+	pid_keeper_release(p->pid);
 	if (p->pidfd >= 0) {
 		if (target_exited(p))
-			note_end(t, p); /* reaps our child, records how it ended */
+			note_end(t, p, p->held ? 5000 : 0); /* reaps our child, says how it ended */
 		close(p->pidfd);
 	}
 	if (p->maps_fd >= 0)
@@ -525,5 +579,6 @@ const struct dpt_tracker_ops pid_tracker_ops = {
     .open = pid_open,
     .start = pid_start,
     .collect = pid_collect,
+    .ended = pid_ended,
     .close = pid_close,
 };

@@ -37,26 +37,28 @@ struct pid_tracker_opts {
 	enum pid_qemu_mode qemu; /* regions and PID_QEMU_ON exclude each other */
 };
 
-/* A launched program, and the helper that lets it run if dpt dies before it does. */
+/* A launched program, and its keeper (pid-keeper.c), the helper that traces it. */
 struct pid_spawn {
 	pid_t pid;    /* the program */
-	pid_t guard;  /* the launch guard (pid-spawn.c); 0 when none */
-	int guard_fd; /* dpt's end of the socket to it; -1 when none */
+	pid_t keeper; /* its keeper; 0 when none */
 };
 
 /* Launch mode (dpt track -- CMD ARGS...): fork and exec argv (PATH search), and return its pid
- * in sp->pid with the new program stopped (SIGSTOP) before its first instruction, and not
- * traced. Then: open the pid tracker on it (a stopped target stays stopped), start(), and
- * pid_spawn_resume(). If dpt dies before that, a helper process lets the program run. If the
- * exec fails, returns -errno with "cannot run ARGV0: reason". The child gets default SIGPIPE,
- * SIGINT, SIGTERM, SIGCHLD, SIGQUIT and SIGHUP dispositions and an empty signal mask. The
- * tracker reaps it when it exits (end_status); call pid_spawn_kill() on error paths before the
- * tracker is open. dpt must not have a SIGCHLD handler that reaps children (waitpid(-1))
- * meanwhile, nor SIGCHLD set to SIG_IGN. */
+ * in sp->pid with the new program stopped (SIGSTOP) before its first instruction. Then: open
+ * the pid tracker on it (a stopped target stays stopped), start(), and pid_spawn_resume().
+ * A keeper process traces the program from then on, so that the tracker can read the last
+ * partial interval when it exits (end_fd fires while the program is held at its exit; close()
+ * lets it go), and does the tracker's injections into it; it lets the program run if dpt dies
+ * before pid_spawn_resume(), and detaches if dpt dies after. If the exec fails, returns -errno
+ * with "cannot run ARGV0: reason". The child gets default SIGPIPE, SIGINT, SIGTERM, SIGCHLD,
+ * SIGQUIT and SIGHUP dispositions and an empty signal mask. The tracker reaps it when it exits
+ * (end_status); call pid_spawn_kill() on error paths before the tracker is open. dpt must not
+ * have a SIGCHLD handler that reaps children (waitpid(-1)) meanwhile, nor SIGCHLD set to
+ * SIG_IGN. */
 int pid_spawn(const char *const argv[], struct pid_spawn *sp);
-/* Let the spawned program run (SIGCONT) and dismiss its guard. */
+/* Let the spawned program run (SIGCONT). */
 int pid_spawn_resume(struct pid_spawn *sp);
-/* Kill and reap a spawned program that will not be tracked; dismiss its guard. */
+/* Kill and reap a spawned program that will not be tracked; dismiss its keeper. */
 void pid_spawn_kill(struct pid_spawn *sp);
 
 #endif

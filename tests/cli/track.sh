@@ -20,9 +20,45 @@ first=$(sed -n 2p "$TMP/launch.csv" | cut -d, -f4)
 check launch-first-interval-has-startup test "${first:-0}" -ge 1024
 writes=$(sed -n 's/.*writer done writes=\([0-9]*\).*/\1/p' "$TMP/launch.out")
 check launch-writer-ran test "${writes:-0}" -ge 1900
-check launch-says-target-ended grep -q 'exited' "$TMP/launch.err"
-# the last partial interval went with the process's memory: the rows are the full intervals
-check launch-rows test "$(tail -n +2 "$TMP/launch.csv" | wc -l)" -ge 5
+check launch-says-target-ended grep -q 'exited with status 0; its last partial interval .* is written' \
+	"$TMP/launch.err"
+# its keeper held it at its exit: after the full intervals, the partial one up to its exit
+check launch-rows test "$(tail -n +2 "$TMP/launch.csv" | grep -vc 'final')" -ge 5
+check launch-last-row-partial bash -c "tail -n1 '$TMP/launch.csv' | grep -q ',final|partial\$'"
+
+# a launched program keeps its signals and job control: a handler runs, SIGSTOP stops it and
+# SIGCONT resumes it (its keeper lets both through)
+"$DPT" track -q --interval 100ms -- sh -c 'trap "echo got-usr1" USR1; kill -USR1 $$; exit 4' \
+	>"$TMP/usr1.out" 2>/dev/null
+check launch-signal-handled test $? = 4 -a "$(cat "$TMP/usr1.out")" = got-usr1
+"$DPT" track -q --interval 100ms -- "$W" --wss 1M --rate 1000 --duration 1.5 >"$TMP/jc.out" \
+	2>"$TMP/jc.err" &
+dpid=$!
+for _ in $(seq 50); do grep -q 'writer ready' "$TMP/jc.out" && break; sleep 0.1; done
+wpid=$(sed -n 's/.*writer ready pid=\([0-9]*\).*/\1/p' "$TMP/jc.out")
+kill -STOP "$wpid"
+sleep 0.3
+state=$(cut -d' ' -f3 "/proc/$wpid/stat")
+kill -CONT "$wpid"
+wait $dpid
+rc=$?
+check launch-sigstop-stops test "$state" = t -o "$state" = T
+check launch-sigcont-resumes test $rc = 0 -a "$(grep -c 'writer done' "$TMP/jc.out")" = 1
+
+# dpt killed while tracking a launched program: it runs on, untraced, with nothing of dpt's
+"$DPT" track -q --interval 100ms -- "$W" --wss 4M --rate 2000 --duration 2 >"$TMP/k9.out" \
+	2>/dev/null &
+dpid=$!
+for _ in $(seq 50); do grep -q 'writer ready' "$TMP/k9.out" && break; sleep 0.1; done
+wpid=$(sed -n 's/.*writer ready pid=\([0-9]*\).*/\1/p' "$TMP/k9.out")
+sleep 0.3
+kill -9 $dpid
+wait $dpid 2>/dev/null
+sleep 0.2
+check launch-kill9-untraced test "$(awk '/^TracerPid:/ { print $2 }' "/proc/$wpid/status")" = 0
+check launch-kill9-no-uffd bash -c "! ls -l /proc/$wpid/fd | grep -q userfaultfd"
+for _ in $(seq 50); do [ -d "/proc/$wpid" ] || break; sleep 0.1; done
+check launch-kill9-runs-on grep -q 'writer done writes=4000 ' "$TMP/k9.out"
 
 "$DPT" track -q --interval 100ms -- sh -c 'exit 7' 2>/dev/null
 check launch-exit-status-follows test $? = 7

@@ -6,12 +6,10 @@
  * writes known pages between collects: every interval's bitmap must be exactly those pages
  * (user writes, writes by the kernel, none for reads); a new mapping is picked up with its
  * written pages; "auto" picks soft-dirty where the uffd method is missing; the target's exit
- * is seen. The target writes only while dpt is not between reading pagemap and clear_refs,
- * so the documented race cannot strike here. Prints ok/FAIL/skip lines; exit status 1 on a
- * failure.
+ * is seen, and a launched program's last partial interval is read at its exit. The target
+ * writes only while dpt is not between reading pagemap and clear_refs, so the documented race
+ * cannot strike here. Prints ok/FAIL/skip lines; exit status 1 on a failure.
  */
-#include <poll.h>
-
 #include "../integration/pid-util.h"
 #include "../test.h"
 
@@ -21,13 +19,6 @@ static unsigned rnd(void)
 {
 	seed = seed * 1103515245 + 12345;
 	return seed >> 8;
-}
-
-static int collect(struct dpt_tracker *t, struct dpt_sample *s)
-{
-	memset(s, 0, sizeof(*s));
-	dpt_clear_error();
-	return t->ops->collect(t, s);
 }
 
 static void test_exact(void)
@@ -51,7 +42,7 @@ static void test_exact(void)
 	TEST_CHECK(!err && !strcmp(t.mode, "soft-dirty"), "sd-open", "%s", pid_test_err());
 	if (err)
 		goto out;
-	err = t.ops->start(&t) || collect(&t, &s);
+	err = t.ops->start(&t) || pid_test_collect(&t, &s);
 	TEST_CHECK(!err && s.total == 256 && s.dirty == 0 && s.regions_changed, "sd-first-sample",
 		   "%s; dirty %" PRIu64, pid_test_err(), s.dirty);
 	for (unsigned it = 0; it < 20; it++) {
@@ -66,7 +57,7 @@ static void test_exact(void)
 			n += !expect[p];
 			expect[p] = 1;
 		}
-		if (tgt_cmd(&g, "%s", cmd) || collect(&t, &s)) {
+		if (tgt_cmd(&g, "%s", cmd) || pid_test_collect(&t, &s)) {
 			bad++;
 			break;
 		}
@@ -80,12 +71,12 @@ static void test_exact(void)
 	TEST_CHECK(!bad, "sd-exact-20-intervals", "%u intervals differ", bad);
 	memset(expect, 0, sizeof(expect));
 	memset(expect + 40, 1, 10);
-	err = tgt_cmd(&g, "z 40 50") || collect(&t, &s);
+	err = tgt_cmd(&g, "z 40 50") || pid_test_collect(&t, &s);
 	TEST_CHECK(!err && !region_diff(&s, 0, expect, 256, &first), "sd-kernel-writes",
 		   "dirty %" PRIu64 ", first difference %" PRIu64, s.dirty, first);
-	err = tgt_cmd(&g, "r 0 256") || collect(&t, &s);
+	err = tgt_cmd(&g, "r 0 256") || pid_test_collect(&t, &s);
 	TEST_CHECK(!err && s.dirty == 0, "sd-reads-not-dirty", "dirty %" PRIu64, s.dirty);
-	err = tgt_cmd(&g, "w 0 256") || collect(&t, &s);
+	err = tgt_cmd(&g, "w 0 256") || pid_test_collect(&t, &s);
 	TEST_CHECK(!err && s.dirty == 256, "sd-all", "dirty %" PRIu64, s.dirty);
 	t.ops->close(&t);
 	TEST_CHECK(!tgt_cmd(&g, "w 0 1") && proc_tracer(g.pid) == 0, "sd-target-alive",
@@ -115,10 +106,10 @@ static void test_default(void)
 		goto out;
 	t.ops->close(&t);
 	err =
-	    pid_test_open(&t, g.pid, "soft-dirty", NULL, 0) || t.ops->start(&t) || collect(&t, &s);
+	    pid_test_open(&t, g.pid, "soft-dirty", NULL, 0) || t.ops->start(&t) || pid_test_collect(&t, &s);
 	if (!err)
 		err = tgt_cmd_val(&g, &addr, 1, "m 32") || tgt_cmd(&g, "M %" PRIx64 " 0 8", addr) ||
-		      collect(&t, &s);
+		      pid_test_collect(&t, &s);
 	r = err ? -1 : region_at(&s, addr);
 	if (r >= 0) {
 		off = (addr - s.regions[r].start) / TGT_PAGE;
@@ -128,7 +119,7 @@ static void test_default(void)
 	}
 	TEST_CHECK(r >= 0 && !wrong && s.regions_changed, "sd-new-mapping",
 		   "region %d, %" PRIu64 " wrong pages: %s", r, wrong, err ? pid_test_err() : "");
-	err = tgt_cmd(&g, "M %" PRIx64 " 16 20", addr) || collect(&t, &s);
+	err = tgt_cmd(&g, "M %" PRIx64 " 16 20", addr) || pid_test_collect(&t, &s);
 	r = err ? -1 : region_at(&s, addr);
 	wrong = 0;
 	if (r >= 0) {
@@ -139,10 +130,8 @@ static void test_default(void)
 	}
 	TEST_CHECK(r >= 0 && !wrong, "sd-new-mapping-tracked", "%" PRIu64 " wrong pages", wrong);
 	if (write(g.in, "x 5\n", 4) == 4) {
-		struct pollfd p = {.fd = t.end_fd, .events = POLLIN};
-
-		err = poll(&p, 1, 5000) != 1;
-		err = err || collect(&t, &s) != -ESRCH;
+		err = !tgt_wait_readable(t.end_fd, 5000);
+		err = err || pid_test_collect(&t, &s) != -ESRCH;
 		TEST_CHECK(!err && strstr(t.end_reason, "exited"), "sd-target-exit", "%s",
 			   t.end_reason);
 		waitpid(g.pid, NULL, 0);
@@ -153,8 +142,30 @@ out:
 	tgt_stop(&g);
 }
 
-int main(void)
+/* Launch mode, the program's end (itself, as the launched target): its keeper holds it at
+ * its exit, and the last partial interval holds exactly the pages it wrote on its way out. */
+static void test_launch_exit(void)
 {
+	static const struct {
+		const char *how, *name;
+		int status;
+	} cases[] = {
+	    {"rewrite 24", "sd-launch-last-interval-exit", 0},
+	    {"kill 24", "sd-launch-last-interval-sigkill", 128 + SIGKILL},
+	    {"thread 24 5", "sd-launch-last-interval-thread-exit", 5},
+	};
+	char why[512];
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		TEST_CHECK(!pid_test_launch_exit("/proc/self/exe", "soft-dirty", cases[i].how,
+						 cases[i].status, why, sizeof(why)),
+			   cases[i].name, "%s", why);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "--write")) /* the launched target */
+		return tgt_write_main(strtoul(argv[2], NULL, 0));
 	dpt_clear_error();
 	if (pid_tracker_ops.probe(&(struct dpt_tracker_opts){.mode = "soft-dirty"})) {
 		test_skip("pid-softdirty", "%s", pid_test_err());
@@ -162,5 +173,6 @@ int main(void)
 	}
 	test_exact();
 	test_default();
+	test_launch_exit();
 	return test_done();
 }

@@ -20,19 +20,6 @@ static unsigned rnd(void)
 	return rnd_state >> 8;
 }
 
-static int wait_readable(int fd, int ms)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-
-	return poll(&p, 1, ms) == 1;
-}
-
-static int collect(struct dpt_tracker *t, struct dpt_sample *s)
-{
-	memset(s, 0, sizeof(*s));
-	dpt_clear_error();
-	return t->ops->collect(t, s);
-}
 
 static void check_clean(pid_t pid, const char *name)
 {
@@ -67,7 +54,7 @@ static void test_exact(void)
 		       t.end_fd >= 0,
 		   "uffd-fields", "mode %s bitmap %d end_fd %d", t.mode, t.has_bitmap, t.end_fd);
 	TEST_CHECK(!t.ops->start(&t), "uffd-start", "%s", pid_test_err());
-	err = collect(&t, &s);
+	err = pid_test_collect(&t, &s);
 	TEST_CHECK(!err && s.total == 256 && s.nr_regions == 1 && s.regions[0].start == g.base &&
 		       s.regions[0].pages == 256 && s.regions_changed && s.dirty == 0 &&
 		       s.page_size == 4096,
@@ -86,7 +73,7 @@ static void test_exact(void)
 			n += !expect[p];
 			expect[p] = 1;
 		}
-		if (tgt_cmd(&g, "%s", cmd) || collect(&t, &s)) {
+		if (tgt_cmd(&g, "%s", cmd) || pid_test_collect(&t, &s)) {
 			bad++;
 			break;
 		}
@@ -101,20 +88,20 @@ static void test_exact(void)
 
 	memset(expect, 0, sizeof(expect));
 	memset(expect + 10, 1, 20);
-	err = tgt_cmd(&g, "z 10 30") || collect(&t, &s);
+	err = tgt_cmd(&g, "z 10 30") || pid_test_collect(&t, &s);
 	TEST_CHECK(!err && !region_diff(&s, 0, expect, 256, &first), "uffd-kernel-writes",
 		   "read() into pages 10-29: dirty %" PRIu64 ", first difference %" PRIu64, s.dirty,
 		   first);
-	err = tgt_cmd(&g, "r 0 256") || collect(&t, &s);
+	err = tgt_cmd(&g, "r 0 256") || pid_test_collect(&t, &s);
 	TEST_CHECK(!err && s.dirty == 0, "uffd-reads-not-dirty", "dirty %" PRIu64, s.dirty);
-	err = tgt_cmd(&g, "w 0 256") || tgt_cmd(&g, "w 0 256") || collect(&t, &s);
+	err = tgt_cmd(&g, "w 0 256") || tgt_cmd(&g, "w 0 256") || pid_test_collect(&t, &s);
 	TEST_CHECK(!err && s.dirty == 256, "uffd-all", "dirty %" PRIu64, s.dirty);
 
 	/* start() again forgets what was written before it */
-	err = tgt_cmd(&g, "w 0 100") || t.ops->start(&t) || collect(&t, &s);
+	err = tgt_cmd(&g, "w 0 100") || t.ops->start(&t) || pid_test_collect(&t, &s);
 	TEST_CHECK(!err && s.dirty == 0 && s.regions_changed, "uffd-restart-forgets",
 		   "dirty %" PRIu64, s.dirty);
-	err = tgt_cmd(&g, "w 7 8") || collect(&t, &s);
+	err = tgt_cmd(&g, "w 7 8") || pid_test_collect(&t, &s);
 	TEST_CHECK(!err && s.dirty == 1 && bitmap_test(s.bitmap, 7), "uffd-restart-tracks",
 		   "dirty %" PRIu64, s.dirty);
 	t.ops->close(&t);
@@ -143,11 +130,11 @@ static void test_default(void)
 		   err ? pid_test_err() : "", t.mode);
 	if (err)
 		goto out;
-	err = t.ops->start(&t) || collect(&t, &s);
+	err = t.ops->start(&t) || pid_test_collect(&t, &s);
 	TEST_CHECK(!err && s.nr_regions >= 3, "default-regions", "%u regions: %s", s.nr_regions,
 		   pid_test_err());
 
-	err = tgt_cmd(&g, "w 5 9") || collect(&t, &s);
+	err = tgt_cmd(&g, "w 5 9") || pid_test_collect(&t, &s);
 	r = err ? -1 : region_at(&s, g.base);
 	memset(expect, 0, sizeof(expect));
 	memset(expect + 5, 1, 4);
@@ -164,7 +151,7 @@ static void test_default(void)
 
 	/* a new mapping, written before any collect has seen it */
 	err = tgt_cmd_val(&g, &addr, 1, "m 64") || tgt_cmd(&g, "M %" PRIx64 " 0 10", addr) ||
-	      collect(&t, &s);
+	      pid_test_collect(&t, &s);
 	r = err ? -1 : region_at(&s, addr);
 	first = 0;
 	if (r >= 0) {
@@ -175,7 +162,7 @@ static void test_default(void)
 	}
 	TEST_CHECK(r >= 0 && !first && s.regions_changed, "new-mapping-picked-up",
 		   "region %d, %" PRIu64 " differences, changed %d", r, first, s.regions_changed);
-	err = tgt_cmd(&g, "M %" PRIx64 " 20 30", addr) || collect(&t, &s);
+	err = tgt_cmd(&g, "M %" PRIx64 " 20 30", addr) || pid_test_collect(&t, &s);
 	r = err ? -1 : region_at(&s, addr);
 	first = 0;
 	if (r >= 0) {
@@ -186,7 +173,7 @@ static void test_default(void)
 	}
 	TEST_CHECK(r >= 0 && !first && !s.regions_changed, "new-mapping-tracked",
 		   "region %d, %" PRIu64 " differences, changed %d", r, first, s.regions_changed);
-	err = tgt_cmd(&g, "u %" PRIx64 " 64", addr) || collect(&t, &s);
+	err = tgt_cmd(&g, "u %" PRIx64 " 64", addr) || pid_test_collect(&t, &s);
 	TEST_CHECK(!err && region_at(&s, addr) < 0 && s.regions_changed, "unmapped-dropped",
 		   "region %d still at the unmapped address", region_at(&s, addr));
 	t.ops->close(&t);
@@ -205,18 +192,18 @@ static void test_exit(void)
 
 	if (tgt_start(&g, 64))
 		return;
-	err = pid_test_open(&t, g.pid, "uffd", NULL, 0) || t.ops->start(&t) || collect(&t, &s);
+	err = pid_test_open(&t, g.pid, "uffd", NULL, 0) || t.ops->start(&t) || pid_test_collect(&t, &s);
 	if (err) {
 		TEST_CHECK(0, "exit-mid-run", "%s", pid_test_err());
 		tgt_stop(&g);
 		return;
 	}
-	TEST_CHECK(!wait_readable(t.end_fd, 0), "end-fd-quiet", "end_fd readable while it runs");
+	TEST_CHECK(!tgt_wait_readable(t.end_fd, 0), "end-fd-quiet", "end_fd readable while it runs");
 	tgt_cmd(&g, "w 0 10");
 	if (write(g.in, "x 0\n", 4) != 4)
 		return;
-	TEST_CHECK(wait_readable(t.end_fd, 5000), "end-fd-on-exit", "end_fd not readable");
-	err = collect(&t, &s);
+	TEST_CHECK(tgt_wait_readable(t.end_fd, 5000), "end-fd-on-exit", "end_fd not readable");
+	err = pid_test_collect(&t, &s);
 	TEST_CHECK(err == -ESRCH && strstr(pid_test_err(), "exited"), "collect-after-exit",
 		   "err %d: %s", err, pid_test_err());
 	TEST_CHECK(strstr(t.end_reason, "exited") != NULL, "end-reason", "'%s'", t.end_reason);
@@ -224,46 +211,6 @@ static void test_exit(void)
 	waitpid(g.pid, NULL, 0);
 	g.pid = 0;
 	tgt_stop(&g);
-}
-
-/* Spawn argv with its stdin and stdout on pipes; *in gets the write end of its stdin, *out
- * the read end of its stdout. */
-static int spawn_piped(const char *const argv[], struct pid_spawn *sp, int *in, int *out)
-{
-	int pin[2], pout[2], save_in, save_out, err;
-
-	if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC))
-		return -1;
-	save_in = dup(0);
-	save_out = dup(1);
-	fflush(stdout);
-	dup2(pin[0], 0);
-	dup2(pout[1], 1);
-	err = pid_spawn(argv, sp);
-	dup2(save_in, 0);
-	dup2(save_out, 1);
-	close(save_in);
-	close(save_out);
-	close(pin[0]);
-	close(pout[1]);
-	*in = pin[1];
-	*out = pout[0];
-	return err;
-}
-
-/* Pages of the mapping at addr (n pages) not set in the sample. */
-static uint64_t missing(const struct dpt_sample *s, uint64_t addr, uint64_t n, int *region)
-{
-	uint64_t off, wrong = 0;
-	int r = region_at(s, addr);
-
-	*region = r;
-	if (r < 0)
-		return n;
-	off = (addr - s->regions[r].start) / TGT_PAGE;
-	for (uint64_t i = 0; i < n; i++)
-		wrong += !bitmap_test(s->bitmap, s->regions[r].first_page + off + i);
-	return wrong;
 }
 
 /* A launched wrapper that execs the real program: followed into it. */
@@ -278,7 +225,7 @@ static void test_exec(const char *prog)
 	struct pid_spawn sp;
 
 	snprintf(cmdline, sizeof(cmdline), "exec %s --write 50", prog);
-	if (spawn_piped(argv, &sp, &in, &out)) {
+	if (pid_test_spawn_piped(argv, &sp, &in, &out)) {
 		TEST_CHECK(0, "exec-followed", "%s", pid_test_err());
 		return;
 	}
@@ -286,18 +233,29 @@ static void test_exec(const char *prog)
 	    pid_test_open(&t, sp.pid, "uffd", NULL, 0) || t.ops->start(&t) || pid_spawn_resume(&sp);
 	err = err || tgt_line(out, line, sizeof(line)) ||
 	      sscanf(line, "ready %" SCNx64 " %" SCNu64, &addr, &n) != 2;
-	err = err || collect(&t, &s);
-	wrong = err ? n : missing(&s, addr, n, &r);
+	err = err || pid_test_collect(&t, &s);
+	wrong = err ? n : pid_test_wrong_bits(&s, addr, n, n);
+	r = err ? -1 : region_at(&s, addr);
 	TEST_CHECK(!err && n == 50 && !wrong && s.regions_changed &&
 		       strstr(t.target_desc, "pid-target"),
 		   "exec-followed", "%s; region %d, %" PRIu64 " of %" PRIu64 " pages missing, %s",
 		   err ? pid_test_err() : "ok", r, wrong, n, t.target_desc);
 	close(in); /* it exits 0 */
-	err = err || !wait_readable(t.end_fd, 5000) || collect(&t, &s) != -ESRCH;
+	err = err || !tgt_wait_readable(t.end_fd, 5000) || !t.ops->ended(&t) || pid_test_collect(&t, &s);
 	t.ops->close(&t);
 	TEST_CHECK(!err && t.end_status == 0 && strstr(t.end_reason, "(pid-target) exited"),
 		   "exec-then-exit", "status %d, %s", t.end_status, t.end_reason);
 	close(out);
+}
+
+/* Launch mode, the program's end: the last partial interval, read while its keeper holds it
+ * at its exit (pid-util.h). */
+static void test_launch_exit(const char *prog, const char *how, const char *name, int status)
+{
+	char why[512];
+
+	TEST_CHECK(!pid_test_launch_exit(prog, "uffd", how, status, why, sizeof(why)), name, "%s",
+		   why);
 }
 
 /* Launch mode: tracked from the first instruction; exit status comes back. */
@@ -317,17 +275,18 @@ static void test_launch(void)
 
 	snprintf(prog, sizeof(prog), "%s/tests/helpers/pid-target",
 		 getenv("BUILD") ? getenv("BUILD") : "build");
-	err = spawn_piped(argv, &sp, &in, &out);
+	err = pid_test_spawn_piped(argv, &sp, &in, &out);
 	TEST_CHECK(!err, "spawn", "%s", pid_test_err());
 	if (err)
 		return;
 	pid = sp.pid;
 	state = proc_state(pid);
 	err = pid_test_open(&t, pid, NULL, NULL, 0);
-	/* after the detach it runs for a moment on its way back into the group stop */
-	for (int i = 0; i < 100 && proc_state(pid) != 'T'; i++)
+	/* after the injection it runs for a moment on its way back into the group stop; its
+	 * keeper traces it, so the stop shows as 't' */
+	for (int i = 0; i < 100 && proc_state(pid) != 't'; i++)
 		usleep(1000);
-	TEST_CHECK(!err && state == 'T' && proc_state(pid) == 'T', "spawn-open-stays-stopped",
+	TEST_CHECK(!err && state == 't' && proc_state(pid) == 't', "spawn-open-stays-stopped",
 		   "%s; state before %c after %c", err ? pid_test_err() : "ok", state,
 		   proc_state(pid));
 	if (err) {
@@ -338,14 +297,16 @@ static void test_launch(void)
 	if (!err)
 		err = tgt_line(out, line, sizeof(line)) ||
 		      sscanf(line, "ready %" SCNx64 " %" SCNu64, &addr, &n) != 2;
-	err = err || collect(&t, &s);
-	wrong = err ? n : missing(&s, addr, n, &r);
+	err = err || pid_test_collect(&t, &s);
+	wrong = err ? n : pid_test_wrong_bits(&s, addr, n, n);
+	r = err ? -1 : region_at(&s, addr);
 	TEST_CHECK(!err && n == 100 && !wrong, "launch-first-interval",
 		   "region %d, %" PRIu64 " of %" PRIu64 " pages missing", r, wrong, n);
 	close(in);
-	TEST_CHECK(wait_readable(t.end_fd, 5000), "launch-end-fd", "not readable");
-	err = collect(&t, &s);
-	TEST_CHECK(err == -ESRCH && t.end_status == 0 && strstr(t.end_reason, "status 0"),
+	TEST_CHECK(tgt_wait_readable(t.end_fd, 5000) && t.ops->ended(&t), "launch-end-fd",
+		   "not readable");
+	err = pid_test_collect(&t, &s);
+	TEST_CHECK(err == 0 && t.end_status == 0 && strstr(t.end_reason, "status 0"),
 		   "launch-exit-status-0", "err %d status %d '%s'", err, t.end_status,
 		   t.end_reason);
 	t.ops->close(&t);
@@ -353,13 +314,17 @@ static void test_launch(void)
 		   "the child was not reaped");
 	close(out);
 	test_exec(prog);
+	test_launch_exit(prog, "rewrite 24", "launch-last-interval-exit", 0);
+	test_launch_exit(prog, "kill 24", "launch-last-interval-sigkill", 128 + SIGKILL);
+	test_launch_exit(prog, "thread 24 5", "launch-last-interval-thread-exit", 5);
 
 	err = pid_spawn(sh, &sp) || pid_test_open(&t, sp.pid, "uffd", NULL, 0) ||
 	      t.ops->start(&t) || pid_spawn_resume(&sp);
 	TEST_CHECK(!err, "launch-sh", "%s", pid_test_err());
 	if (!err) {
-		wait_readable(t.end_fd, 5000);
-		collect(&t, &s);
+		tgt_wait_readable(t.end_fd, 5000);
+		t.ops->ended(&t);
+		pid_test_collect(&t, &s);
 		t.ops->close(&t);
 		TEST_CHECK(t.end_status == 3 && strstr(t.end_reason, "status 3"),
 			   "launch-exit-status-3", "status %d '%s'", t.end_status, t.end_reason);

@@ -22,8 +22,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -405,6 +408,175 @@ static inline int pid_test_clean(pid_t pid, char *why, size_t size)
 	snprintf(why, size, "%d userfaultfd(s), %d registered range(s), tracer %ld", fds, ranges,
 		 tracer);
 	return fds == 0 && ranges == 0 && tracer == 0;
+}
+
+/* ---- launch mode ---- */
+
+static inline bool tgt_wait_readable(int fd, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	return poll(&p, 1, ms) == 1;
+}
+
+/* The launched target (pid-target --write N; pid-softdirty-check --write N): map n pages, write
+ * every one, print "ready ADDR N", then wait for one line on stdin and end as it says:
+ *	(EOF, or any other line)  exit 0
+ *	rewrite K                 rewrite the first K pages, exit 0
+ *	kill K                    rewrite them, then SIGKILL itself
+ *	thread K S                a second thread rewrites them and calls exit(S) while the
+ *	                          first waits in pause()
+ * Tracked from its first instruction, its first interval holds exactly the n pages of the
+ * mapping at ADDR, and its last (partial) one exactly the K pages it rewrote on its way out. */
+static char *tgt_wbuf;
+static unsigned long tgt_wrewrite;
+static int tgt_wstatus;
+
+static inline void tgt_rewrite(void)
+{
+	for (unsigned long i = 0; i < tgt_wrewrite; i++)
+		tgt_write_page((volatile char *)tgt_wbuf + i * TGT_PAGE, (unsigned)i + 7);
+}
+
+static inline void *tgt_exiting_thread(void *arg)
+{
+	tgt_rewrite();
+	exit(tgt_wstatus);
+}
+
+static inline int tgt_write_main(unsigned long n)
+{
+	char line[64] = "";
+	pthread_t t;
+	ssize_t r;
+
+	/* fenced by PROT_NONE pages, so no later mapping (a thread's stack) merges with it: a
+	 * merge would mark the whole VMA soft-dirty (docs/pid-tracker.md) */
+	tgt_wbuf = mmap(NULL, (n + 2) * TGT_PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (tgt_wbuf == MAP_FAILED)
+		return 1;
+	tgt_wbuf += TGT_PAGE;
+	if (mprotect(tgt_wbuf, n * TGT_PAGE, PROT_READ | PROT_WRITE))
+		return 1;
+	for (unsigned long i = 0; i < n; i++)
+		tgt_write_page((volatile char *)tgt_wbuf + i * TGT_PAGE, (unsigned)i + 1);
+	tgt_reply(1, "ready %lx %lu\n", (unsigned long)tgt_wbuf, n);
+	r = read(0, line, sizeof(line) - 1);
+	if (r > 0)
+		line[r] = 0;
+	if (sscanf(line, "rewrite %lu", &tgt_wrewrite) == 1 && tgt_wrewrite <= n) {
+		tgt_rewrite();
+		return 0;
+	}
+	if (sscanf(line, "kill %lu", &tgt_wrewrite) == 1 && tgt_wrewrite <= n) {
+		tgt_rewrite();
+		kill(getpid(), SIGKILL);
+	}
+	if (sscanf(line, "thread %lu %d", &tgt_wrewrite, &tgt_wstatus) == 2 && tgt_wrewrite <= n &&
+	    !pthread_create(&t, NULL, tgt_exiting_thread, NULL))
+		for (;;)
+			pause();
+	return 0;
+}
+
+/* Launch argv (pid_spawn) with its stdin and stdout on pipes; *in gets the write end of its
+ * stdin, *out the read end of its stdout. */
+static inline int pid_test_spawn_piped(const char *const argv[], struct pid_spawn *sp, int *in,
+				       int *out)
+{
+	int pin[2], pout[2], save_in, save_out, err;
+
+	if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC))
+		return -1;
+	save_in = dup(0);
+	save_out = dup(1);
+	fflush(stdout);
+	dup2(pin[0], 0);
+	dup2(pout[1], 1);
+	err = pid_spawn(argv, sp);
+	dup2(save_in, 0);
+	dup2(save_out, 1);
+	close(save_in);
+	close(save_out);
+	close(pin[0]);
+	close(pout[1]);
+	*in = pin[1];
+	*out = pout[0];
+	return err;
+}
+
+/* Pages of the n-page mapping at addr whose bit is wrong in the sample: not set among the first
+ * k, or set among the others; n if no region holds addr. */
+static inline uint64_t pid_test_wrong_bits(const struct dpt_sample *s, uint64_t addr, uint64_t n,
+					   uint64_t k)
+{
+	uint64_t off, wrong = 0;
+	int r = region_at(s, addr);
+
+	if (r < 0)
+		return n;
+	off = (addr - s->regions[r].start) / TGT_PAGE;
+	for (uint64_t i = 0; i < n; i++)
+		wrong += bitmap_test(s->bitmap, s->regions[r].first_page + off + i) != (i < k);
+	return wrong;
+}
+
+static inline int pid_test_collect(struct dpt_tracker *t, struct dpt_sample *s)
+{
+	memset(s, 0, sizeof(*s));
+	dpt_clear_error();
+	return t->ops->collect(t, s);
+}
+
+/*
+ * Launch mode, the program's end. Launch prog --write 64 with method mode, check its first
+ * interval, tell it how to end (a tgt_write_main() line that rewrites 24 pages), and check:
+ * its keeper holds it at its exit (end_fd fires, ended() says so), the last partial interval
+ * holds exactly the 24 pages, end_status is want_status, and afterwards neither the program
+ * nor its keeper is left. 0, or -1 with why.
+ */
+static inline int pid_test_launch_exit(const char *prog, const char *mode, const char *how,
+				       int want_status, char *why, size_t size)
+{
+	const char *argv[] = {prog, "--write", "64", NULL};
+	char cmd[64], line[128];
+	struct dpt_tracker t;
+	struct dpt_sample s;
+	uint64_t addr = 0, n = 0, wrong = 64;
+	struct pid_spawn sp;
+	bool held = false;
+	int in, out, err, ok;
+
+	if (pid_test_spawn_piped(argv, &sp, &in, &out)) {
+		snprintf(why, size, "%s", dpt_last_error() ? dpt_last_error() : "cannot launch");
+		return -1;
+	}
+	err = pid_test_open(&t, sp.pid, mode, NULL, 0) || t.ops->start(&t) ||
+	      pid_spawn_resume(&sp) || tgt_line(out, line, sizeof(line)) ||
+	      sscanf(line, "ready %" SCNx64 " %" SCNu64, &addr, &n) != 2 ||
+	      pid_test_collect(&t, &s) || pid_test_wrong_bits(&s, addr, n, n);
+	snprintf(cmd, sizeof(cmd), "%s\n", how);
+	err = err || write(in, cmd, strlen(cmd)) != (ssize_t)strlen(cmd);
+	if (!err && tgt_wait_readable(t.end_fd, 5000))
+		held = t.ops->ended(&t);
+	err = err || !held || pid_test_collect(&t, &s);
+	if (!err)
+		wrong = pid_test_wrong_bits(&s, addr, n, 24);
+	t.ops->close(&t);
+	ok = !err && !wrong && t.end_status == want_status;
+	snprintf(why, size,
+		 "%s; %s; %" PRIu64 " of %" PRIu64 " pages wrong in the last interval, status %d "
+		 "(want %d), '%s'",
+		 how, err ? (dpt_last_error() ? dpt_last_error() : "failed") : "held at its exit",
+		 wrong, n, t.end_status, want_status, t.end_reason);
+	if (ok && !(waitpid(sp.pid, NULL, WNOHANG) < 0 && errno == ECHILD &&
+		    kill(sp.keeper, 0) < 0 && errno == ESRCH)) {
+		snprintf(why, size, "%s: the program or its keeper is still there", how);
+		ok = 0;
+	}
+	close(in);
+	close(out);
+	return ok ? 0 : -1;
 }
 
 #endif
