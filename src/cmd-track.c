@@ -28,6 +28,7 @@ enum {
 	OPT_NO_QEMU,
 	OPT_MODE,
 	OPT_SAMPLE_PAGES,
+	OPT_NO_HOLD,
 };
 
 static const struct option track_longopts[] = {
@@ -40,6 +41,7 @@ static const struct option track_longopts[] = {
 	{"no-qemu", no_argument, 0, OPT_NO_QEMU},
 	{"mode", required_argument, 0, OPT_MODE},
 	{"sample-pages", required_argument, 0, OPT_SAMPLE_PAGES},
+	{"no-hold", no_argument, 0, OPT_NO_HOLD},
 	{0},
 };
 
@@ -52,6 +54,12 @@ static const char track_usage[] =
 	"estimate through QMP (qmp tracker).\n\n"
 	"pid tracker (--pid, or a command to launch):\n"
 	"  -p, --pid PID          track this running process\n"
+	"  CMD [ARGS...]          launch CMD and track it from its first instruction; when it\n"
+	"                         ends, its last partial interval is written and dpt exits with\n"
+	"                         its status\n"
+	"      --no-hold          launch mode: do not trace CMD to hold it at its exit (for\n"
+	"                         programs that must run untraced: LeakSanitizer, crash reporters,\n"
+	"                         debuggers); its last partial interval is then lost\n"
 	"      --method M         uffd (userfaultfd write-protect + PAGEMAP_SCAN, Linux >= 6.7),\n"
 	"                         soft-dirty (clear_refs + pagemap), or auto (default)\n"
 	"      --region R         track only R: START-END (hex addresses) or a mapping name as\n"
@@ -75,6 +83,7 @@ struct track_args {
 	enum pid_qemu_mode qemu;
 	unsigned sample_pages;
 	char **cmd; /* launch mode */
+	bool no_hold;
 };
 
 static int track_parse_one(struct track_args *a, int opt, const char *arg)
@@ -114,6 +123,9 @@ static int track_parse_one(struct track_args *a, int opt, const char *arg)
 					arg);
 		a->mode = arg;
 		return 0;
+	case OPT_NO_HOLD:
+		a->no_hold = true;
+		return 0;
 	case OPT_SAMPLE_PAGES:
 		if (parse_uint(arg, 128, 16384, &v))
 			return dpt_fail(-EINVAL, "--sample-pages: '%s' is not from 128 to 16384", arg);
@@ -130,6 +142,8 @@ static int track_check(struct track_args *a, const char **tracker)
 
 	if (launch && a->pid)
 		return dpt_fail(-EINVAL, "give either --pid or a command to launch, not both");
+	if (a->no_hold && !launch)
+		return dpt_fail(-EINVAL, "--no-hold is for launch mode (a command to run)");
 	if (!launch && !a->pid && !a->qmp)
 		return dpt_fail(-EINVAL, "nothing to track: give --pid PID, --qmp SOCKET or a "
 					 "command");
@@ -231,7 +245,8 @@ int cmd_track(int argc, char **argv)
 		topts.extra = &popts;
 	}
 	if (a.cmd) {
-		if (pid_spawn((const char *const *)a.cmd, &launch.sp))
+		if (pid_spawn((const char *const *)a.cmd, a.no_hold ? PID_SPAWN_NO_HOLD : 0,
+			      &launch.sp))
 			return cmd_error("cannot launch the command");
 		target.pid = launch.sp.pid;
 		ro.loop.after_start = launch_resume;

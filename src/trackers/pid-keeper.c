@@ -487,6 +487,7 @@ struct keeper_ref {
 	int sock;     /* requests and answers */
 	int report;   /* reports; -1 once the keeper is gone */
 	bool tracing;
+	bool gone;    /* it exited (EOF on reports): injections go to an injector again */
 };
 
 /* The keepers of the programs this dpt launched (one, in practice). */
@@ -528,7 +529,9 @@ int pid_keeper_start(pid_t pid, pid_t *keeper)
 
 bool pid_keeper_exists(pid_t pid)
 {
-	return pid > 0 && ref_find(pid) != NULL;
+	struct keeper_ref *r = pid > 0 ? ref_find(pid) : NULL;
+
+	return r && !r->gone;
 }
 
 /* Send a request and read the answer (fd: for REQ_INJECT). */
@@ -610,6 +613,7 @@ int pid_keeper_report(pid_t pid, int *status)
 	close(r->report); /* EOF: the keeper has exited */
 	r->report = -1;
 	r->tracing = false;
+	r->gone = true;
 	return 0;
 }
 

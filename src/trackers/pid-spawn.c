@@ -52,7 +52,7 @@ static void child(const char *const argv[], int errfd)
 	_exit(127);
 }
 
-int pid_spawn(const char *const argv[], struct pid_spawn *sp)
+int pid_spawn(const char *const argv[], unsigned flags, struct pid_spawn *sp)
 {
 	int pfd[2], status, e = 0, err;
 	pid_t pid, r;
@@ -113,6 +113,8 @@ int pid_spawn(const char *const argv[], struct pid_spawn *sp)
 		return dpt_fail(-ECHILD, "cannot run %s: it did not stop after exec", argv[0]);
 	}
 	/* from now on the keeper traces it, to hold it at its exit */
+	if (flags & PID_SPAWN_NO_HOLD)
+		return 0;
 	err = pid_keeper_seize(pid);
 	if (err)
 		dpt_warn("%s; dpt will not see the writes of its last partial interval",

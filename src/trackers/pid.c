@@ -321,6 +321,8 @@ static int pid_open(struct dpt_tracker *t, const struct dpt_target *target,
 
 	/* a program dpt launched: its keeper says when it is held at its exit */
 	p->keeper_fd = pid_keeper_report_fd(p->pid);
+	p->launched = pid_keeper_exists(p->pid);
+	p->no_hold = p->launched && p->keeper_fd < 0;
 	t->end_fd = p->keeper_fd >= 0 ? p->keeper_fd : p->pidfd;
 	snprintf(t->mode, sizeof(t->mode), "%s", p->method->name);
 	t->has_bitmap = true;
@@ -386,11 +388,11 @@ static int target_gone(struct dpt_tracker *t, struct pid_priv *p)
 		return dpt_fail(-ESRCH, "%s", t->end_reason);
 	note_end(t, p, 0);
 	return dpt_fail(-ESRCH,
-			"%s; the writes of its last partial interval went with its memory%s",
+			"%s; the writes of its last partial interval went with its memory (%s)",
 			t->end_reason,
-			p->keeper_fd < 0 ? " (dpt holds a process at its exit only when it "
-					   "launched it)"
-					 : "");
+			!p->launched ? "dpt holds a process at its exit only when it launched it"
+			: p->no_hold ? "launched with --no-hold"
+				     : "its keeper, which would have held it at its exit, was gone");
 }
 
 /*

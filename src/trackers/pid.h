@@ -46,7 +46,7 @@ struct pid_spawn {
 /* Launch mode (dpt track -- CMD ARGS...): fork and exec argv (PATH search), and return its pid
  * in sp->pid with the new program stopped (SIGSTOP) before its first instruction. Then: open
  * the pid tracker on it (a stopped target stays stopped), start(), and pid_spawn_resume().
- * A keeper process traces the program from then on, so that the tracker can read the last
+ * Unless flags has PID_SPAWN_NO_HOLD, a keeper process traces the program from then on, so that the tracker can read the last
  * partial interval when it exits (end_fd fires while the program is held at its exit; close()
  * lets it go), and does the tracker's injections into it; it lets the program run if dpt dies
  * before pid_spawn_resume(), and detaches if dpt dies after. If the exec fails, returns -errno
@@ -55,7 +55,10 @@ struct pid_spawn {
  * (end_status); call pid_spawn_kill() on error paths before the tracker is open. dpt must not
  * have a SIGCHLD handler that reaps children (waitpid(-1)) meanwhile, nor SIGCHLD set to
  * SIG_IGN. */
-int pid_spawn(const char *const argv[], struct pid_spawn *sp);
+int pid_spawn(const char *const argv[], unsigned flags, struct pid_spawn *sp);
+/* flags: the keeper does not trace the program (it is only its launch guard): the program runs
+ * untraced, and its last partial interval is lost (dpt track --no-hold) */
+#define PID_SPAWN_NO_HOLD 1u
 /* Let the spawned program run (SIGCONT). */
 int pid_spawn_resume(struct pid_spawn *sp);
 /* Kill and reap a spawned program that will not be tracked; dismiss its keeper. */

@@ -4,6 +4,9 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 W=$HELPERS/writer
+# a launched program is traced by its keeper: a sanitizer build's leak check at its exit, which
+# ptraces it too, must be off (README: --no-hold)
+LW=(env LSAN_OPTIONS=detect_leaks=0 "$W")
 
 if ! "$DPT" check | grep -q '^tracker pid, uffd method *works'; then
 	skip track-all "the pid tracker's uffd method does not work on this host"
@@ -12,7 +15,7 @@ fi
 
 # --- launch mode: tracked from its first interval; exit status passed on -------------------
 "$DPT" track -q --interval 200ms -o csv:"$TMP/launch.csv" -- \
-	"$W" --wss 4M --rate 2000 --duration 1 >"$TMP/launch.out" 2>"$TMP/launch.err"
+	"${LW[@]}" --wss 4M --rate 2000 --duration 1 >"$TMP/launch.out" 2>"$TMP/launch.err"
 check launch-exit-0 test $? = 0
 # the writer touches its 1024 pages once before it starts the paced writes: all of them, and
 # the program's start-up, fall in the first interval
@@ -31,7 +34,7 @@ check launch-last-row-partial bash -c "tail -n1 '$TMP/launch.csv' | grep -q ',fi
 "$DPT" track -q --interval 100ms -- sh -c 'trap "echo got-usr1" USR1; kill -USR1 $$; exit 4' \
 	>"$TMP/usr1.out" 2>/dev/null
 check launch-signal-handled test $? = 4 -a "$(cat "$TMP/usr1.out")" = got-usr1
-"$DPT" track -q --interval 100ms -- "$W" --wss 1M --rate 1000 --duration 1.5 >"$TMP/jc.out" \
+"$DPT" track -q --interval 100ms -- "${LW[@]}" --wss 1M --rate 1000 --duration 1.5 >"$TMP/jc.out" \
 	2>"$TMP/jc.err" &
 dpid=$!
 for _ in $(seq 50); do grep -q 'writer ready' "$TMP/jc.out" && break; sleep 0.1; done
@@ -59,6 +62,34 @@ check launch-kill9-untraced test "$(awk '/^TracerPid:/ { print $2 }' "/proc/$wpi
 check launch-kill9-no-uffd bash -c "! ls -l /proc/$wpid/fd | grep -q userfaultfd"
 for _ in $(seq 50); do [ -d "/proc/$wpid" ] || break; sleep 0.1; done
 check launch-kill9-runs-on grep -q 'writer done writes=4000 ' "$TMP/k9.out"
+
+# --no-hold: the program runs untraced (as a sanitizer build's leak check needs), and its last
+# partial interval is lost, which dpt says
+"$DPT" track --no-hold --interval 100ms -- "$W" --wss 1M --rate 1000 --duration 1 \
+	>"$TMP/nh.out" 2>"$TMP/nh.err" &
+dpid=$!
+for _ in $(seq 50); do grep -q 'writer ready' "$TMP/nh.out" && break; sleep 0.1; done
+wpid=$(sed -n 's/.*writer ready pid=\([0-9]*\).*/\1/p' "$TMP/nh.out")
+check no-hold-untraced test "$(awk '/^TracerPid:/ { print $2 }' "/proc/$wpid/status")" = 0
+wait $dpid
+check no-hold-exit-0 test $? = 0
+check no-hold-says-lost grep -q 'exited with status 0; the writes of its last partial interval went with its memory' "$TMP/nh.err"
+
+# its keeper killed: the program runs on untraced, dpt tracks on and says what it cannot do
+"$DPT" track --interval 100ms -o csv:"$TMP/kk.csv" -- "$W" --wss 4M --rate 2000 --duration 1.5 \
+	>"$TMP/kk.out" 2>"$TMP/kk.err" &
+dpid=$!
+for _ in $(seq 50); do grep -q 'writer ready' "$TMP/kk.out" && break; sleep 0.1; done
+wpid=$(sed -n 's/.*writer ready pid=\([0-9]*\).*/\1/p' "$TMP/kk.out")
+keeper=$(awk '/^TracerPid:/ { print $2 }' "/proc/$wpid/status")
+kill -9 "$keeper"
+sleep 0.2
+check keeper-killed-untraced test "$(awk '/^TracerPid:/ { print $2 }' "/proc/$wpid/status")" = 0
+wait $dpid
+check keeper-killed-dpt-exit-0 test $? = 0
+check keeper-killed-says grep -q 'its keeper is gone' "$TMP/kk.err"
+check keeper-killed-writer-done grep -q 'writer done writes=3000 ' "$TMP/kk.out"
+check keeper-killed-tracked-on test "$(tail -n +2 "$TMP/kk.csv" | wc -l)" -ge 12
 
 "$DPT" track -q --interval 100ms -- sh -c 'exit 7' 2>/dev/null
 check launch-exit-status-follows test $? = 7
@@ -141,6 +172,7 @@ bad_case track pid-and-command --pid $spid -- true
 bad_case track mode-with-pid --pid $spid --mode dirty-ring
 bad_case track qemu-and-region --pid $spid --qemu --region '[heap]'
 bad_case track bitmaps-unwritable --pid $spid --bitmaps /proc
+bad_case track no-hold-with-pid --pid $spid --no-hold
 cd - >/dev/null
 check bad-target-untouched kill -0 $spid
 check bad-no-uffd-left bash -c "! ls -l /proc/$spid/fd | grep -q userfaultfd"

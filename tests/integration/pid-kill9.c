@@ -502,7 +502,7 @@ static void test_launch(void)
 			dup2(in[0], 0);
 			dup2(out[1], 1);
 			setenv("DPT_PID_INJECT_PAUSE", hook, 1);
-			if (pid_spawn(argv, &sp))
+			if (pid_spawn(argv, 0, &sp))
 				_exit(2);
 			if (write(info[1], &sp.pid, sizeof(sp.pid)) != sizeof(sp.pid))
 				_exit(3);

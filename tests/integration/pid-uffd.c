@@ -318,7 +318,7 @@ static void test_launch(void)
 	test_launch_exit(prog, "kill 24", "launch-last-interval-sigkill", 128 + SIGKILL);
 	test_launch_exit(prog, "thread 24 5", "launch-last-interval-thread-exit", 5);
 
-	err = pid_spawn(sh, &sp) || pid_test_open(&t, sp.pid, "uffd", NULL, 0) ||
+	err = pid_spawn(sh, 0, &sp) || pid_test_open(&t, sp.pid, "uffd", NULL, 0) ||
 	      t.ops->start(&t) || pid_spawn_resume(&sp);
 	TEST_CHECK(!err, "launch-sh", "%s", pid_test_err());
 	if (!err) {
@@ -330,7 +330,7 @@ static void test_launch(void)
 			   "launch-exit-status-3", "status %d '%s'", t.end_status, t.end_reason);
 	}
 	dpt_clear_error();
-	err = pid_spawn(bad, &sp);
+	err = pid_spawn(bad, 0, &sp);
 	TEST_CHECK(err == -ENOENT && strstr(pid_test_err(), "cannot run /nonexistent/prog"),
 		   "launch-bad-command", "err %d: %s", err, pid_test_err());
 }
