@@ -246,6 +246,20 @@ static int setup_regions(struct pid_priv *p, const struct dpt_target *target,
 	if (nr && q == PID_QEMU_ON)
 		return dpt_fail(-EINVAL, "regions and the QEMU layout exclude each other");
 	p->qemu = q == PID_QEMU_ON || (q == PID_QEMU_AUTO && !nr && pid_qemu_detect(p->pid));
+	if (p->qemu && pid_keeper_exists(p->pid)) {
+		/* launched: stopped before its first instruction, it has no guest RAM yet */
+		if (q == PID_QEMU_ON)
+			return dpt_fail(-EINVAL,
+					"pid %d (%s) was just launched and has no guest RAM yet: "
+					"for the QEMU layout, start it first and track it with "
+					"--pid %d --qemu",
+					p->pid, p->comm, p->pid);
+		dpt_info("pid %d (%s): a QEMU launched by dpt has no guest RAM yet; tracking "
+			 "all its writable memory (for the QEMU layout, start it first and track "
+			 "it with --pid)",
+			 p->pid, p->comm);
+		p->qemu = false;
+	}
 	if (p->qemu)
 		return pid_qemu_blocks(p->pid, target->qmp_path, &p->sels, &p->nr_sels);
 	if (!nr)

@@ -84,3 +84,20 @@ check qemu-no-uffd-ranges-after-kill9 bash -c "! grep -q 'VmFlags:.* u[wm]' /pro
 after=$(awk -F, 'NR > 1 { s += $4; t += $3 } END { printf "%d", s / t }' "$TMP/after.csv")
 check qemu-rate-after-kill9 awk -v m="$after" -v b="$bg" -v r=$RATE \
 	'BEGIN { e = (m - b - r) / r; exit !(e < 0.05 && e > -0.05) }'
+
+# --- a QEMU that dpt launches: the keeper traces its vCPU and I/O threads, the guest boots and
+# runs its writer, and at QEMU's exit the last partial interval is written, status passed on
+cat >"$TMP/dpt-qemu" <<WRAP
+#!/bin/sh
+exec "$DPT" track -q --interval 1s -o csv:"$TMP/launched.csv" -- qemu-system-x86_64 "\$@" 2>"$TMP/launched.err"
+WRAP
+chmod +x "$TMP/dpt-qemu"
+DPT_VMKIT_QEMU="$TMP/dpt-qemu" "$VMKIT/run.sh" --helpers --smp 2 -- \
+	writer --wss 16M --rate 2000 --duration 3 >"$TMP/launched.out" 2>&1
+check qemu-launched-guest-ran test $? = 0 -a "$(grep -c 'writer done writes=6000 ' "$TMP/launched.out")" = 1
+check qemu-launched-says grep -q 'a QEMU launched by dpt has no guest RAM yet' "$TMP/launched.err"
+check qemu-launched-last-interval grep -q 'exited with status 0; its last partial interval .* is written' \
+	"$TMP/launched.err"
+# every full interval saw at least the writer's 2000 pages/s
+check qemu-launched-rate awk -F, 'NR > 2 && $7 == "" && $4 < 2000 { bad = 1 } END { exit bad }' \
+	"$TMP/launched.csv"
