@@ -185,6 +185,16 @@ static void hold(struct keeper *k, struct kthread *t, unsigned long code)
 	}
 }
 
+/* Is tid a thread of the program? TRACECLONE also catches a clone() that makes a new process
+ * sharing the memory (CLONE_VM without CLONE_THREAD, exit signal 0): not ours to keep. */
+static bool ours(struct keeper *k, pid_t tid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", k->pid, tid);
+	return access(path, F_OK) == 0;
+}
+
 /* One stop or death of a traced thread, as waitpid reported it. */
 static void on_event(struct keeper *k, pid_t tid, int status)
 {
@@ -198,9 +208,16 @@ static void on_event(struct keeper *k, pid_t tid, int status)
 	}
 	if (!WIFSTOPPED(status))
 		return;
-	t = kt_add(k, tid); /* a new thread's first stop may come before its creator's event */
 	sig = WSTOPSIG(status);
 	ev = status >> 16;
+	t = kt_find(k, tid);
+	if (!t && !ours(k, tid)) {
+		/* another process: let it go, with the signal it was about to receive */
+		ptrace(PTRACE_DETACH, tid, 0, (void *)(long)(!ev && sig != (SIGTRAP | 0x80) ? sig : 0));
+		return;
+	}
+	if (!t) /* a new thread's first stop may come before its creator's event */
+		t = kt_add(k, tid);
 	switch (ev) {
 	case PTRACE_EVENT_STOP:
 		if (is_group_stop_sig(sig) && !ptrace(PTRACE_LISTEN, tid, 0, 0)) {
@@ -210,7 +227,7 @@ static void on_event(struct keeper *k, pid_t tid, int status)
 		}
 		break; /* an interrupt, a new thread, the end of a group stop: run on */
 	case PTRACE_EVENT_CLONE:
-		if (!ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg))
+		if (!ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) && ours(k, (pid_t)msg))
 			kt_add(k, (pid_t)msg);
 		break;
 	case PTRACE_EVENT_EXEC:

@@ -317,6 +317,8 @@ static void test_launch(void)
 	test_launch_exit(prog, "rewrite 24", "launch-last-interval-exit", 0);
 	test_launch_exit(prog, "kill 24", "launch-last-interval-sigkill", 128 + SIGKILL);
 	test_launch_exit(prog, "thread 24 5", "launch-last-interval-thread-exit", 5);
+	/* a clone sharing its memory that ends with exit_group(): not the program's end */
+	test_launch_exit(prog, "clone 24", "launch-last-interval-clone-not-end", 0);
 
 	err = pid_spawn(sh, 0, &sp) || pid_test_open(&t, sp.pid, "uffd", NULL, 0) ||
 	      t.ops->start(&t) || pid_spawn_resume(&sp);

@@ -24,6 +24,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -32,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -426,6 +428,8 @@ static inline bool tgt_wait_readable(int fd, int ms)
  *	kill K                    rewrite them, then SIGKILL itself
  *	thread K S                a second thread rewrites them and calls exit(S) while the
  *	                          first waits in pause()
+ *	clone K                   a clone() sharing its memory but not a thread of it (no
+ *	                          CLONE_THREAD) calls exit_group(); then rewrite K pages, exit 0
  * Tracked from its first instruction, its first interval holds exactly the n pages of the
  * mapping at ADDR, and its last (partial) one exactly the K pages it rewrote on its way out. */
 static char *tgt_wbuf;
@@ -442,6 +446,12 @@ static inline void *tgt_exiting_thread(void *arg)
 {
 	tgt_rewrite();
 	exit(tgt_wstatus);
+}
+
+static inline int tgt_clone_child(void *arg)
+{
+	syscall(SYS_exit_group, 0);
+	return 0;
 }
 
 static inline int tgt_write_main(unsigned long n)
@@ -476,6 +486,14 @@ static inline int tgt_write_main(unsigned long n)
 	    !pthread_create(&t, NULL, tgt_exiting_thread, NULL))
 		for (;;)
 			pause();
+	if (sscanf(line, "clone %lu", &tgt_wrewrite) == 1 && tgt_wrewrite <= n) {
+		static char stack[65536] __attribute__((aligned(16)));
+		int c = clone(tgt_clone_child, stack + sizeof(stack), CLONE_VM, NULL);
+
+		if (c < 0 || waitpid(c, NULL, __WCLONE) != c)
+			return 2;
+		tgt_rewrite();
+	}
 	return 0;
 }
 
