@@ -29,6 +29,7 @@ enum {
 	OPT_MODE,
 	OPT_SAMPLE_PAGES,
 	OPT_NO_HOLD,
+	OPT_HOLD,
 };
 
 static const struct option track_longopts[] = {
@@ -42,6 +43,7 @@ static const struct option track_longopts[] = {
 	{"mode", required_argument, 0, OPT_MODE},
 	{"sample-pages", required_argument, 0, OPT_SAMPLE_PAGES},
 	{"no-hold", no_argument, 0, OPT_NO_HOLD},
+	{"hold", no_argument, 0, OPT_HOLD},
 	{0},
 };
 
@@ -54,6 +56,9 @@ static const char track_usage[] =
 	"estimate through QMP (qmp tracker).\n\n"
 	"pid tracker (--pid, or a command to launch):\n"
 	"  -p, --pid PID          track this running process\n"
+	"      --hold             with --pid: trace it for the whole run, to hold it at its exit\n"
+	"                         and write its last partial interval (it sees a tracer, and\n"
+	"                         each signal it receives costs a round trip through dpt's helper)\n"
 	"  CMD [ARGS...]          launch CMD and track it from its first instruction; when it\n"
 	"                         ends, its last partial interval is written and dpt exits with\n"
 	"                         its status\n"
@@ -84,6 +89,7 @@ struct track_args {
 	unsigned sample_pages;
 	char **cmd; /* launch mode */
 	bool no_hold;
+	bool hold;
 };
 
 static int track_parse_one(struct track_args *a, int opt, const char *arg)
@@ -126,6 +132,9 @@ static int track_parse_one(struct track_args *a, int opt, const char *arg)
 	case OPT_NO_HOLD:
 		a->no_hold = true;
 		return 0;
+	case OPT_HOLD:
+		a->hold = true;
+		return 0;
 	case OPT_SAMPLE_PAGES:
 		if (parse_uint(arg, 128, 16384, &v))
 			return dpt_fail(-EINVAL, "--sample-pages: '%s' is not from 128 to 16384", arg);
@@ -144,6 +153,8 @@ static int track_check(struct track_args *a, const char **tracker)
 		return dpt_fail(-EINVAL, "give either --pid or a command to launch, not both");
 	if (a->no_hold && !launch)
 		return dpt_fail(-EINVAL, "--no-hold is for launch mode (a command to run)");
+	if (a->hold && !a->pid)
+		return dpt_fail(-EINVAL, "--hold is for --pid (a launched command is held anyway)");
 	if (!launch && !a->pid && !a->qmp)
 		return dpt_fail(-EINVAL, "nothing to track: give --pid PID, --qmp SOCKET or a "
 					 "command");
@@ -231,7 +242,7 @@ int cmd_track(int argc, char **argv)
 		return cmd_error("cannot block signals");
 
 	struct pid_tracker_opts popts = {
-		.regions = a.regions, .nr_regions = a.nr_regions, .qemu = a.qemu,
+		.regions = a.regions, .nr_regions = a.nr_regions, .qemu = a.qemu, .hold = a.hold,
 	};
 	struct qmp_tracker_opts qopts = {
 		.interval_ns = ro.loop.interval_ns, .sample_pages = a.sample_pages,

@@ -100,11 +100,15 @@ int pid_inject_recv_result(int sock, pid_t pid, int *fd, bool *answered);
 /* ---- launch mode's keeper (pid-keeper.c): the launched program's tracer ---- */
 
 /* Start the keeper of pid, a program dpt launched, stopped in a group stop and not traced:
- * until told otherwise, it lets the program run (SIGCONT) if dpt dies. One per program. */
+ * until told otherwise, it lets the program run (SIGCONT) if dpt dies. One per program. For
+ * --hold, the keeper of a running process dpt attached to (then pid_keeper_seize(pid, true)). */
 int pid_keeper_start(pid_t pid, pid_t *keeper);
 /* Make it the program's tracer, holding it at its exit; -errno if it cannot (it stays a
- * launch guard). */
-int pid_keeper_seize(pid_t pid);
+ * launch guard). running: pid is not a launched program in its group stop but a process dpt
+ * attached to (--hold), running: every thread is seized as it runs. */
+int pid_keeper_seize(pid_t pid, bool running);
+/* Was pid launched by this dpt (its keeper is not one started for --hold)? */
+bool pid_keeper_launched(pid_t pid);
 /* Let the program run (the keeper sends SIGCONT). */
 int pid_keeper_resume(pid_t pid);
 /* Is there a keeper for pid (a program this dpt launched and has not released)? */

@@ -150,6 +150,7 @@ struct pid_priv {
 	int keeper_fd;	 /* launch mode: the keeper's report fd (t->end_fd), or -1 */
 	bool launched;	 /* dpt launched it: it has a keeper */
 	bool no_hold;	 /* ... which does not trace it (--no-hold) */
+	bool kept;	 /* a keeper traced it at open, to hold it at its exit */
 	bool held;	 /* the keeper holds the program at its exit */
 	int held_status; /* then: the wait status it is exiting with */
 	char comm[32];

@@ -59,7 +59,7 @@
 #define MAX_KEEPERS  4
 
 /* dpt -> keeper */
-enum { REQ_SEIZE = 'S', REQ_RESUME = 'R', REQ_INJECT = 'I', REQ_RELEASE = 'D' };
+enum { REQ_SEIZE = 'S', REQ_SEIZE_ALL = 'A', REQ_RESUME = 'R', REQ_INJECT = 'I', REQ_RELEASE = 'D' };
 
 struct keeper_req {
 	char type;
@@ -382,6 +382,60 @@ static void do_seize(struct keeper *k)
 	answer(k, err ? dpt_fail(err, "pid %d did not stop for its keeper", k->pid) : 0);
 }
 
+/*
+ * Attach mode (--hold): trace every thread of a running process. PTRACE_SEIZE does not stop a
+ * thread; TRACECLONE catches the threads a seized thread creates; a thread created by one not
+ * yet seized shows in the next listing. Repeat until a listing brings nothing new. A process
+ * that some other tracer holds is refused, untouched (everything seized so far is detached).
+ */
+static void do_seize_all(struct keeper *k)
+{
+	char path[64];
+	bool more = true;
+	int err = 0;
+
+	dpt_clear_error();
+	snprintf(path, sizeof(path), "/proc/%d/task", k->pid);
+	k->tracing = true;
+	k->resumed = true; /* running: hold it at its exit from now on, never SIGCONT it */
+	for (unsigned pass = 0; more && !err && pass < 100; pass++) {
+		struct dirent *de;
+		DIR *d = opendir(path);
+
+		more = false;
+		if (!d) {
+			err = dpt_fail(-ESRCH, "pid %d exited", k->pid);
+			break;
+		}
+		while (!err && (de = readdir(d))) {
+			pid_t tid = atoi(de->d_name);
+
+			if (tid <= 0 || kt_find(k, tid))
+				continue;
+			if (ptrace(PTRACE_SEIZE, tid, 0, (void *)(unsigned long)KEEPER_OPTS)) {
+				if (errno == ESRCH)
+					continue; /* it exited meanwhile */
+				err = dpt_fail(-errno, "pid %d: cannot trace thread %d to hold it at "
+						       "its exit: %s",
+					       k->pid, tid, strerror(errno));
+				break;
+			}
+			kt_add(k, tid);
+			more = true;
+		}
+		closedir(d);
+	}
+	if (!err && !kt_find(k, k->pid))
+		err = dpt_fail(-ESRCH, "pid %d exited", k->pid);
+	if (err) {
+		k->leaving = true;
+		while (k->nr)
+			detach_thread(k, k->t[0].tid);
+		k->tracing = false;
+	}
+	answer(k, err);
+}
+
 static void do_inject(struct keeper *k, pid_inject_fn fn)
 {
 	struct pid_inject in;
@@ -445,6 +499,9 @@ static void on_request(struct keeper *k)
 	case REQ_SEIZE:
 		do_seize(k);
 		break;
+	case REQ_SEIZE_ALL:
+		do_seize_all(k);
+		break;
 	case REQ_RESUME:
 		k->resumed = true;
 		answer(k, kill(k->pid, SIGCONT) ? -errno : 0);
@@ -505,6 +562,7 @@ struct keeper_ref {
 	int report;   /* reports; -1 once the keeper is gone */
 	bool tracing;
 	bool gone;    /* it exited (EOF on reports): injections go to an injector again */
+	bool attached; /* the keeper of a process dpt attached to (--hold), not launched */
 };
 
 /* The keepers of the programs this dpt launched (one, in practice). */
@@ -566,16 +624,17 @@ static int request(struct keeper_ref *r, struct keeper_req *req, int *fd)
 	return err;
 }
 
-int pid_keeper_seize(pid_t pid)
+int pid_keeper_seize(pid_t pid, bool running)
 {
 	struct keeper_ref *r = (pid > 0 ? ref_find(pid) : NULL);
-	struct keeper_req req = {.type = REQ_SEIZE};
+	struct keeper_req req = {.type = running ? REQ_SEIZE_ALL : REQ_SEIZE};
 	int err;
 
 	if (!r)
 		return dpt_fail(-ESRCH, "pid %d has no keeper", pid);
 	err = request(r, &req, NULL);
 	r->tracing = !err;
+	r->attached = running;
 	return err;
 }
 
@@ -649,4 +708,11 @@ void pid_keeper_release(pid_t pid)
 		close(r->report);
 	pid_helper_reap(r->keeper);
 	*r = (struct keeper_ref){0};
+}
+
+bool pid_keeper_launched(pid_t pid)
+{
+	struct keeper_ref *r = pid > 0 ? ref_find(pid) : NULL;
+
+	return r && !r->attached;
 }

@@ -115,7 +115,7 @@ int pid_spawn(const char *const argv[], unsigned flags, struct pid_spawn *sp)
 	/* from now on the keeper traces it, to hold it at its exit */
 	if (flags & PID_SPAWN_NO_HOLD)
 		return 0;
-	err = pid_keeper_seize(pid);
+	err = pid_keeper_seize(pid, false);
 	if (err)
 		dpt_warn("%s; dpt will not see the writes of its last partial interval",
 			 dpt_last_error());

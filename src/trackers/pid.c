@@ -246,7 +246,7 @@ static int setup_regions(struct pid_priv *p, const struct dpt_target *target,
 	if (nr && q == PID_QEMU_ON)
 		return dpt_fail(-EINVAL, "regions and the QEMU layout exclude each other");
 	p->qemu = q == PID_QEMU_ON || (q == PID_QEMU_AUTO && !nr && pid_qemu_detect(p->pid));
-	if (p->qemu && pid_keeper_exists(p->pid)) {
+	if (p->qemu && pid_keeper_launched(p->pid)) {
 		/* launched: stopped before its first instruction, it has no guest RAM yet */
 		if (q == PID_QEMU_ON)
 			return dpt_fail(-EINVAL,
@@ -288,6 +288,20 @@ static void describe(struct dpt_tracker *t, struct pid_priv *p, const char *qmp)
 }
 
 static void pid_close(struct dpt_tracker *t);
+
+/* --hold on a process dpt attached to: a keeper traces it from now on (pid-keeper.c). */
+static int hold_running(struct pid_priv *p)
+{
+	pid_t keeper;
+	int err = pid_keeper_start(p->pid, &keeper);
+
+	if (!err)
+		err = pid_keeper_seize(p->pid, true);
+	if (err)
+		return dpt_fail_ctx(err, "--hold");
+	dpt_debug("pid %d: held at its exit by keeper %d", p->pid, keeper);
+	return 0;
+}
 
 static int pid_open(struct dpt_tracker *t, const struct dpt_target *target,
 		    const struct dpt_tracker_opts *opts)
@@ -334,9 +348,15 @@ static int pid_open(struct dpt_tracker *t, const struct dpt_target *target,
 		goto fail;
 
 	/* a program dpt launched: its keeper says when it is held at its exit */
-	p->keeper_fd = pid_keeper_report_fd(p->pid);
 	p->launched = pid_keeper_exists(p->pid);
+	if (!p->launched && xo && xo->hold) {
+		err = hold_running(p);
+		if (err)
+			goto fail;
+	}
+	p->keeper_fd = pid_keeper_report_fd(p->pid);
 	p->no_hold = p->launched && p->keeper_fd < 0;
+	p->kept = p->keeper_fd >= 0;
 	t->end_fd = p->keeper_fd >= 0 ? p->keeper_fd : p->pidfd;
 	snprintf(t->mode, sizeof(t->mode), "%s", p->method->name);
 	t->has_bitmap = true;
@@ -351,15 +371,15 @@ fail:
 	return err;
 }
 
-/* How the target ended, from a wait status. */
-static void say_end(struct dpt_tracker *t, struct pid_priv *p, int status)
+/* How the target ended, from a wait status; with pass, end_status follows it (dpt's child). */
+static void say_end(struct dpt_tracker *t, struct pid_priv *p, int status, bool pass)
 {
 	if (WIFEXITED(status)) {
-		t->end_status = WEXITSTATUS(status);
+		t->end_status = pass ? WEXITSTATUS(status) : 0;
 		snprintf(t->end_reason, sizeof(t->end_reason), "pid %d (%s) exited with status %d",
 			 p->pid, p->comm, WEXITSTATUS(status));
 	} else {
-		t->end_status = 128 + WTERMSIG(status);
+		t->end_status = pass ? 128 + WTERMSIG(status) : 0;
 		snprintf(t->end_reason, sizeof(t->end_reason),
 			 "pid %d (%s) was killed by signal %d (%s)", p->pid, p->comm,
 			 WTERMSIG(status), strsignal(WTERMSIG(status)));
@@ -383,9 +403,9 @@ static void note_end(struct dpt_tracker *t, struct pid_priv *p, int wait_ms)
 	if (waitid(P_PIDFD, p->pidfd, &si, WEXITED | WNOHANG) || !si.si_pid)
 		return;
 	if (si.si_code == CLD_EXITED)
-		say_end(t, p, W_EXITCODE(si.si_status, 0));
+		say_end(t, p, W_EXITCODE(si.si_status, 0), true);
 	else
-		say_end(t, p, W_EXITCODE(0, si.si_status));
+		say_end(t, p, W_EXITCODE(0, si.si_status), true);
 }
 
 static bool target_exited(struct pid_priv *p)
@@ -404,9 +424,9 @@ static int target_gone(struct dpt_tracker *t, struct pid_priv *p)
 	return dpt_fail(-ESRCH,
 			"%s; the writes of its last partial interval went with its memory (%s)",
 			t->end_reason,
-			!p->launched ? "dpt holds a process at its exit only when it launched it"
+			p->kept	     ? "its keeper, which would have held it at its exit, was gone"
 			: p->no_hold ? "launched with --no-hold"
-				     : "its keeper, which would have held it at its exit, was gone");
+				     : "dpt holds a process it attached to at its exit only with --hold");
 }
 
 /*
@@ -427,7 +447,7 @@ static bool pid_ended(struct dpt_tracker *t)
 	if (r == 1) {
 		p->held = true;
 		p->held_status = status;
-		say_end(t, p, status);
+		say_end(t, p, status, p->launched);
 		return true;
 	}
 	p->keeper_fd = -1;

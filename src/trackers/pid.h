@@ -35,6 +35,10 @@ struct pid_tracker_opts {
 	const char *const *regions;
 	unsigned nr_regions;
 	enum pid_qemu_mode qemu; /* regions and PID_QEMU_ON exclude each other */
+	/* a running process (not one dpt launched, whose keeper holds it anyway): trace it for
+	 * the whole run to hold it at its exit, so that its last partial interval can be read
+	 * (dpt track --pid PID --hold). Refused, with the reason, if it cannot be traced. */
+	bool hold;
 };
 
 /* A launched program, and its keeper (pid-keeper.c), the helper that traces it. */

@@ -147,6 +147,24 @@ for _ in $(seq 50); do grep -q 'writer ready' "$TMP/w2.out" && break; sleep 0.1;
 check target-exit-dpt-exit-0 test $? = 0
 check target-exit-said grep -qi 'exited' "$TMP/exit.err"
 check target-exit-stop-line test "$(tail -n1 "$TMP/exit.err" | grep -c 'stop dirty page tracking\|exited')" = 1
+check target-exit-lost-says-hold grep -q 'only with --hold' "$TMP/exit.err"
+
+# --- --hold: a process dpt attached to is held at its exit: the last partial interval too ----
+"$W" --wss 4M --rate 1000 --duration 1 >"$TMP/wh.out" &
+wpid=$!
+for _ in $(seq 50); do grep -q 'writer ready' "$TMP/wh.out" && break; sleep 0.1; done
+"$DPT" track --pid $wpid --hold --interval 300ms -o csv:"$TMP/hold.csv" 2>"$TMP/hold.err" &
+dpid=$!
+sleep 0.3
+tracer=$(awk '/^TracerPid:/ { print $2 }' "/proc/$wpid/status")
+wait $dpid
+check hold-dpt-exit-0 test $? = 0
+check hold-traced test "${tracer:-0}" -gt 0
+check hold-says-written grep -q 'exited with status 0; its last partial interval .* is written' \
+	"$TMP/hold.err"
+check hold-last-row-partial bash -c "tail -n1 '$TMP/hold.csv' | grep -q ',final|partial\$'"
+wait $wpid
+check hold-writer-exit-0 test $? = 0
 
 # --- bad input -------------------------------------------------------------------------------
 sleep 30 &
@@ -173,6 +191,7 @@ bad_case track mode-with-pid --pid $spid --mode dirty-ring
 bad_case track qemu-and-region --pid $spid --qemu --region '[heap]'
 bad_case track bitmaps-unwritable --pid $spid --bitmaps /proc
 bad_case track no-hold-with-pid --pid $spid --no-hold
+bad_case track hold-with-command --hold -- true
 cd - >/dev/null
 check bad-target-untouched kill -0 $spid
 check bad-no-uffd-left bash -c "! ls -l /proc/$spid/fd | grep -q userfaultfd"

@@ -213,6 +213,69 @@ static void test_exit(void)
 	tgt_stop(&g);
 }
 
+/* Pages of the 64-page buffer of a sample over exactly that buffer whose bit is not "set iff in
+ * [a, b)". */
+static unsigned buffer_wrong(const struct dpt_sample *s, unsigned a, unsigned b)
+{
+	unsigned wrong = s->total == 64 ? 0 : 64;
+
+	for (unsigned i = 0; !wrong && i < 64; i++)
+		wrong += bitmap_test(s->bitmap, i) != (i >= a && i < b);
+	return wrong;
+}
+
+/*
+ * --hold: a process dpt attached to is traced by a keeper for the whole run, so that its exit
+ * is held and its last partial interval read. And when dpt ends first, it runs on untraced.
+ */
+static void test_hold(void)
+{
+	char range[64], line[64];
+	const char *regions[] = {range};
+	struct pid_tracker_opts xo = {.regions = regions, .nr_regions = 1, .hold = true};
+	struct dpt_tracker t;
+	struct dpt_sample s;
+	unsigned wrong = 64;
+	long tracer = 0;
+	struct tgt g;
+	int err, status = -1;
+
+	/* dpt ends first: the target is let go, untraced, and goes on */
+	if (tgt_start(&g, 64))
+		return;
+	snprintf(range, sizeof(range), "%" PRIx64 "-%" PRIx64, g.base, g.base + 64 * TGT_PAGE);
+	err = pid_test_open_opts(&t, g.pid, "uffd", &xo) || t.ops->start(&t);
+	tracer = proc_tracer(g.pid);
+	err = err || tgt_cmd(&g, "w 0 10") || pid_test_collect(&t, &s);
+	if (!err)
+		wrong = buffer_wrong(&s, 0, 10);
+	t.ops->close(&t);
+	TEST_CHECK(!err && !wrong && tracer > 0 && proc_tracer(g.pid) == 0 &&
+		       !tgt_cmd(&g, "w 0 1"),
+		   "hold-dpt-ends-first", "%s; %u wrong pages, tracer %ld while tracked, %ld after",
+		   err ? pid_test_err() : "ok", wrong, tracer, proc_tracer(g.pid));
+
+	/* the target ends first: held at its exit, its last partial interval read */
+	err = pid_test_open_opts(&t, g.pid, "uffd", &xo) || t.ops->start(&t) ||
+	      tgt_cmd(&g, "w 0 10") || pid_test_collect(&t, &s) || tgt_cmd(&g, "w 5 17");
+	snprintf(line, sizeof(line), "x 3\n");
+	err = err || write(g.in, line, strlen(line)) != (ssize_t)strlen(line);
+	err = err || !tgt_wait_readable(t.end_fd, 5000) || !t.ops->ended(&t) ||
+	      pid_test_collect(&t, &s);
+	wrong = err ? 64 : buffer_wrong(&s, 5, 17);
+	TEST_CHECK(!err && !wrong && strstr(t.end_reason, "exited with status 3") &&
+		       t.end_status == 0,
+		   "hold-last-interval", "%s; %u wrong pages, '%s', end_status %d",
+		   err ? pid_test_err() : "ok", wrong, t.end_reason, t.end_status);
+	/* the target is our child here: once let go, close() reaps it and passes its status */
+	t.ops->close(&t);
+	status = waitpid(g.pid, NULL, WNOHANG) < 0 && errno == ECHILD ? t.end_status : -1;
+	TEST_CHECK(status == 3, "hold-target-exit-status", "end_status after close %d",
+		   t.end_status);
+	g.pid = 0;
+	tgt_stop(&g);
+}
+
 /* A launched wrapper that execs the real program: followed into it. */
 static void test_exec(const char *prog)
 {
@@ -348,5 +411,6 @@ int main(void)
 	test_default();
 	test_exit();
 	test_launch();
+	test_hold();
 	return test_done();
 }

@@ -380,20 +380,28 @@ static inline int region_at(const struct dpt_sample *s, uint64_t addr)
 
 /* ---- the tracker ---- */
 
+/* Open the pid tracker on pid with a mode (NULL: auto) and options. */
+static inline int pid_test_open_opts(struct dpt_tracker *t, pid_t pid, const char *mode,
+				     const struct pid_tracker_opts *xo)
+{
+	struct dpt_target target = {.kind = DPT_TARGET_PID, .pid = pid};
+	struct dpt_tracker_opts o = {.mode = mode, .extra = xo};
+
+	memset(t, 0, sizeof(*t));
+	t->ops = &pid_tracker_ops;
+	t->end_fd = -1;
+	dpt_clear_error();
+	return t->ops->open(t, &target, &o);
+}
+
 /* Open the pid tracker on pid with a mode and regions (both may be NULL). */
 static inline int pid_test_open(struct dpt_tracker *t, pid_t pid, const char *mode,
 				const char *const *regions, unsigned nr)
 {
 	static struct pid_tracker_opts xo;
-	struct dpt_target target = {.kind = DPT_TARGET_PID, .pid = pid};
-	struct dpt_tracker_opts o = {.mode = mode, .extra = &xo};
 
-	memset(t, 0, sizeof(*t));
-	t->ops = &pid_tracker_ops;
-	t->end_fd = -1;
 	xo = (struct pid_tracker_opts){.regions = regions, .nr_regions = nr};
-	dpt_clear_error();
-	return t->ops->open(t, &target, &o);
+	return pid_test_open_opts(t, pid, mode, &xo);
 }
 
 static inline const char *pid_test_err(void)
