@@ -356,6 +356,8 @@ static int find_syscall_insn(struct pid_inject *in, uint64_t found_rip, long fou
 
 	snprintf(path, sizeof(path), "/proc/%d/mem", in->pid);
 	memfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (memfd < 0 && (errno == EACCES || errno == EPERM))
+		return pid_permission_denied(in->pid, "read the memory of");
 	if (memfd < 0)
 		return dpt_fail(-errno, "pid %d: %s: %s", in->pid, path, strerror(errno));
 	if (found_orig_rax >= 0 && is_syscall_insn(memfd, found_rip - 2)) {

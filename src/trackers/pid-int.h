@@ -42,6 +42,9 @@ struct pid_maps {
 
 /* Read a small /proc file into buf (NUL-terminated). Returns its length or -errno. */
 int pid_read_file(const char *path, char *buf, size_t size);
+/* -EPERM, with the reason ("permission denied: cannot WHAT pid N" and why: not root, Yama, or
+ * capabilities the target holds and dpt lacks). */
+int pid_permission_denied(pid_t pid, const char *what);
 /* Read /proc/PID/maps from an open fd (from offset 0) or by pid. An empty result means the
  * address space is gone (exit or exec). */
 int pid_maps_read_fd(struct pid_maps *m, int fd);

@@ -52,6 +52,43 @@ int pid_read_file(const char *path, char *buf, size_t size)
 	return (int)len;
 }
 
+/* A capability set ("CapPrm:") from /proc/PID/status; 0 and false if unreadable. */
+static bool read_caps(const char *path, const char *field, unsigned long long *caps)
+{
+	char buf[4096], *p;
+
+	if (pid_read_file(path, buf, sizeof(buf)) <= 0 || !(p = strstr(buf, field)))
+		return false;
+	*caps = strtoull(p + strlen(field), NULL, 16);
+	return true;
+}
+
+int pid_permission_denied(pid_t pid, const char *what)
+{
+	char yama[16] = "", path[64];
+	unsigned long long theirs, mine;
+
+	if (pid_read_file("/proc/sys/kernel/yama/ptrace_scope", yama, sizeof(yama)) > 0)
+		yama[strcspn(yama, "\n")] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	/*
+	 * Root is refused too when the target holds capabilities dpt lacks (the kernel then wants
+	 * CAP_SYS_PTRACE in the target's user namespace: a dpt in a container, or with a reduced
+	 * bounding set, cannot trace the host's init). Say so rather than "needs root".
+	 */
+	if (geteuid() == 0 && read_caps(path, "CapPrm:", &theirs) &&
+	    read_caps("/proc/self/status", "CapEff:", &mine) && (theirs & ~mine))
+		return dpt_fail(-EPERM,
+				"permission denied: cannot %s pid %d: it holds capabilities "
+				"dpt lacks (its CapPrm %llx, dpt's CapEff %llx), and dpt has no "
+				"CAP_SYS_PTRACE over it (another user namespace?)",
+				what, pid, theirs, mine);
+	return dpt_fail(-EPERM,
+			"permission denied: cannot %s pid %d (dpt needs root or "
+			"CAP_SYS_PTRACE%s%s)",
+			what, pid, *yama ? "; kernel.yama.ptrace_scope=" : "", yama);
+}
+
 static int maps_grow_areas(struct pid_maps *m)
 {
 	unsigned cap = m->cap_v ? 2 * m->cap_v : 256;

@@ -106,18 +106,6 @@ static void read_comm(pid_t pid, char *comm, size_t size)
 		comm[n - 1] = 0;
 }
 
-static int permission_denied(pid_t pid, const char *what)
-{
-	char yama[16] = "";
-
-	if (pid_read_file("/proc/sys/kernel/yama/ptrace_scope", yama, sizeof(yama)) > 0)
-		yama[strcspn(yama, "\n")] = 0;
-	return dpt_fail(-EPERM,
-			"permission denied: cannot %s pid %d (dpt needs root or "
-			"CAP_SYS_PTRACE%s%s)",
-			what, pid, *yama ? "; kernel.yama.ptrace_scope=" : "", yama);
-}
-
 static int count_entries(const char *dir)
 {
 	struct dirent *de;
@@ -140,7 +128,7 @@ static int open_proc_files(struct pid_priv *p)
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
 	p->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (p->pagemap_fd < 0 && (errno == EACCES || errno == EPERM))
-		return permission_denied(p->pid, "read the page tables of");
+		return pid_permission_denied(p->pid, "read the page tables of");
 	if (p->pagemap_fd < 0)
 		return dpt_fail(errno == ENOENT ? -ESRCH : -errno, "%s: %s", path, strerror(errno));
 	snprintf(path, sizeof(path), "/proc/%d/maps", p->pid);

@@ -165,6 +165,20 @@ check hold-says-written grep -q 'exited with status 0; its last partial interval
 check hold-last-row-partial bash -c "tail -n1 '$TMP/hold.csv' | grep -q ',final|partial\$'"
 wait $wpid
 check hold-writer-exit-0 test $? = 0
+# dpt killed while it holds a process it attached to: untraced, no uffd, it runs to its end
+"$W" --wss 4M --rate 2000 --duration 1.5 >"$TMP/wh9.out" &
+wpid=$!
+for _ in $(seq 50); do grep -q 'writer ready' "$TMP/wh9.out" && break; sleep 0.1; done
+"$DPT" track -q --pid $wpid --hold --interval 100ms &
+dpid=$!
+sleep 0.5
+kill -9 $dpid
+wait $dpid 2>/dev/null
+sleep 0.2
+check hold-kill9-untraced test "$(awk '/^TracerPid:/ { print $2 }' "/proc/$wpid/status")" = 0
+check hold-kill9-no-uffd bash -c "! ls -l /proc/$wpid/fd | grep -q userfaultfd"
+wait $wpid
+check hold-kill9-writer-done test $? = 0 -a "$(grep -c 'writer done writes=3000 ' "$TMP/wh9.out")" = 1
 
 # --- bad input -------------------------------------------------------------------------------
 sleep 30 &

@@ -4,11 +4,14 @@
  *
  * Cases: no such pid, a kernel thread, a zombie, a region outside the target (range and
  * name), overlapping regions, a target already tracked by another dpt, a target traced by a
- * debugger, permission denied (an unprivileged user), a kernel with neither method
- * (DPT_PID_DISABLE), soft-dirty where the kernel has none, an unknown mode.
+ * debugger, permission denied (an unprivileged user; root without capabilities the target
+ * holds), a kernel with neither method (DPT_PID_DISABLE), soft-dirty where the kernel has
+ * none, an unknown mode.
  */
 #include <dirent.h>
 #include <grp.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <sys/ptrace.h>
 
 #include "../test.h"
@@ -99,6 +102,48 @@ static void test_unprivileged(void)
 	TEST_CHECK(atoi(msg) == -EPERM && strstr(msg, "permission denied"), "permission-denied",
 		   "as nobody: %s", msg);
 	printf("# permission-denied: %s\n", strchr(msg, ' ') ? strchr(msg, ' ') + 1 : msg);
+}
+
+/* Root without some capabilities the target holds (as in a container, or with a reduced
+ * bounding set): refused, and the reason says that rather than "needs root". */
+static void test_fewer_caps(void)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2];
+	char msg[512] = "";
+	int pfd[2], status;
+	pid_t child;
+	ssize_t n;
+
+	if (pipe(pfd))
+		return;
+	child = fork();
+	if (!child) {
+		struct dpt_tracker t;
+		int r;
+
+		close(pfd[0]);
+		/* drop CAP_SYS_PTRACE and CAP_SYS_RESOURCE from the effective set only */
+		if (syscall(SYS_capget, &hdr, data))
+			_exit(2);
+		data[0].effective &= ~((1u << CAP_SYS_PTRACE) | (1u << CAP_SYS_RESOURCE));
+		if (syscall(SYS_capset, &hdr, data))
+			_exit(2);
+		r = pid_test_open(&t, g.pid, NULL, NULL, 0);
+		dprintf(pfd[1], "%d %s", r, pid_test_err());
+		_exit(0);
+	}
+	close(pfd[1]);
+	n = read(pfd[0], msg, sizeof(msg) - 1);
+	close(pfd[0]);
+	waitpid(child, &status, 0);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
+		return test_skip("fewer-capabilities", "cannot drop capabilities here");
+	msg[n > 0 ? n : 0] = 0;
+	TEST_CHECK(atoi(msg) == -EPERM && strstr(msg, "holds capabilities dpt lacks") &&
+		       !strchr(msg, '\n'),
+		   "fewer-capabilities", "%s", msg);
+	printf("# fewer-capabilities: %s\n", strchr(msg, ' ') ? strchr(msg, ' ') + 1 : msg);
 }
 
 static void test_already(void)
@@ -203,9 +248,10 @@ int main(void)
 	} else {
 		test_skip("already-tracked", "no uffd method here");
 	}
-	if (getuid() == 0)
+	if (getuid() == 0) {
 		test_unprivileged();
-	else
+		test_fewer_caps();
+	} else
 		test_skip("permission-denied", "not root: cannot test as another user");
 	TEST_CHECK(!tgt_cmd(&g, "w 0 64") && proc_tracer(g.pid) == 0, "target-alive-at-end",
 		   "target gone or traced");
