@@ -16,6 +16,12 @@ check() {
 	shift
 	if "$@"; then ok "$name"; else fail "$name" "$*"; fi
 }
+# writer_ready FILE: wait (up to 5 s) for tests/helpers/writer's ready line in FILE; print its pid.
+writer_ready() {
+	for _ in $(seq 50); do grep -q 'writer ready' "$1" && break; sleep 0.1; done
+	sed -n 's/.*writer ready pid=\([0-9]*\).*/\1/p' "$1"
+}
+
 have_kvm() {
 	[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]
 }

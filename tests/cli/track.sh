@@ -37,8 +37,7 @@ check launch-signal-handled test $? = 4 -a "$(cat "$TMP/usr1.out")" = got-usr1
 "$DPT" track -q --interval 100ms -- "${LW[@]}" --wss 1M --rate 1000 --duration 1.5 >"$TMP/jc.out" \
 	2>"$TMP/jc.err" &
 dpid=$!
-for _ in $(seq 50); do grep -q 'writer ready' "$TMP/jc.out" && break; sleep 0.1; done
-wpid=$(sed -n 's/.*writer ready pid=\([0-9]*\).*/\1/p' "$TMP/jc.out")
+wpid=$(writer_ready "$TMP/jc.out")
 kill -STOP "$wpid"
 sleep 0.3
 state=$(cut -d' ' -f3 "/proc/$wpid/stat")
@@ -52,8 +51,7 @@ check launch-sigcont-resumes test $rc = 0 -a "$(grep -c 'writer done' "$TMP/jc.o
 "$DPT" track -q --interval 100ms -- "$W" --wss 4M --rate 2000 --duration 2 >"$TMP/k9.out" \
 	2>/dev/null &
 dpid=$!
-for _ in $(seq 50); do grep -q 'writer ready' "$TMP/k9.out" && break; sleep 0.1; done
-wpid=$(sed -n 's/.*writer ready pid=\([0-9]*\).*/\1/p' "$TMP/k9.out")
+wpid=$(writer_ready "$TMP/k9.out")
 sleep 0.3
 kill -9 $dpid
 wait $dpid 2>/dev/null
@@ -68,8 +66,7 @@ check launch-kill9-runs-on grep -q 'writer done writes=4000 ' "$TMP/k9.out"
 "$DPT" track --no-hold --interval 100ms -- "$W" --wss 1M --rate 1000 --duration 1 \
 	>"$TMP/nh.out" 2>"$TMP/nh.err" &
 dpid=$!
-for _ in $(seq 50); do grep -q 'writer ready' "$TMP/nh.out" && break; sleep 0.1; done
-wpid=$(sed -n 's/.*writer ready pid=\([0-9]*\).*/\1/p' "$TMP/nh.out")
+wpid=$(writer_ready "$TMP/nh.out")
 check no-hold-untraced test "$(awk '/^TracerPid:/ { print $2 }' "/proc/$wpid/status")" = 0
 wait $dpid
 check no-hold-exit-0 test $? = 0
@@ -79,8 +76,7 @@ check no-hold-says-lost grep -q 'exited with status 0; the writes of its last pa
 "$DPT" track --interval 100ms -o csv:"$TMP/kk.csv" -- "$W" --wss 4M --rate 2000 --duration 1.5 \
 	>"$TMP/kk.out" 2>"$TMP/kk.err" &
 dpid=$!
-for _ in $(seq 50); do grep -q 'writer ready' "$TMP/kk.out" && break; sleep 0.1; done
-wpid=$(sed -n 's/.*writer ready pid=\([0-9]*\).*/\1/p' "$TMP/kk.out")
+wpid=$(writer_ready "$TMP/kk.out")
 keeper=$(awk '/^TracerPid:/ { print $2 }' "/proc/$wpid/status")
 kill -9 "$keeper"
 sleep 0.2
@@ -102,7 +98,7 @@ check launch-missing-program test $rc != 0 -a "$(wc -l <"$TMP/noexec.err")" = 1
 # --- attach to a running process: every full interval sees its paced writes -----------------
 "$W" --wss 16M --rate 2000 --duration 4 >"$TMP/w.out" &
 wpid=$!
-for _ in $(seq 50); do grep -q 'writer ready' "$TMP/w.out" && break; sleep 0.1; done
+writer_ready "$TMP/w.out" >/dev/null
 "$DPT" track --pid $wpid --interval 500ms --count 4 -o csv:"$TMP/attach.csv" 2>"$TMP/attach.err"
 check attach-exit-0 test $? = 0
 # 2000 pages/s over 500 ms = 1000 distinct pages of a 4096-page working set, plus a few pages
@@ -117,7 +113,7 @@ check attach-target-exit-0 test $? = 0
 # --- outputs and monitor as for dpt vm: --compat bitmaps, csv, a monitor session -------------
 "$W" --wss 8M --rate 2000 --duration 5 >"$TMP/w3.out" &
 wpid=$!
-for _ in $(seq 50); do grep -q 'writer ready' "$TMP/w3.out" && break; sleep 0.1; done
+writer_ready "$TMP/w3.out" >/dev/null
 mkdir -p "$TMP/tbm"
 "$DPT" track --pid $wpid --interval 300ms --count 2 --compat --bitmaps "$TMP/tbm" 2>"$TMP/tbm.err"
 check track-compat-exit test $? = 0
@@ -142,7 +138,7 @@ wait $wpid
 # --- the target exits mid-run: last partial interval, dpt says so ----------------------------
 "$W" --wss 4M --rate 1000 --duration 1 >"$TMP/w2.out" &
 wpid=$!
-for _ in $(seq 50); do grep -q 'writer ready' "$TMP/w2.out" && break; sleep 0.1; done
+writer_ready "$TMP/w2.out" >/dev/null
 "$DPT" track --pid $wpid --interval 300ms -o csv:"$TMP/exit.csv" 2>"$TMP/exit.err"
 check target-exit-dpt-exit-0 test $? = 0
 check target-exit-said grep -qi 'exited' "$TMP/exit.err"
@@ -152,7 +148,7 @@ check target-exit-lost-says-hold grep -q 'only with --hold' "$TMP/exit.err"
 # --- --hold: a process dpt attached to is held at its exit: the last partial interval too ----
 "$W" --wss 4M --rate 1000 --duration 1 >"$TMP/wh.out" &
 wpid=$!
-for _ in $(seq 50); do grep -q 'writer ready' "$TMP/wh.out" && break; sleep 0.1; done
+writer_ready "$TMP/wh.out" >/dev/null
 "$DPT" track --pid $wpid --hold --interval 300ms -o csv:"$TMP/hold.csv" 2>"$TMP/hold.err" &
 dpid=$!
 sleep 0.3
@@ -168,7 +164,7 @@ check hold-writer-exit-0 test $? = 0
 # dpt killed while it holds a process it attached to: untraced, no uffd, it runs to its end
 "$W" --wss 4M --rate 2000 --duration 1.5 >"$TMP/wh9.out" &
 wpid=$!
-for _ in $(seq 50); do grep -q 'writer ready' "$TMP/wh9.out" && break; sleep 0.1; done
+writer_ready "$TMP/wh9.out" >/dev/null
 "$DPT" track -q --pid $wpid --hold --interval 100ms &
 dpid=$!
 sleep 0.5

@@ -68,37 +68,60 @@ static pid_t find_kthread(void)
 	return found;
 }
 
-static void test_unprivileged(void)
+/* Open the tracker on the target from a child that first loses privileges with drop() (0, or
+ * non-zero if it cannot here); the open's result and reason in msg. Returns 0, or -1 if the
+ * child could not drop them. */
+static int open_from_child(int (*drop)(void), char *msg, size_t size)
 {
-	int pfd[2];
+	int pfd[2], status;
 	pid_t child;
-	char msg[512] = "";
 	ssize_t n;
-	int status;
 
 	if (pipe(pfd))
-		return;
+		return -1;
 	child = fork();
 	if (!child) {
 		struct dpt_tracker t;
 		int r;
 
 		close(pfd[0]);
-		if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+		if (drop())
 			_exit(2);
 		r = pid_test_open(&t, g.pid, NULL, NULL, 0);
 		dprintf(pfd[1], "%d %s", r, pid_test_err());
 		_exit(0);
 	}
 	close(pfd[1]);
-	n = read(pfd[0], msg, sizeof(msg) - 1);
+	n = read(pfd[0], msg, size - 1);
 	close(pfd[0]);
-	waitpid(child, &status, 0);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
-		test_skip("permission-denied", "cannot become nobody here");
-		return;
-	}
 	msg[n > 0 ? n : 0] = 0;
+	waitpid(child, &status, 0);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 2 ? -1 : 0;
+}
+
+static int become_nobody(void)
+{
+	return setgroups(0, NULL) || setgid(65534) || setuid(65534);
+}
+
+/* CAP_SYS_PTRACE and CAP_SYS_RESOURCE out of the effective set only */
+static int drop_caps(void)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -1;
+	data[0].effective &= ~((1u << CAP_SYS_PTRACE) | (1u << CAP_SYS_RESOURCE));
+	return syscall(SYS_capset, &hdr, data) ? -1 : 0;
+}
+
+static void test_unprivileged(void)
+{
+	char msg[512];
+
+	if (open_from_child(become_nobody, msg, sizeof(msg)))
+		return test_skip("permission-denied", "cannot become nobody here");
 	TEST_CHECK(atoi(msg) == -EPERM && strstr(msg, "permission denied"), "permission-denied",
 		   "as nobody: %s", msg);
 	printf("# permission-denied: %s\n", strchr(msg, ' ') ? strchr(msg, ' ') + 1 : msg);
@@ -108,38 +131,10 @@ static void test_unprivileged(void)
  * bounding set): refused, and the reason says that rather than "needs root". */
 static void test_fewer_caps(void)
 {
-	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
-	struct __user_cap_data_struct data[2];
-	char msg[512] = "";
-	int pfd[2], status;
-	pid_t child;
-	ssize_t n;
+	char msg[512];
 
-	if (pipe(pfd))
-		return;
-	child = fork();
-	if (!child) {
-		struct dpt_tracker t;
-		int r;
-
-		close(pfd[0]);
-		/* drop CAP_SYS_PTRACE and CAP_SYS_RESOURCE from the effective set only */
-		if (syscall(SYS_capget, &hdr, data))
-			_exit(2);
-		data[0].effective &= ~((1u << CAP_SYS_PTRACE) | (1u << CAP_SYS_RESOURCE));
-		if (syscall(SYS_capset, &hdr, data))
-			_exit(2);
-		r = pid_test_open(&t, g.pid, NULL, NULL, 0);
-		dprintf(pfd[1], "%d %s", r, pid_test_err());
-		_exit(0);
-	}
-	close(pfd[1]);
-	n = read(pfd[0], msg, sizeof(msg) - 1);
-	close(pfd[0]);
-	waitpid(child, &status, 0);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
+	if (open_from_child(drop_caps, msg, sizeof(msg)))
 		return test_skip("fewer-capabilities", "cannot drop capabilities here");
-	msg[n > 0 ? n : 0] = 0;
 	TEST_CHECK(atoi(msg) == -EPERM && strstr(msg, "holds capabilities dpt lacks") &&
 		       !strchr(msg, '\n'),
 		   "fewer-capabilities", "%s", msg);
