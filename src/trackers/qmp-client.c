@@ -144,7 +144,9 @@ static int wait_fd(struct qmp_client *c, short events, int64_t deadline)
 	}
 }
 
-/* Read one message, waiting until deadline. */
+/* Read one message, waiting until deadline. 0: *msg set; -errno. waiting names what is
+ * awaited, for the timeout's message; NULL when nothing is (qmp_wait): a quiet peer is then
+ * no error but returns 1, and a partial message stays buffered, unjudged, for the next read. */
 static int read_msg(struct qmp_client *c, int64_t deadline, json_t **msg, const char *waiting)
 {
 	for (;;) {
@@ -159,6 +161,8 @@ static int read_msg(struct qmp_client *c, int64_t deadline, json_t **msg, const 
 		r = wait_fd(c, POLLIN, deadline);
 		if (r < 0)
 			return r;
+		if (r == 0 && !waiting)
+			return 1;
 		if (r == 0) {
 			r = c->len ? parse_one(c, msg, true) : 0;
 			if (r)
@@ -321,27 +325,13 @@ int qmp_wait(struct qmp_client *c, int ms)
 
 	for (;;) {
 		json_t *msg;
-		int r = parse_one(c, &msg, false);
-		if (r < 0)
-			return r;
-		if (r) {
-			if (json_object_get(msg, "event"))
-				queue_event(c, msg);
-			else
-				json_decref(msg); /* a late reply */
-			continue;
-		}
-		if (c->len >= QMP_MAX_MSG)
-			return dpt_fail(-EMSGSIZE, "QMP message from %s exceeds %u bytes", c->path,
-					QMP_MAX_MSG);
-		if (c->peer_closed)
-			return peer_closed(c);
-		r = wait_fd(c, POLLIN, deadline);
-		if (r <= 0)
-			return r;
-		r = recv_some(c);
-		if (r < 0)
-			return r;
+		int r = read_msg(c, deadline, &msg, NULL);
+		if (r)
+			return r > 0 ? 0 : r; /* 1: the deadline passed quietly */
+		if (json_object_get(msg, "event"))
+			queue_event(c, msg);
+		else
+			json_decref(msg); /* a late reply */
 	}
 }
 
