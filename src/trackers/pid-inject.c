@@ -8,8 +8,9 @@
  *     signal blocked; the injector instead finishes, or rolls back as soon as it sees dpt gone
  *     (EOF on its socket), restores, detaches, and exits. What the injection made for dpt (a
  *     file descriptor) comes back over the socket with SCM_RIGHTS.
- *  1. Pick one thread (the leader unless it is a zombie or blocked in a system call that would
- *     return EINTR to the program instead of restarting), PTRACE_SEIZE it and PTRACE_INTERRUPT
+ *  1. Pick one thread (the leader if it sleeps in a system call that restarts; else a thread
+ *     that does; else a running one; a thread in a call that would return EINTR to the program
+ *     instead of restarting only if there is no other), PTRACE_SEIZE it and PTRACE_INTERRUPT
  *     it; every other thread keeps running.
  *  2. Save its registers and signal mask, block every signal in it (PTRACE_SETSIGMASK), and
  *     find a `syscall` instruction: the one it is sitting on if it was stopped in a system call,
@@ -93,8 +94,13 @@ int pid_inject_task_state(pid_t pid, pid_t tid, char *state, unsigned long *flag
 	return 0;
 }
 
-/* Preference for injecting into a thread: 0 unusable, 1 usable, 2 in an EINTR-prone call or
- * in D state, 3 good. */
+/*
+ * Preference for injecting into a thread: 0 unusable, 1 in D state, 2 blocked in an EINTR-prone
+ * call, 3 running, 4 blocked in a call that restarts. A running thread is good but not best: it
+ * may be on its way into an EINTR-prone call (a loop around epoll_wait with a timeout is
+ * "running" between two calls), and an interrupt that lands between that call's entry and its
+ * sleep makes it return EINTR. A thread asleep in read(), nanosleep(), a futex... just restarts.
+ */
 static int thread_score(pid_t pid, pid_t tid)
 {
 	char path[64], buf[256], state;
@@ -112,7 +118,9 @@ static int thread_score(pid_t pid, pid_t tid)
 	if (!strncmp(buf, "running", 7))
 		return 3;
 	nr = strtol(buf, NULL, 10);
-	return nr >= 0 && syscall_returns_eintr(nr) ? 2 : 3;
+	if (nr < 0) /* blocked, but not in a system call: a page fault, say */
+		return 3;
+	return syscall_returns_eintr(nr) ? 2 : 4;
 }
 
 static int choose_thread(pid_t pid, pid_t *out)
@@ -128,7 +136,7 @@ static int choose_thread(pid_t pid, pid_t *out)
 	if (!d)
 		return dpt_fail(-errno, "pid %d: cannot list its threads: %s", pid,
 				strerror(errno));
-	while (best < 3 && (de = readdir(d))) {
+	while (best < 4 && (de = readdir(d))) {
 		pid_t t = atoi(de->d_name);
 
 		if (t <= 0 || t == pid)

@@ -25,9 +25,10 @@
  *     intact, and dpt is told on the report socket. dpt collects the last partial interval and
  *     releases it; the keeper detaches and exits, and the program finishes exiting. Threads
  *     killed by an exec or by the group exit, and threads ending alone, go on at once.
- *  6. Leaving (dpt releases it, or dies: EOF): every thread is interrupted and detached with
- *     any signal it was about to receive, a group stop stays in force, and a program never
- *     resumed gets its SIGCONT. A hold lasts at most HOLD_MS, should dpt stop answering.
+ *  6. Leaving (dpt releases it, or dies: EOF): a thread held or stopped is detached (with the
+ *     signal it was about to receive), the others by the kernel as the keeper exits, which
+ *     wakes none of them (see detach_stopped()); a group stop stays in force, and a program
+ *     never resumed gets its SIGCONT. A hold lasts at most HOLD_MS, should dpt stop answering.
  * The keeper is a helper (pid-helper.c): its own process group, every signal blocked (SIGCHLD
  * comes through a signalfd), OOM-proof, nothing of dpt's open.
  */
@@ -55,7 +56,7 @@
 #define KEEPER_OPTS                                                                            \
 	(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT)
 #define HOLD_MS	     5000 /* longest hold at the exit, should dpt not answer */
-#define STOP_WAIT_MS 3000 /* a thread interrupted to be detached stops within this */
+#define STOP_WAIT_MS 3000 /* a launched program seized in its group stop traps within this */
 #define MAX_KEEPERS  4
 
 /* dpt -> keeper */
@@ -287,43 +288,6 @@ static int wait_tid(pid_t tid, int *status, long ms)
 	}
 }
 
-/*
- * Detach one thread. One whose stop we hold is detached at once. Any other is interrupted, and
- * its stop read: a signal it was about to receive goes with the detach, a group stop stays in
- * force (the kernel reinstates it), a thread it was creating is added to the list.
- */
-static void detach_thread(struct keeper *k, pid_t tid)
-{
-	struct kthread *t = kt_find(k, tid);
-	unsigned long msg;
-	int status;
-	long sig = 0;
-
-	if (t && (t->st == KT_HELD || t->st == KT_EXITING)) {
-		/* held: let it finish exiting; exiting: on its way out, nothing to wait for (a
-		 * leader's death is reported only after the other threads') */
-		if (t->st == KT_HELD)
-			ptrace(PTRACE_DETACH, tid, 0, 0);
-		kt_del(k, tid);
-		return;
-	}
-	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0)) {
-		kt_del(k, tid); /* not ours, or gone */
-		return;
-	}
-	for (unsigned i = 0; i < 16; i++) {
-		if (wait_tid(tid, &status, STOP_WAIT_MS) || !WIFSTOPPED(status))
-			break; /* died, or cannot stop (D state): the kernel detaches it at our exit */
-		if (status >> 16 == 0 && WSTOPSIG(status) != (SIGTRAP | 0x80))
-			sig = WSTOPSIG(status);
-		if (status >> 16 == PTRACE_EVENT_CLONE && !ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg))
-			kt_add(k, (pid_t)msg);
-		if (!ptrace(PTRACE_DETACH, tid, 0, (void *)sig))
-			break;
-	}
-	kt_del(k, tid);
-}
-
 /* Add the threads /proc shows that we have not heard of yet (their first stop is queued). */
 static void add_listed_threads(struct keeper *k)
 {
@@ -340,6 +304,33 @@ static void add_listed_threads(struct keeper *k)
 		closedir(d);
 }
 
+/*
+ * Detach one thread without waking it. PTRACE_DETACH needs the thread in a ptrace stop, and
+ * stopping a running thread to detach it (PTRACE_INTERRUPT) is not invisible: one blocked in,
+ * or entering, a call that a stop ends with EINTR (epoll_wait, an ioctl such as KVM_RUN) gets
+ * EINTR. So only threads already stopped are detached here: one held at its exit; one in a stop
+ * not yet reported, with the signal it was about to receive. The others -- running, blocked,
+ * or listening in a group stop -- are detached by the kernel when the keeper exits, which
+ * wakes none of them (a group stop stays in force). A signal that stops a thread in the last
+ * moments before that exit would be lost with the stop; a final look shortens that window.
+ */
+static void detach_stopped(struct keeper *k, pid_t tid)
+{
+	char state = 0;
+	int status;
+	long sig = 0;
+
+	if (pid_inject_task_state(k->pid, tid, &state, NULL) || state != 't')
+		return;
+	if (waitpid(tid, &status, __WALL | WNOHANG) == tid) {
+		if (!WIFSTOPPED(status))
+			return;
+		if (!(status >> 16) && WSTOPSIG(status) != (SIGTRAP | 0x80))
+			sig = WSTOPSIG(status);
+	}
+	ptrace(PTRACE_DETACH, tid, 0, (void *)sig); /* fails for a listening one: fine */
+}
+
 /* Let the program go and exit: detach every thread; a program never resumed is resumed. */
 static __attribute__((noreturn)) void leave(struct keeper *k)
 {
@@ -347,11 +338,13 @@ static __attribute__((noreturn)) void leave(struct keeper *k)
 	if (k->tracing) {
 		drain_events(k);
 		if (k->held)
-			detach_thread(k, k->held);
+			ptrace(PTRACE_DETACH, k->held, 0, 0); /* it finishes exiting */
 		k->held = 0;
 		add_listed_threads(k);
-		while (k->nr)
-			detach_thread(k, k->t[0].tid);
+		for (unsigned i = 0; i < k->nr; i++)
+			detach_stopped(k, k->t[i].tid);
+		for (unsigned i = 0; i < k->nr; i++) /* the final look */
+			detach_stopped(k, k->t[i].tid);
 	}
 	if (!k->resumed)
 		kill(k->pid, SIGCONT);
@@ -388,6 +381,16 @@ static void do_seize(struct keeper *k)
  * yet seized shows in the next listing. Repeat until a listing brings nothing new. A process
  * that some other tracer holds is refused, untouched (everything seized so far is detached).
  */
+static bool traced_by_us(pid_t pid, pid_t tid)
+{
+	char path[64], buf[2048], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	if (pid_read_file(path, buf, sizeof(buf)) <= 0 || !(p = strstr(buf, "TracerPid:")))
+		return false;
+	return atoi(p + strlen("TracerPid:")) == getpid();
+}
+
 static void do_seize_all(struct keeper *k)
 {
 	char path[64];
@@ -415,6 +418,11 @@ static void do_seize_all(struct keeper *k)
 			if (ptrace(PTRACE_SEIZE, tid, 0, (void *)(unsigned long)KEEPER_OPTS)) {
 				if (errno == ESRCH)
 					continue; /* it exited meanwhile */
+				if (errno == EPERM && traced_by_us(k->pid, tid)) {
+					/* made by a thread seized already: TRACECLONE took it */
+					kt_add(k, tid);
+					continue;
+				}
 				err = dpt_fail(-errno, "pid %d: cannot trace thread %d to hold it at "
 						       "its exit: %s",
 					       k->pid, tid, strerror(errno));
@@ -427,12 +435,7 @@ static void do_seize_all(struct keeper *k)
 	}
 	if (!err && !kt_find(k, k->pid))
 		err = dpt_fail(-ESRCH, "pid %d exited", k->pid);
-	if (err) {
-		k->leaving = true;
-		while (k->nr)
-			detach_thread(k, k->t[0].tid);
-		k->tracing = false;
-	}
+	/* on failure, what was seized stays traced until dpt releases the keeper (it will) */
 	answer(k, err);
 }
 

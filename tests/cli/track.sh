@@ -4,7 +4,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 W=$HELPERS/writer
-# a launched program is traced by its keeper: a sanitizer build's leak check at its exit, which
+# a launched (or --hold) program is traced by its keeper: a sanitizer build's leak check at its exit, which
 # ptraces it too, must be off (README: --no-hold)
 LW=(env LSAN_OPTIONS=detect_leaks=0 "$W")
 
@@ -146,7 +146,7 @@ check target-exit-stop-line test "$(tail -n1 "$TMP/exit.err" | grep -c 'stop dir
 check target-exit-lost-says-hold grep -q 'only with --hold' "$TMP/exit.err"
 
 # --- --hold: a process dpt attached to is held at its exit: the last partial interval too ----
-"$W" --wss 4M --rate 1000 --duration 1 >"$TMP/wh.out" &
+"${LW[@]}" --wss 4M --rate 1000 --duration 1 >"$TMP/wh.out" &
 wpid=$!
 writer_ready "$TMP/wh.out" >/dev/null
 "$DPT" track --pid $wpid --hold --interval 300ms -o csv:"$TMP/hold.csv" 2>"$TMP/hold.err" &

@@ -7,7 +7,8 @@
  * pick another thread; other threads sleep, wait on futexes and echo checksummed messages. Every
  * system call checks its result (an EINTR or errno 512 is an error) and every computation its
  * value. The test attaches and detaches 100 times across those states (open, start, one
- * collect, close), also to the target stopped with SIGSTOP (it must stay stopped), and kills a
+ * collect, close; every other cycle with --hold, which traces every thread while tracked),
+ * also to the target stopped with SIGSTOP (it must stay stopped), and kills a
  * tracking process with SIGKILL mid-interval: the target keeps its output intact, has no
  * userfaultfd, no registered range and no tracer left, and writes at full speed.
  */
@@ -15,21 +16,33 @@
 
 #include "pid-mt.h"
 
-static int cycle(pid_t pid, char *why, size_t size)
+/* Open, start, one collect, close; with hold (--hold), every thread must be traced (by the
+ * keeper) while tracked, and none after. */
+static int cycle(pid_t pid, bool hold, char *why, size_t size)
 {
+	struct pid_tracker_opts xo = {.hold = hold};
 	struct dpt_tracker t;
 	struct dpt_sample s;
-	int err = pid_test_open(&t, pid, "uffd", NULL, 0);
+	unsigned nr = 0, traced = 0;
+	int err = pid_test_open_opts(&t, pid, "uffd", &xo);
 
 	if (!err)
 		err = t.ops->start(&t);
-	if (!err) {
-		memset(&s, 0, sizeof(s));
-		err = t.ops->collect(&t, &s);
-	}
+	if (!err)
+		err = pid_test_collect(&t, &s);
+	if (!err && hold)
+		proc_tracers(pid, &nr, &traced);
 	if (err)
 		snprintf(why, size, "%s", pid_test_err());
 	t.ops->close(&t);
+	if (!err && hold && (traced != nr || nr < 2)) {
+		snprintf(why, size, "--hold: %u of %u threads traced", traced, nr);
+		err = -1;
+	}
+	if (!err && (proc_tracers(pid, &nr, &traced), traced)) {
+		snprintf(why, size, "%u of %u threads still traced after close", traced, nr);
+		err = -1;
+	}
 	return err;
 }
 
@@ -49,7 +62,7 @@ static void test_cycles(struct mt *m)
 		usleep(20000); /* let the main thread settle into its call */
 		for (int i = 0; i < (mode == M_BUSY ? 20 : 16); i++, n++) {
 			mt_echo(m, 3);
-			if (cycle(m->pid, why, sizeof(why))) {
+			if (cycle(m->pid, i % 2, why, sizeof(why))) {
 				printf("# %s cycle %d: %s\n", mode_name[mode], i, why);
 				failed++;
 			}
@@ -79,9 +92,13 @@ static void test_stopped(struct mt *m)
 	kill(m->pid, SIGSTOP);
 	for (int i = 0; i < 100 && proc_state(m->pid) != 'T'; i++)
 		usleep(1000);
-	err = cycle(m->pid, why, sizeof(why));
+	err = cycle(m->pid, false, why, sizeof(why));
 	usleep(50000);
 	TEST_CHECK(!err && proc_state(m->pid) == 'T', "stopped-target-stays-stopped",
+		   "%s; state %c", err ? why : "attached", proc_state(m->pid));
+	err = cycle(m->pid, true, why, sizeof(why));
+	usleep(50000);
+	TEST_CHECK(!err && proc_state(m->pid) == 'T', "stopped-target-stays-stopped-hold",
 		   "%s; state %c", err ? why : "attached", proc_state(m->pid));
 	kill(m->pid, SIGCONT);
 	mt_echo(m, 5);

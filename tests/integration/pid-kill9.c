@@ -13,7 +13,8 @@
  * dpt left are gone, the target must be alive, running (or still stopped), untraced, hold no
  * userfaultfd and no registered range, have the signal masks it had, and its checksummed
  * output and every system call of its threads must be intact. A program launched by dpt
- * (launch mode) killed before dpt let it run must run all the same.
+ * (launch mode) killed before dpt let it run must run all the same; one killed while dpt
+ * tracks it, or as it exits, must run on untraced or finish its exit.
  *
  * The test is a child subreaper: the orphans dpt leaves (its injector and launch helpers,
  * a launched program) become its children, so it can wait for them to finish.
@@ -29,6 +30,7 @@ static struct mt m;
 static char masks[8][96]; /* "TID SigBlk" of each thread of the target when started */
 static unsigned nr_masks;
 static pid_t launched; /* a launched program, orphaned to us */
+static int launched_status = -1; /* its wait status, once helpers_left() reaped it */
 
 static int sigblk(pid_t pid, pid_t tid, char *out, size_t size)
 {
@@ -111,11 +113,14 @@ static int helpers_left(bool *target_died)
 	int status, n = 0;
 	pid_t r;
 
-	while ((r = waitpid(-1, &status, WNOHANG)) > 0)
+	while ((r = waitpid(-1, &status, WNOHANG)) > 0) {
 		if (r == m.pid) {
 			*target_died = true;
 			m.pid = 0;
 		}
+		if (r == launched)
+			launched_status = status;
+	}
 	snprintf(path, sizeof(path), "/proc/self/task/%d/children", getpid());
 	if (pid_read_file(path, buf, sizeof(buf)) < 0)
 		return 0;
@@ -570,6 +575,127 @@ static void test_launch(void)
 		   tl.harmed, tl.tries, tl.first);
 }
 
+/*
+ * Launch mode, dpt killed while it tracks: the keeper traces the program all along and holds it
+ * at its exit. dpt killed at a random moment -- while it collects every few milliseconds, or
+ * just as the program exits and is held -- must leave the program running untraced with
+ * nothing of dpt's, or let it finish its exit with its own status. "dpt" is a child that
+ * launches pid-target --write 64, tracks it and collects in a loop; the program is told to
+ * rewrite 5 pages and exit, before or after the kill.
+ */
+static void test_launch_tracking(unsigned tries)
+{
+	struct tally tl = {0};
+	char prog[256], what[96], why[256];
+	const char *argv[] = {prog, "--write", "64", NULL};
+	unsigned seed = 4242;
+
+	snprintf(prog, sizeof(prog), "%s/tests/helpers/pid-target",
+		 getenv("BUILD") ? getenv("BUILD") : "build");
+	for (unsigned i = 0; i < tries; i++) {
+		int in[2], ready[2], status;
+		bool died = false, exit_first = i % 2;
+		unsigned delay_us;
+		pid_t c;
+
+		if (pipe2(in, O_CLOEXEC) || pipe2(ready, O_CLOEXEC))
+			break;
+		c = fork();
+		if (!c) {
+			struct dpt_tracker t;
+			struct dpt_sample s;
+			struct pid_spawn sp;
+			int devnull = open("/dev/null", O_WRONLY);
+
+			setpgid(0, 0);
+			dup2(in[0], 0);
+			dup2(devnull, 1); /* its "ready" line */
+			/* a sanitizer build's leak check would trip over the keeper */
+			setenv("LSAN_OPTIONS", "detect_leaks=0", 1);
+			if (pid_spawn(argv, 0, &sp) || pid_test_open(&t, sp.pid, "uffd", NULL, 0) ||
+			    t.ops->start(&t) || pid_spawn_resume(&sp))
+				_exit(1);
+			if (write(ready[1], &sp.pid, sizeof(sp.pid)) != sizeof(sp.pid))
+				_exit(1);
+			for (;;) {
+				if (tgt_wait_readable(t.end_fd, 3) && t.ops->ended(&t)) {
+					/* it exits before the kill: dpt reaps it (its child) */
+					pid_test_collect(&t, &s);
+					t.ops->close(&t);
+					_exit(t.end_status ? 3 : 0);
+				}
+				pid_test_collect(&t, &s);
+			}
+		}
+		close(in[0]);
+		close(ready[1]);
+		launched = 0;
+		launched_status = -1;
+		if (read(ready[0], &launched, sizeof(launched)) != sizeof(launched))
+			launched = 0;
+		close(ready[0]);
+		seed = seed * 1103515245 + 12345;
+		delay_us = 1000 + (seed >> 8) % 200000;
+		if (launched > 0 && exit_first) {
+			usleep(delay_us);
+			if (write(in[1], "rewrite 5\n", 10) != 10)
+				launched = 0;
+			usleep((seed >> 4) % 3000); /* dpt may be collecting its last interval */
+		} else {
+			usleep(delay_us);
+		}
+		kill(c, SIGKILL);
+		waitpid(c, &status, 0);
+		if (WIFEXITED(status))
+			launched_status = W_EXITCODE(WEXITSTATUS(status), 0); /* dpt reaped it */
+		tl.tries++;
+		*why = 0;
+		for (int ms = 0; ms < SETTLE_MS && helpers_left(&died); ms++)
+			usleep(1000);
+		if (helpers_left(&died))
+			snprintf(why, sizeof(why), "a helper of dpt is still running");
+		else if (launched <= 0)
+			snprintf(why, sizeof(why), "no launched program");
+		if (!*why && launched_status < 0) {
+			/* still running: untraced, nothing of dpt's (else why says what is
+			 * left), and it still obeys */
+			if (pid_test_clean(launched, why, sizeof(why))) {
+				*why = 0;
+				if (!exit_first && write(in[1], "rewrite 5\n", 10) != 10)
+					snprintf(why, sizeof(why), "cannot talk to it");
+			}
+			for (int ms = 0; !*why && ms < 5000 && launched_status < 0; ms++) {
+				helpers_left(&died);
+				usleep(1000);
+			}
+			if (!*why && launched_status < 0)
+				snprintf(why, sizeof(why), "it does not exit when told (state %c)",
+					 proc_state(launched));
+		}
+		if (!*why && !(WIFEXITED(launched_status) && WEXITSTATUS(launched_status) == 0))
+			snprintf(why, sizeof(why), "it ended with wait status 0x%x", launched_status);
+		if (*why) {
+			snprintf(what, sizeof(what), "launch mode, dpt killed %u us in%s", delay_us,
+				 exit_first ? ", as the program exits" : "");
+			harmed(&tl, what, why);
+			if (launched > 0 && launched_status < 0) {
+				kill(launched, SIGKILL);
+				for (int ms = 0; ms < 1000 && launched_status < 0; ms++) {
+					helpers_left(&died);
+					usleep(1000);
+				}
+			}
+		}
+		close(in[1]);
+		launched = 0;
+	}
+	printf("# launch mode: dpt killed while tracking, %u times (half as the program exits): "
+	       "%u left it harmed\n",
+	       tl.tries, tl.harmed);
+	TEST_CHECK(tl.tries == tries && !tl.harmed, "kill9-launch-tracking", "%u of %u kills; %s",
+		   tl.harmed, tl.tries, tl.first);
+}
+
 int main(void)
 {
 	char ans[256];
@@ -589,6 +715,7 @@ int main(void)
 	test_random_times(200);
 	test_cli();
 	test_launch();
+	test_launch_tracking(40);
 	mt_ctl(&m, "quit\n", ans, sizeof(ans));
 	for (int i = 0; i < SETTLE_MS && helpers_left(&died); i++)
 		usleep(1000);

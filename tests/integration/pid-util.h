@@ -310,11 +310,13 @@ static inline int proc_uffd_ranges(pid_t pid)
 	return n;
 }
 
-/* Largest TracerPid among its threads (0: nobody traces it). */
-static inline long proc_tracer(pid_t pid)
+/* Largest TracerPid among its threads (0: nobody traces it; -1: no such process); *nr its
+ * threads and *traced how many have a tracer, when not NULL. */
+static inline long proc_tracers(pid_t pid, unsigned *nr, unsigned *traced)
 {
 	char path[128], buf[4096], *p;
 	struct dirent *de;
+	unsigned n = 0, t = 0;
 	long max = 0;
 	DIR *d;
 
@@ -328,12 +330,24 @@ static inline long proc_tracer(pid_t pid)
 		snprintf(path, sizeof(path), "/proc/%d/task/%.32s/status", pid, de->d_name);
 		if (pid_read_file(path, buf, sizeof(buf)) < 0)
 			continue;
+		n++;
 		p = strstr(buf, "TracerPid:");
+		t += p && atol(p + 10) != 0;
 		if (p && atol(p + 10) > max)
 			max = atol(p + 10);
 	}
 	closedir(d);
+	if (nr)
+		*nr = n;
+	if (traced)
+		*traced = t;
 	return max;
+}
+
+/* Largest TracerPid among its threads (0: nobody traces it). */
+static inline long proc_tracer(pid_t pid)
+{
+	return proc_tracers(pid, NULL, NULL);
 }
 
 /* The process's state letter from /proc/PID/stat, or '?'. */
