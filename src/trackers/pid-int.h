@@ -140,6 +140,9 @@ struct pid_priv {
 	struct pid_sel *sels;
 	unsigned nr_sels;
 	bool qemu;
+	bool qemu_pending;    /* a launched QEMU whose RAM blocks are not mapped yet */
+	unsigned qemu_looks;  /* collects that looked for them */
+	const char *qmp_path; /* its QMP socket, or NULL */
 
 	struct pid_maps maps;
 	struct pid_layout cur;	/* the layout armed, reported by the last sample */
@@ -177,5 +180,10 @@ bool pid_qemu_detect(pid_t pid);
 /* Selectors for the guest RAM blocks of QEMU pid, in RAM-offset order: from its QMP socket
  * when qmp_path is given, else from its mappings. *out is malloc'ed. */
 int pid_qemu_blocks(pid_t pid, const char *qmp_path, struct pid_sel **out, unsigned *nr);
+/* The same for a QEMU that is starting: from its mappings, only a DONTFORK mapping of exactly
+ * the -m size counts (any size with largest); -ENOENT while there is none (or QMP does not
+ * answer yet). */
+int pid_qemu_blocks_ready(pid_t pid, const char *qmp_path, bool largest, struct pid_sel **out,
+			  unsigned *nr);
 
 #endif

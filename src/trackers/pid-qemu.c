@@ -380,7 +380,7 @@ static int blocks_from_qmp(pid_t pid, const char *qmp, struct qblock **out, unsi
 	return match_hosts(pid, *out, *nr);
 }
 
-static int blocks_from_maps(pid_t pid, struct qblock **out, unsigned *nr)
+static int blocks_from_maps(pid_t pid, bool exact, struct qblock **out, unsigned *nr)
 {
 	uint64_t want = cmdline_ram(pid);
 	struct pid_area *c = NULL;
@@ -398,7 +398,7 @@ static int blocks_from_maps(pid_t pid, struct qblock **out, unsigned *nr)
 			best = (int)j;
 			break;
 		}
-		if (best < 0 || len > c[best].end - c[best].start)
+		if (!exact && (best < 0 || len > c[best].end - c[best].start))
 			best = (int)j;
 	}
 	if (best < 0) {
@@ -422,14 +422,16 @@ static int blocks_from_maps(pid_t pid, struct qblock **out, unsigned *nr)
 	return 0;
 }
 
-int pid_qemu_blocks(pid_t pid, const char *qmp_path, struct pid_sel **out, unsigned *nr)
+static int blocks_to_sels(pid_t pid, const char *qmp_path, bool exact, struct pid_sel **out,
+			  unsigned *nr)
 {
 	struct qblock *b = NULL;
 	struct pid_sel *s;
 	unsigned nb = 0;
 	int err;
 
-	err = qmp_path ? blocks_from_qmp(pid, qmp_path, &b, &nb) : blocks_from_maps(pid, &b, &nb);
+	err = qmp_path ? blocks_from_qmp(pid, qmp_path, &b, &nb)
+		       : blocks_from_maps(pid, exact, &b, &nb);
 	if (err) {
 		free(b);
 		return err;
@@ -457,4 +459,15 @@ int pid_qemu_blocks(pid_t pid, const char *qmp_path, struct pid_sel **out, unsig
 	*out = s;
 	*nr = nb;
 	return 0;
+}
+
+int pid_qemu_blocks(pid_t pid, const char *qmp_path, struct pid_sel **out, unsigned *nr)
+{
+	return blocks_to_sels(pid, qmp_path, false, out, nr);
+}
+
+int pid_qemu_blocks_ready(pid_t pid, const char *qmp_path, bool largest, struct pid_sel **out,
+			  unsigned *nr)
+{
+	return blocks_to_sels(pid, qmp_path, !largest, out, nr);
 }

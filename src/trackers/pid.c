@@ -234,19 +234,13 @@ static int setup_regions(struct pid_priv *p, const struct dpt_target *target,
 	if (nr && q == PID_QEMU_ON)
 		return dpt_fail(-EINVAL, "regions and the QEMU layout exclude each other");
 	p->qemu = q == PID_QEMU_ON || (q == PID_QEMU_AUTO && !nr && pid_qemu_detect(p->pid));
+	p->qmp_path = target->qmp_path;
 	if (p->qemu && pid_keeper_launched(p->pid)) {
-		/* launched: stopped before its first instruction, it has no guest RAM yet */
-		if (q == PID_QEMU_ON)
-			return dpt_fail(-EINVAL,
-					"pid %d (%s) was just launched and has no guest RAM yet: "
-					"for the QEMU layout, start it first and track it with "
-					"--pid %d --qemu",
-					p->pid, p->comm, p->pid);
-		dpt_info("pid %d (%s): a QEMU launched by dpt has no guest RAM yet; tracking "
-			 "all its writable memory (for the QEMU layout, start it first and track "
-			 "it with --pid)",
-			 p->pid, p->comm);
+		/* launched: stopped before its first instruction, it has no guest RAM yet; its
+		 * blocks are looked for at each collect (find_qemu_blocks) */
 		p->qemu = false;
+		p->qemu_pending = true;
+		return 0;
 	}
 	if (p->qemu)
 		return pid_qemu_blocks(p->pid, target->qmp_path, &p->sels, &p->nr_sels);
@@ -266,7 +260,11 @@ static int setup_regions(struct pid_priv *p, const struct dpt_target *target,
 
 static void describe(struct dpt_tracker *t, struct pid_priv *p, const char *qmp)
 {
-	if (p->qemu)
+	if (p->qemu_pending)
+		snprintf(t->target_desc, sizeof(t->target_desc),
+			 "pid %d (%s, launched: its guest RAM blocks once it maps them)", p->pid,
+			 p->comm);
+	else if (p->qemu)
 		snprintf(t->target_desc, sizeof(t->target_desc), "pid %d (%s, %u RAM block%s%s)",
 			 p->pid, p->comm, p->nr_sels, p->nr_sels == 1 ? "" : "s",
 			 qmp ? " from QMP" : " from its mappings");
@@ -497,6 +495,47 @@ static int reread_maps(struct dpt_tracker *t, struct pid_priv *p)
 	return reattach(t, p);
 }
 
+/*
+ * A QEMU that dpt launched maps its guest RAM once it runs (machine set-up, milliseconds after
+ * its start). Until then it is tracked with an empty layout -- the guest has no memory to write
+ * -- and each start and collect looks for its RAM blocks: through QMP once its socket answers,
+ * or in its mappings once one of exactly the -m size is marked DONTFORK (after 3 looks, the
+ * largest such one, as for a running QEMU). Then the QEMU layout holds from that sample on
+ * (regions_changed), its first sample counting every RAM page written since the launch.
+ */
+static void find_qemu_blocks(struct dpt_tracker *t, struct pid_priv *p)
+{
+	struct pid_sel *sels = NULL;
+	unsigned nr = 0;
+
+	if (!p->qemu_pending)
+		return;
+	if (pid_qemu_blocks_ready(p->pid, p->qmp_path, ++p->qemu_looks > 3, &sels, &nr)) {
+		free(sels);
+		dpt_clear_error();
+		return;
+	}
+	free(p->sels);
+	p->sels = sels;
+	p->nr_sels = nr;
+	p->qemu = true;
+	p->qemu_pending = false;
+	describe(t, p, p->qmp_path);
+	dpt_debug("%s: its guest RAM is mapped", t->target_desc);
+}
+
+/* The layout of the maps just read, under the selectors; empty while a launched QEMU has no
+ * guest RAM yet. */
+static int build_layout(struct pid_priv *p, struct pid_layout *l)
+{
+	if (p->qemu_pending) {
+		l->nr_areas = l->nr_regions = 0;
+		l->total = 0;
+		return 0;
+	}
+	return pid_layout_build(l, &p->maps, p->sels, p->nr_sels, false, p->pid);
+}
+
 static int pid_start(struct dpt_tracker *t)
 {
 	struct pid_priv *p = t->priv;
@@ -505,7 +544,8 @@ static int pid_start(struct dpt_tracker *t)
 	err = reread_maps(t, p);
 	if (err)
 		return err;
-	err = pid_layout_build(&p->cur, &p->maps, p->sels, p->nr_sels, false, p->pid);
+	find_qemu_blocks(t, p);
+	err = build_layout(p, &p->cur);
 	if (err)
 		return err;
 	err = p->method->arm(p, &p->cur);
@@ -526,7 +566,8 @@ static int pid_collect(struct dpt_tracker *t, struct dpt_sample *s)
 	err = reread_maps(t, p);
 	if (err)
 		return err;
-	err = pid_layout_build(&p->next, &p->maps, p->sels, p->nr_sels, false, p->pid);
+	find_qemu_blocks(t, p);
+	err = build_layout(p, &p->next);
 	if (err)
 		return err;
 	pid_layout_mark_fresh(&p->next, &p->cur);

@@ -86,7 +86,9 @@ check qemu-rate-after-kill9 awk -v m="$after" -v b="$bg" -v r=$RATE \
 	'BEGIN { e = (m - b - r) / r; exit !(e < 0.05 && e > -0.05) }'
 
 # --- a QEMU that dpt launches: the keeper traces its vCPU and I/O threads, the guest boots and
-# runs its writer, and at QEMU's exit the last partial interval is written, status passed on
+# runs its writer, its RAM blocks are found once it maps them (the QEMU layout: totals are the
+# guest's 256 MiB from the first interval on), and at QEMU's exit the last partial interval is
+# written, status passed on
 cat >"$TMP/dpt-qemu" <<WRAP
 #!/bin/sh
 exec "$DPT" track -q --interval 1s -o csv:"$TMP/launched.csv" -- qemu-system-x86_64 "\$@" 2>"$TMP/launched.err"
@@ -95,9 +97,23 @@ chmod +x "$TMP/dpt-qemu"
 DPT_VMKIT_QEMU="$TMP/dpt-qemu" "$VMKIT/run.sh" --helpers --smp 2 -- \
 	writer --wss 16M --rate 2000 --duration 3 >"$TMP/launched.out" 2>&1
 check qemu-launched-guest-ran test $? = 0 -a "$(grep -c 'writer done writes=6000 ' "$TMP/launched.out")" = 1
-check qemu-launched-says grep -q 'a QEMU launched by dpt has no guest RAM yet' "$TMP/launched.err"
+check qemu-launched-layout awk -F, 'NR > 1 && $5 != 65536 { bad = 1 } END { exit bad || NR < 4 }' \
+	"$TMP/launched.csv"
 check qemu-launched-last-interval grep -q 'exited with status 0; its last partial interval .* is written' \
 	"$TMP/launched.err"
 # every full interval saw at least the writer's 2000 pages/s
 check qemu-launched-rate awk -F, 'NR > 2 && $7 == "" && $4 < 2000 { bad = 1 } END { exit bad }' \
 	"$TMP/launched.csv"
+# ... and with its QMP socket (which exists only once QEMU runs): the RAM-offset space of all
+# its blocks (guest RAM, BIOS, ROMs), as Qemu-DPT's bitmaps, from the first interval on
+cat >"$TMP/dpt-qemu-qmp" <<WRAP
+#!/bin/sh
+exec "$DPT" track -q --interval 1s --qmp "$TMP/lq.sock" -o csv:"$TMP/launched-qmp.csv" -- \
+	qemu-system-x86_64 -qmp unix:"$TMP/lq.sock",server=on,wait=off "\$@" 2>"$TMP/launched-qmp.err"
+WRAP
+chmod +x "$TMP/dpt-qemu-qmp"
+DPT_VMKIT_QEMU="$TMP/dpt-qemu-qmp" "$VMKIT/run.sh" --helpers -- \
+	writer --wss 16M --rate 2000 --duration 2 >"$TMP/launched-qmp.out" 2>&1
+check qemu-launched-qmp-ran test $? = 0
+check qemu-launched-qmp-layout awk -F, 'NR == 2 { t = $5 } NR > 1 && ($5 != t || t <= 65536) { bad = 1 }
+	END { exit bad || NR < 3 }' "$TMP/launched-qmp.csv"
