@@ -15,22 +15,16 @@
 
 static unsigned seed = 777;
 
-static unsigned rnd(void)
-{
-	seed = seed * 1103515245 + 12345;
-	return seed >> 8;
-}
-
 static void test_exact(void)
 {
 	struct dpt_tracker t;
 	struct dpt_sample s;
 	struct tgt g;
-	char range[64], cmd[4096];
+	char range[64];
 	const char *regions[] = {range};
 	uint8_t expect[256];
 	uint64_t first = 0;
-	unsigned bad = 0, n;
+	unsigned bad;
 	int err;
 
 	if (tgt_start(&g, 256)) {
@@ -45,29 +39,7 @@ static void test_exact(void)
 	err = t.ops->start(&t) || pid_test_collect(&t, &s);
 	TEST_CHECK(!err && s.total == 256 && s.dirty == 0 && s.regions_changed, "sd-first-sample",
 		   "%s; dirty %" PRIu64, pid_test_err(), s.dirty);
-	for (unsigned it = 0; it < 20; it++) {
-		int len = snprintf(cmd, sizeof(cmd), "l");
-
-		n = 0;
-		memset(expect, 0, sizeof(expect));
-		for (unsigned k = rnd() % 50; k; k--) {
-			unsigned p = rnd() % 256;
-
-			len += snprintf(cmd + len, sizeof(cmd) - len, " %u", p);
-			n += !expect[p];
-			expect[p] = 1;
-		}
-		if (tgt_cmd(&g, "%s", cmd) || pid_test_collect(&t, &s)) {
-			bad++;
-			break;
-		}
-		if (region_diff(&s, 0, expect, 256, &first) || s.dirty != n) {
-			printf("# interval %u: dirty %" PRIu64 " expected %u, first difference at "
-			       "page %" PRIu64 "\n",
-			       it, s.dirty, n, first);
-			bad++;
-		}
-	}
+	bad = pid_test_random_intervals(&g, &t, 20, 50, &seed);
 	TEST_CHECK(!bad, "sd-exact-20-intervals", "%u intervals differ", bad);
 	memset(expect, 0, sizeof(expect));
 	memset(expect + 40, 1, 10);

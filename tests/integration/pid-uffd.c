@@ -12,13 +12,7 @@
 #include "../test.h"
 #include "pid-util.h"
 
-static unsigned rnd_state = 12345;
-
-static unsigned rnd(void)
-{
-	rnd_state = rnd_state * 1103515245 + 12345;
-	return rnd_state >> 8;
-}
+static unsigned seed = 12345;
 
 
 static void check_clean(pid_t pid, const char *name)
@@ -34,11 +28,11 @@ static void test_exact(void)
 	struct dpt_tracker t;
 	struct dpt_sample s;
 	struct tgt g;
-	char range[64], cmd[4096];
+	char range[64];
 	const char *regions[1] = {range};
 	uint8_t expect[256];
 	uint64_t first = 0;
-	unsigned bad = 0, n;
+	unsigned bad;
 	int err;
 
 	if (tgt_start(&g, 256)) {
@@ -61,29 +55,7 @@ static void test_exact(void)
 		   "uffd-first-sample", "err %d total %" PRIu64 " regions %u dirty %" PRIu64, err,
 		   s.total, s.nr_regions, s.dirty);
 
-	for (unsigned it = 0; it < 30; it++) {
-		int len = snprintf(cmd, sizeof(cmd), "l");
-
-		n = 0;
-		memset(expect, 0, sizeof(expect));
-		for (unsigned k = rnd() % 60; k; k--) {
-			unsigned p = it == 29 ? k : rnd() % 256;
-
-			len += snprintf(cmd + len, sizeof(cmd) - len, " %u", p);
-			n += !expect[p];
-			expect[p] = 1;
-		}
-		if (tgt_cmd(&g, "%s", cmd) || pid_test_collect(&t, &s)) {
-			bad++;
-			break;
-		}
-		if (region_diff(&s, 0, expect, 256, &first) || s.dirty != n || s.regions_changed) {
-			printf("# interval %u: dirty %" PRIu64 " expected %u, first difference at "
-			       "page %" PRIu64 "\n",
-			       it, s.dirty, n, first);
-			bad++;
-		}
-	}
+	bad = pid_test_random_intervals(&g, &t, 30, 60, &seed);
 	TEST_CHECK(!bad, "uffd-exact-30-intervals", "%u intervals differ", bad);
 
 	memset(expect, 0, sizeof(expect));

@@ -434,6 +434,60 @@ static inline int pid_test_clean(pid_t pid, char *why, size_t size)
 	return fds == 0 && ranges == 0 && tracer == 0;
 }
 
+/* The next of a reproducible pseudo-random sequence kept in *seed. */
+static inline unsigned tgt_rnd(unsigned *seed)
+{
+	*seed = *seed * 1103515245 + 12345;
+	return *seed >> 8;
+}
+
+/* Collect one sample, with the last error cleared first. */
+static inline int pid_test_collect(struct dpt_tracker *t, struct dpt_sample *s)
+{
+	memset(s, 0, sizeof(*s));
+	dpt_clear_error();
+	return t->ops->collect(t, s);
+}
+
+/*
+ * Ground truth over many intervals: for each of n intervals, the target (its 256-page buffer
+ * the only region of tracker t) writes a random set of up to max pages (the last interval a
+ * run of pages from 1), and the collect must report exactly that set, with the region list
+ * unchanged. Returns how many intervals differ (printing the first difference of each).
+ */
+static inline unsigned pid_test_random_intervals(struct tgt *g, struct dpt_tracker *t,
+						 unsigned n, unsigned max, unsigned *seed)
+{
+	char cmd[4096];
+	uint8_t expect[256];
+	uint64_t first = 0;
+	struct dpt_sample s;
+	unsigned bad = 0;
+
+	for (unsigned it = 0; it < n; it++) {
+		int len = snprintf(cmd, sizeof(cmd), "l");
+		unsigned want = 0;
+
+		memset(expect, 0, sizeof(expect));
+		for (unsigned k = tgt_rnd(seed) % max; k; k--) {
+			unsigned p = it == n - 1 ? k : tgt_rnd(seed) % 256;
+
+			len += snprintf(cmd + len, sizeof(cmd) - len, " %u", p);
+			want += !expect[p];
+			expect[p] = 1;
+		}
+		if (tgt_cmd(g, "%s", cmd) || pid_test_collect(t, &s))
+			return bad + 1;
+		if (region_diff(&s, 0, expect, 256, &first) || s.dirty != want || s.regions_changed) {
+			printf("# interval %u: dirty %" PRIu64 " expected %u, first difference at "
+			       "page %" PRIu64 "\n",
+			       it, s.dirty, want, first);
+			bad++;
+		}
+	}
+	return bad;
+}
+
 /* ---- launch mode ---- */
 
 static inline bool tgt_wait_readable(int fd, int ms)
@@ -569,13 +623,6 @@ static inline uint64_t pid_test_wrong_bits(const struct dpt_sample *s, uint64_t 
 	for (uint64_t i = 0; i < n; i++)
 		wrong += bitmap_test(s->bitmap, s->regions[r].first_page + off + i) != (i < k);
 	return wrong;
-}
-
-static inline int pid_test_collect(struct dpt_tracker *t, struct dpt_sample *s)
-{
-	memset(s, 0, sizeof(*s));
-	dpt_clear_error();
-	return t->ops->collect(t, s);
 }
 
 /*
