@@ -158,7 +158,6 @@ struct pid_priv {
 	bool no_hold;	 /* ... which does not trace it (--no-hold) */
 	bool kept;	 /* a keeper traced it at open, to hold it at its exit */
 	bool held;	 /* the keeper holds the program at its exit */
-	int held_status; /* then: the wait status it is exiting with */
 	char comm[32];
 };
 

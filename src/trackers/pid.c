@@ -432,7 +432,6 @@ static bool pid_ended(struct dpt_tracker *t)
 		return false;
 	if (r == 1) {
 		p->held = true;
-		p->held_status = status;
 		say_end(t, p, status, p->launched);
 		return true;
 	}
