@@ -1,10 +1,11 @@
-/* pid-keeper.c - launch mode's keeper: the launched program's tracer, which holds it at its exit.
+/* pid-keeper.c - the keeper: a tracked program's tracer, which holds it at its exit.
  *
  * A process that exits takes its page tables with it (exit_mm) before anyone outside can see
  * it has exited, so the writes of its last partial interval are lost to every method. Only a
  * tracer sees the exit coming: with PTRACE_O_TRACEEXIT, each thread stops in do_exit() before
- * it lets go of the memory. The keeper is that tracer, for a program dpt launched (never for
- * one it attached to: that would trace someone else's process for the whole run).
+ * it lets go of the memory. The keeper is that tracer, for a program dpt launched (unless
+ * --no-hold), and for a process dpt attached to only when asked (--hold: that traces someone
+ * else's process for the whole run; see do_seize_all()).
  *
  * Mechanism:
  *  1. pid_spawn() starts the keeper while the program is stopped before its first instruction;
