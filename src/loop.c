@@ -1,7 +1,8 @@
 /* loop.c - the interval loop.
  *
- * 1. start: tracker start(), writers start(), (--compat) a synthetic all-dirty sample, then a
- *    one-shot absolute timerfd for the first boundary.
+ * 1. start: tracker start(), writers start(), (--compat) a synthetic all-dirty sample (held
+ *    back to the first interval if the tracker has no page yet), then a one-shot absolute
+ *    timerfd for the first boundary.
  * 2. each boundary: read both clocks, collect(), stamp the sample with [previous boundary,
  *    now], hand it to every writer, arm the next boundary (session start + k x interval, cut at
  *    the session's duration). Boundaries missed while busy are skipped, never bunched.
@@ -38,9 +39,10 @@ struct loop {
 	bool started;
 	bool overrun_warned;
 	bool next_is_end; /* the planned boundary is the end of the session's duration */
+	bool compat_pending; /* --compat: the all-dirty sample waits for the first interval */
 	uint64_t seq;
 	uint64_t session_intervals;
-	struct timespec session_start, next, prev_mono, prev_wall;
+	struct timespec session_start, session_wall, next, prev_mono, prev_wall;
 
 	/* running totals for "info dirty" */
 	struct dpt_sample last;
@@ -132,6 +134,23 @@ static int emit(struct loop *l, const struct dpt_sample *s)
 	return 0;
 }
 
+/*
+ * --compat: Qemu-DPT's first bitmap, every page dirty, stamped at the session's start. A tracker
+ * that has no page yet at start() (a QEMU dpt launched, before it maps its RAM) has it written
+ * just before its first interval, sized as that interval.
+ */
+static int emit_all_dirty(struct loop *l, uint64_t total)
+{
+	struct dpt_sample all = {
+	    .seq = 0, .mono_start = l->session_start, .mono_end = l->session_start,
+	    .wall_start = l->session_wall, .wall_end = l->session_wall,
+	    .dirty = total, .total = total, .page_size = 4096, .flags = DPT_SAMPLE_ALL,
+	};
+
+	l->compat_pending = false;
+	return emit(l, &all);
+}
+
 /* Collect the interval that ends now and write it. */
 static int take_sample(struct loop *l, unsigned flags)
 {
@@ -152,6 +171,11 @@ static int take_sample(struct loop *l, unsigned flags)
 	l->prev_mono = mono;
 	l->prev_wall = wall;
 	l->session_intervals++;
+	if (l->compat_pending) {
+		err = emit_all_dirty(l, s.total);
+		if (err)
+			return err;
+	}
 	return emit(l, &s);
 }
 
@@ -206,14 +230,13 @@ static int tracking_start(struct loop *l)
 	err = writers_each(l, w_start);
 	if (!err && l->o->after_start)
 		err = l->o->after_start(l->o->after_start_arg);
+	l->session_wall = l->prev_wall;
+	l->compat_pending = false;
 	if (!err && l->o->compat) {
-		struct dpt_sample all = {
-			.seq = 0, .mono_start = l->prev_mono, .mono_end = l->prev_mono,
-			.wall_start = l->prev_wall, .wall_end = l->prev_wall,
-			.dirty = l->t->total_pages, .total = l->t->total_pages, .page_size = 4096,
-			.flags = DPT_SAMPLE_ALL,
-		};
-		err = emit(l, &all);
+		if (l->t->total_pages)
+			err = emit_all_dirty(l, l->t->total_pages);
+		else
+			l->compat_pending = true;
 	}
 	plan_next(l, &l->prev_mono);
 	return err ? err : arm_timer(l);

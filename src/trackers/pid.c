@@ -315,7 +315,10 @@ static int pid_open(struct dpt_tracker *t, const struct dpt_target *target,
 	err = setup_regions(p, target, xo);
 	if (err)
 		goto fail;
-	err = pid_layout_build(&p->cur, &p->maps, p->sels, p->nr_sels, true, p->pid);
+	/* strict: a region that is not (entirely) mapped is an error; a launched QEMU's layout
+	 * stays empty until its RAM is mapped */
+	if (!p->qemu_pending)
+		err = pid_layout_build(&p->cur, &p->maps, p->sels, p->nr_sels, true, p->pid);
 	if (err)
 		goto fail;
 	if (p->method == &pid_method_uffd) {
@@ -547,6 +550,7 @@ static int pid_start(struct dpt_tracker *t)
 	err = build_layout(p, &p->cur);
 	if (err)
 		return err;
+	t->total_pages = p->cur.total;
 	err = p->method->arm(p, &p->cur);
 	if (err)
 		return err;

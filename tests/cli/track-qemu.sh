@@ -87,17 +87,20 @@ check qemu-rate-after-kill9 awk -v m="$after" -v b="$bg" -v r=$RATE \
 
 # --- a QEMU that dpt launches: the keeper traces its vCPU and I/O threads, the guest boots and
 # runs its writer, its RAM blocks are found once it maps them (the QEMU layout: totals are the
-# guest's 256 MiB from the first interval on), and at QEMU's exit the last partial interval is
-# written, status passed on
+# guest's 256 MiB from the first interval on, --compat's all-dirty sample too), and at QEMU's
+# exit the last partial interval is written, status passed on
 cat >"$TMP/dpt-qemu" <<WRAP
 #!/bin/sh
-exec "$DPT" track -q --interval 1s -o csv:"$TMP/launched.csv" -- qemu-system-x86_64 "\$@" 2>"$TMP/launched.err"
+exec "$DPT" track -q --interval 1s --compat -o csv:"$TMP/launched.csv" -- qemu-system-x86_64 "\$@" 2>"$TMP/launched.err"
 WRAP
 chmod +x "$TMP/dpt-qemu"
 DPT_VMKIT_QEMU="$TMP/dpt-qemu" "$VMKIT/run.sh" --helpers --smp 2 -- \
 	writer --wss 16M --rate 2000 --duration 3 >"$TMP/launched.out" 2>&1
 check qemu-launched-guest-ran test $? = 0 -a "$(grep -c 'writer done writes=6000 ' "$TMP/launched.out")" = 1
 check qemu-launched-layout awk -F, 'NR > 1 && $5 != 65536 { bad = 1 } END { exit bad || NR < 4 }' \
+	"$TMP/launched.csv"
+# --compat's all-dirty first sample waits for the RAM: every page of it, not 0 of 0
+check qemu-launched-compat awk -F, 'NR == 2 { exit !($1 == 0 && $4 == 65536 && $7 == "all") }' \
 	"$TMP/launched.csv"
 check qemu-launched-last-interval grep -q 'exited with status 0; its last partial interval .* is written' \
 	"$TMP/launched.err"
