@@ -105,6 +105,7 @@ static int writers_open(struct run_opts *ro, struct dpt_tracker *t, struct dpt_w
 		.interval_ns = ro->loop.interval_ns,
 		.nr_vcpus = t->nr_vcpus,
 		.estimate = t->estimate,
+		.counts_discarded = t->counts_discarded,
 	};
 	char text_arg[4200];
 	int err = 0;

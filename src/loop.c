@@ -6,8 +6,10 @@
  * 2. each boundary: read both clocks, collect(), stamp the sample with [previous boundary,
  *    now], hand it to every writer, arm the next boundary (session start + k x interval, cut at
  *    the session's duration). Boundaries missed while busy are skipped, never bunched.
- * 3. stop (count, duration, dpt_stop, a signal, the target's end): one last collect for the
- *    partial interval, flagged final, then writers stop().
+ * 3. stop (count, duration, dpt_stop, a signal, the target's end, an error): one last collect
+ *    for the partial interval, flagged final, then writers stop(). If that collect fails (the
+ *    target took its memory along, the tracker failed), the final sample is flagged lost: its
+ *    dirty pages are unknown. Every session's last sample is final, however it ended.
  * Intervals are contiguous because each collect both reports and re-arms: what is written after
  * one collect is in the next.
  */
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dpt/bitmap.h"
@@ -44,10 +47,13 @@ struct loop {
 	uint64_t session_intervals;
 	struct timespec session_start, session_wall, next, prev_mono, prev_wall;
 
-	/* running totals for "info dirty" */
+	/* running totals of the session for "info dirty" (reset by each start) */
 	struct dpt_sample last;
 	bool have_last;
-	uint64_t intervals, dirty_sum, *ever, ever_bits;
+	unsigned session;
+	struct timespec session_started_wall;
+	uint64_t intervals, dirty_sum, discarded_sum, lost, *ever, ever_bits, ever_since;
+	uint64_t session_first; /* seq of the session's first interval */
 	double secs_sum;
 	int err;
 };
@@ -110,14 +116,21 @@ static void account(struct loop *l, const struct dpt_sample *s)
 	if (s->flags & DPT_SAMPLE_ALL)
 		return;
 	l->intervals++;
-	l->dirty_sum += s->dirty;
 	l->secs_sum += sample_seconds(s);
+	if (s->flags & DPT_SAMPLE_LOST) {
+		l->lost++;
+		return;
+	}
+	l->dirty_sum += s->dirty;
+	l->discarded_sum += s->discarded;
 	if (!s->bitmap)
 		return;
-	if (l->ever_bits != s->total) { /* region list changed: restart the union */
+	if (!l->ever || l->ever_bits != s->total || s->regions_changed) {
+		/* the page numbering may have changed: restart the union from here */
 		free(l->ever);
 		l->ever = calloc(bitmap_words(s->total) + 1, sizeof(uint64_t));
 		l->ever_bits = l->ever ? s->total : 0;
+		l->ever_since = s->seq;
 	}
 	for (size_t i = 0; l->ever && i < bitmap_words(s->total); i++)
 		l->ever[i] |= s->bitmap[i];
@@ -149,6 +162,27 @@ static int emit_all_dirty(struct loop *l, uint64_t total)
 
 	l->compat_pending = false;
 	return emit(l, &all);
+}
+
+/*
+ * The session's last interval, whose dirty pages cannot be had (the target took its memory
+ * along, or the collect failed): written anyway, flagged final and lost, so that every session
+ * ends on a final sample and nothing reads its count as 0.
+ */
+static int emit_lost(struct loop *l)
+{
+	struct dpt_sample s = {
+	    .seq = ++l->seq, .mono_start = l->prev_mono, .wall_start = l->prev_wall,
+	    .total = l->t->total_pages, .page_size = 4096,
+	    .flags = DPT_SAMPLE_FINAL | DPT_SAMPLE_PARTIAL | DPT_SAMPLE_LOST |
+		     (l->t->estimate ? DPT_SAMPLE_ESTIMATE : 0),
+	};
+
+	clock_gettime(CLOCK_MONOTONIC, &s.mono_end);
+	clock_gettime(CLOCK_REALTIME, &s.wall_end);
+	l->prev_mono = s.mono_end;
+	l->prev_wall = s.wall_end;
+	return emit(l, &s);
 }
 
 /* Collect the interval that ends now and write it. */
@@ -226,6 +260,12 @@ static int tracking_start(struct loop *l)
 	free(l->ever);
 	l->ever = NULL;
 	l->ever_bits = 0;
+	l->session++;
+	l->session_first = l->seq + 1;
+	l->session_started_wall = l->prev_wall;
+	l->intervals = l->dirty_sum = l->discarded_sum = l->lost = 0;
+	l->secs_sum = 0;
+	l->have_last = false;
 	l->started = true;
 	err = writers_each(l, w_start);
 	if (!err && l->o->after_start)
@@ -242,6 +282,8 @@ static int tracking_start(struct loop *l)
 	return err ? err : arm_timer(l);
 }
 
+/* End the session: with collect, its last partial interval first (flagged lost if the collect
+ * fails, and the collect's error returned). */
 static int tracking_stop(struct loop *l, bool collect)
 {
 	struct itimerspec off = {0};
@@ -251,6 +293,8 @@ static int tracking_stop(struct loop *l, bool collect)
 	l->tracking = false;
 	if (collect)
 		err = take_sample(l, DPT_SAMPLE_FINAL | DPT_SAMPLE_PARTIAL);
+	if (err && l->have_last && !(l->last.flags & DPT_SAMPLE_FINAL))
+		emit_lost(l);
 	int e2 = writers_each(l, w_stop);
 	return err ? err : e2;
 }
@@ -269,6 +313,11 @@ static int tracking_stop_ended(struct loop *l, struct loop_result *res)
 		snprintf(res->final_lost, sizeof(res->final_lost), "%s",
 			 dpt_last_error() ? dpt_last_error() : "");
 		dpt_clear_error();
+		int err = emit_lost(l);
+		if (err) {
+			writers_each(l, w_stop);
+			return err;
+		}
 	} else {
 		res->final_written = true;
 		res->final_seconds = sample_seconds(&l->last);
@@ -312,17 +361,40 @@ static void info_dirty(struct loop *l, struct monitor_reply *r)
 		return;
 	}
 	const struct dpt_sample *s = &l->last;
-	monitor_printf(r, "last interval: %llu (%.3f s), dirty %llu / %llu (%.3f MB/s)\n",
-		       (unsigned long long)s->seq, sample_seconds(s), (unsigned long long)s->dirty,
-		       (unsigned long long)s->total, sample_mib_per_s(s));
-	monitor_printf(r, "total: %llu intervals, %.3f s, %llu dirty pages, mean %.3f MB/s",
+	if (s->flags & DPT_SAMPLE_LOST)
+		monitor_printf(r, "last interval: %llu (%.3f s), lost (its dirty pages went with "
+				  "the target)\n",
+			       (unsigned long long)s->seq, sample_seconds(s));
+	else
+		monitor_printf(r, "last interval: %llu (%.3f s), dirty %llu / %llu (%.3f MB/s)\n",
+			       (unsigned long long)s->seq, sample_seconds(s),
+			       (unsigned long long)s->dirty, (unsigned long long)s->total,
+			       sample_mib_per_s(s));
+	/* every figure below covers the same scope: this session, from its dpt_start */
+	struct tm tm;
+	char when[32];
+	localtime_r(&l->session_started_wall.tv_sec, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	monitor_printf(r, "session %u (since %s at %s): %llu intervals, %.3f s, %llu dirty pages, "
+			  "mean %.3f MB/s",
+		       l->session, l->o->monitor ? "dpt_start" : "the start", when,
 		       (unsigned long long)l->intervals, l->secs_sum,
 		       (unsigned long long)l->dirty_sum,
 		       l->secs_sum > 0 ? (double)l->dirty_sum * 4096 / 1048576.0 / l->secs_sum : 0);
-	if (l->ever)
-		monitor_printf(r, ", %llu distinct pages since start",
-			       (unsigned long long)bitmap_weight(l->ever, l->ever_bits));
+	if (l->t->counts_discarded)
+		monitor_printf(r, ", %llu discarded", (unsigned long long)l->discarded_sum);
+	if (l->lost)
+		monitor_printf(r, " (%llu interval%s lost)", (unsigned long long)l->lost,
+			       l->lost == 1 ? "" : "s");
 	monitor_printf(r, "\n");
+	if (l->ever && l->ever_since <= l->session_first)
+		monitor_printf(r, "distinct pages dirtied in the session: %llu\n",
+			       (unsigned long long)bitmap_weight(l->ever, l->ever_bits));
+	else if (l->ever)
+		monitor_printf(r, "distinct pages dirtied since interval %llu (the tracked regions "
+				  "changed then): %llu\n",
+			       (unsigned long long)l->ever_since,
+			       (unsigned long long)bitmap_weight(l->ever, l->ever_bits));
 }
 
 static int on_command(void *ctx, const char *line, struct monitor_reply *r)
@@ -348,7 +420,7 @@ static int on_command(void *ctx, const char *line, struct monitor_reply *r)
 	} else if (!strcmp(cmd, "help") || !strcmp(cmd, "?")) {
 		monitor_printf(r, "dpt_start     start dirty page tracking\n"
 				  "dpt_stop      stop it (the partial interval is written)\n"
-				  "info dirty    last interval and running totals\n"
+				  "info dirty    last interval and this session's totals\n"
 				  "help          this text\n"
 				  "quit          stop tracking and end dpt\n");
 	} else if (!strcmp(cmd, "quit") || !strcmp(cmd, "q")) {
@@ -434,8 +506,17 @@ int loop_run(struct dpt_tracker *t, struct dpt_writer *w, unsigned nw, const str
 	err = l.mon ? 0 : tracking_start(&l);
 	if (!err)
 		err = loop_poll(&l, res);
-	if (err && l.tracking) /* best effort: still tell the writers the session ended */
+	if (err && l.tracking) { /* best effort: still end the session on a final sample */
+		const char *why = dpt_last_error();
+		char saved[512];
+
+		snprintf(saved, sizeof(saved), "%s", why ? why : "");
+		if (l.have_last && !(l.last.flags & DPT_SAMPLE_FINAL))
+			emit_lost(&l);
 		writers_each(&l, w_stop);
+		dpt_clear_error();
+		dpt_fail(err, "%s", saved); /* the run's own error, not the writers' */
+	}
 out:
 	res->intervals = l.intervals;
 	res->started = l.started;

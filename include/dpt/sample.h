@@ -24,7 +24,19 @@ enum dpt_sample_flags {
 	DPT_SAMPLE_ALL = 1 << 1,      /* synthetic all-dirty sample (Qemu-DPT's first bitmap) */
 	DPT_SAMPLE_FINAL = 1 << 2,    /* last sample of a tracking session (stop, signal, end) */
 	DPT_SAMPLE_PARTIAL = 1 << 3,  /* interval cut short (stop, signal, target ended) */
+	DPT_SAMPLE_LOST = 1 << 4,     /* its dirty pages are unknown: the target ended and took
+					 them along, or the last collect failed (dirty is 0, no
+					 bitmap); only on a final sample */
+	DPT_SAMPLE_HUGE = 1 << 5,     /* part of the tracked memory is tracked per huge page: a
+					 write there counts every 4 KiB page of its huge page */
+	DPT_SAMPLE_UNTRACKED = 1 << 6, /* part of the target's memory is not tracked (dpt said
+					  which, and why, in a line) */
 };
+
+/* Names of the flags, bit i = 1 << i, as the text outputs (csv) spell them. */
+#define DPT_SAMPLE_FLAG_NAMES                                                                      \
+	{"estimate", "all", "final", "partial", "lost", "huge", "untracked"}
+#define DPT_SAMPLE_NR_FLAGS 7
 
 struct dpt_sample {
 	uint64_t seq;                    /* 1, 2, ... over the run; 0 = the synthetic all-dirty sample */
@@ -33,6 +45,9 @@ struct dpt_sample {
 	struct timespec wall_start;      /* CLOCK_REALTIME */
 	struct timespec wall_end;
 	uint64_t dirty;                  /* distinct pages written in the interval */
+	uint64_t discarded;              /* pages zapped without being written (MADV_DONTNEED, a
+					    balloon, free-page reporting): they hold zeros now; not
+					    in dirty. Meaningful when the tracker counts_discarded */
 	uint64_t total;                  /* pages tracked */
 	uint32_t page_size;              /* bytes, normally 4096 */
 	unsigned flags;                  /* enum dpt_sample_flags */
@@ -41,6 +56,7 @@ struct dpt_sample {
 	const uint64_t *vcpu_dirty;      /* nr_vcpus counts; they add up to dirty */
 
 	const uint64_t *bitmap;          /* bitmap_words(total) words, or NULL if none */
+	const uint64_t *discarded_bitmap; /* the discarded pages, same numbering, or NULL */
 
 	unsigned nr_regions;             /* the region list in force for this sample */
 	const struct dpt_region *regions;

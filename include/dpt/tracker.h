@@ -71,6 +71,7 @@ struct dpt_tracker {
 	char mode[32];      /* the mechanism in use, e.g. "bitmap", "ring", "uffd", "page-sampling" */
 	bool has_bitmap;    /* collect() gives a bitmap */
 	bool estimate;      /* counts are estimates, not exact */
+	bool counts_discarded; /* samples' discarded counts are known (exact) */
 	unsigned nr_vcpus;  /* per-vCPU counts given for this many vCPUs, 0 if none */
 	pid_t owner_pid;    /* pid for Qemu-DPT bitmap names (the VMM's pid) */
 	uint64_t total_pages; /* pages tracked now (open() sets it; collect() may change it) */

@@ -25,6 +25,7 @@ struct dpt_run_info {
 	uint64_t interval_ns;    /* requested interval */
 	unsigned nr_vcpus;       /* per-vCPU columns, 0 if none */
 	int estimate;            /* counts are estimates */
+	bool counts_discarded;   /* samples' discarded counts are known */
 };
 
 struct dpt_writer;

@@ -313,6 +313,7 @@ static int kvm_open(struct dpt_tracker *t, const struct dpt_target *target,
 	t->has_bitmap = true;
 	t->total_pages = p->pages;
 	t->estimate = false;
+	t->counts_discarded = true; /* the micro-VM's guest never discards memory: always 0 */
 	t->nr_vcpus = p->mode == KVM_MODE_RING ? p->nr_vcpus : 0;
 	t->owner_pid = getpid();
 	t->end_fd = vm_event_fd(p->vm);

@@ -1,10 +1,12 @@
 /* csv.c - one CSV row per interval, for pandas, R and spreadsheets.
  *
- *	seq,time,interval_s,dirty_pages,total_pages,mib_s,flags[,vcpu0_pages,...]
+ *	seq,time,interval_s,dirty_pages,total_pages,mib_s,flags,discarded_pages[,vcpu0_pages,...]
  *
  * time is the interval's end, Unix seconds with microseconds; flags is a '|'-separated subset
- * of estimate, all, final, partial (empty when none). One row is flushed per interval, so a
- * killed run loses at most the row being written.
+ * of estimate, all, final, partial, lost, huge, untracked (empty when none). A lost interval
+ * (the target took its writes along) has empty dirty_pages and mib_s: unknown, not 0.
+ * discarded_pages is empty when the tracker cannot count discards. One row is flushed per
+ * interval, so a killed run loses at most the row being written.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@ struct csv {
 	FILE *f;
 	char *path;
 	unsigned nr_vcpus;
+	bool discards;
 };
 
 static int csv_close(struct dpt_writer *w)
@@ -58,13 +61,14 @@ static int csv_open(struct dpt_writer *w, const char *arg, const struct dpt_run_
 	}
 	c->path = strdup(arg);
 	c->nr_vcpus = info->nr_vcpus;
+	c->discards = info->counts_discarded;
 	c->f = strcmp(arg, "-") ? fopen(arg, "we") : fdopen(dup(1), "w");
 	if (!c->f || !c->path) {
 		int err = dpt_fail(-errno, "%s: %s", arg, strerror(errno));
 		csv_close(w);
 		return err;
 	}
-	fprintf(c->f, "seq,time,interval_s,dirty_pages,total_pages,mib_s,flags");
+	fprintf(c->f, "seq,time,interval_s,dirty_pages,total_pages,mib_s,flags,discarded_pages");
 	for (unsigned i = 0; i < c->nr_vcpus; i++)
 		fprintf(c->f, ",vcpu%u_pages", i);
 	fprintf(c->f, "\n");
@@ -78,18 +82,27 @@ static int csv_nop(struct dpt_writer *w)
 
 static int csv_sample(struct dpt_writer *w, const struct dpt_sample *s)
 {
-	static const char *const names[] = {"estimate", "all", "final", "partial"};
+	static const char *const names[] = DPT_SAMPLE_FLAG_NAMES;
 	struct csv *c = w->priv;
 	const char *sep = "";
+	bool lost = s->flags & DPT_SAMPLE_LOST;
 
-	fprintf(c->f, "%llu,%lld.%06ld,%.6f,%llu,%llu,%.3f,", (unsigned long long)s->seq,
-		(long long)s->wall_end.tv_sec, s->wall_end.tv_nsec / 1000, sample_seconds(s),
-		(unsigned long long)s->dirty, (unsigned long long)s->total, sample_mib_per_s(s));
-	for (unsigned i = 0; i < 4; i++)
+	fprintf(c->f, "%llu,%lld.%06ld,%.6f,", (unsigned long long)s->seq,
+		(long long)s->wall_end.tv_sec, s->wall_end.tv_nsec / 1000, sample_seconds(s));
+	if (lost)
+		fprintf(c->f, ",%llu,,", (unsigned long long)s->total);
+	else
+		fprintf(c->f, "%llu,%llu,%.3f,", (unsigned long long)s->dirty,
+			(unsigned long long)s->total, sample_mib_per_s(s));
+	for (unsigned i = 0; i < DPT_SAMPLE_NR_FLAGS; i++)
 		if (s->flags & (1u << i)) {
 			fprintf(c->f, "%s%s", sep, names[i]);
 			sep = "|";
 		}
+	if (c->discards && !lost)
+		fprintf(c->f, ",%llu", (unsigned long long)s->discarded);
+	else
+		fprintf(c->f, ",");
 	for (unsigned i = 0; i < c->nr_vcpus; i++)
 		fprintf(c->f, ",%llu",
 			(unsigned long long)(i < s->nr_vcpus && s->vcpu_dirty ? s->vcpu_dirty[i] : 0));

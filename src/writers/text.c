@@ -3,6 +3,7 @@
  *	start dirty page tracking
  *	create bitmap PATH (N bytes), dirty D / T (R MB/s)      with bitmaps=DIR
  *	interval SEQ (S s), dirty D / T (R MB/s)                 without
+ *	interval SEQ (S s, lost): its dirty pages went with the target
  *	stop dirty page tracking
  *
  * Both per-interval lines end alike, so one regular expression reads both. R is
@@ -119,6 +120,11 @@ static int text_sample(struct dpt_writer *w, const struct dpt_sample *s)
 	struct text *tx = w->priv;
 	char tail[128], path[4096];
 
+	if (s->flags & DPT_SAMPLE_LOST) { /* no count: not a "dirty D / T" line */
+		fprintf(tx->out, "interval %llu (%.3f s, lost): its dirty pages went with the target\n",
+			(unsigned long long)s->seq, sample_seconds(s));
+		return text_flush(tx);
+	}
 	snprintf(tail, sizeof(tail), "dirty %llu / %llu (%.3f MB/s)", (unsigned long long)s->dirty,
 		 (unsigned long long)s->total, sample_mib_per_s(s));
 	if (tx->have_dir && (s->bitmap || (s->flags & DPT_SAMPLE_ALL))) {

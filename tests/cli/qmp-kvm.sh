@@ -97,8 +97,8 @@ rates() {
 # pages CSV N: each interval reports exactly N pages (and vCPU 0 all of them, if the column is
 # there); prints what differs
 pages() {
-	awk -F, -v n="$2" 'NR > 1 && ($4 != n || (NF >= 8 && $8 != $4)) {
-		printf "interval %s: %s pages over %s s%s; ", $1, $4, $3, (NF >= 8 ? " (vcpu0 " $8 ")" : "") }' "$1"
+	awk -F, -v n="$2" 'NR > 1 && ($4 != n || (NF >= 9 && $9 != $4)) {
+		printf "interval %s: %s pages over %s s%s; ", $1, $4, $3, (NF >= 9 ? " (vcpu0 " $9 ")" : "") }' "$1"
 }
 
 rows() {

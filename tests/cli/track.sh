@@ -27,7 +27,7 @@ check launch-says-target-ended grep -q 'exited with status 0; its last partial i
 	"$TMP/launch.err"
 # its keeper held it at its exit: after the full intervals, the partial one up to its exit
 check launch-rows test "$(tail -n +2 "$TMP/launch.csv" | grep -vc 'final')" -ge 5
-check launch-last-row-partial bash -c "tail -n1 '$TMP/launch.csv' | grep -q ',final|partial\$'"
+check launch-last-row-partial bash -c "tail -n1 '$TMP/launch.csv' | grep -q ',final|partial,[0-9]*\$'"
 
 # a launched program keeps its signals and job control: a handler runs, SIGSTOP stops it and
 # SIGCONT resumes it (its keeper lets both through)
@@ -133,6 +133,25 @@ check track-monitor-exit test $? = 0
 check track-monitor-errors test "$(grep -c '^error: \|(dpt) error: ' "$TMP/tmon.out")" = 2
 check track-monitor-info grep -qE 'last interval: [0-9]+ .*dirty [0-9]+ / [0-9]+' "$TMP/tmon.out"
 check track-monitor-no-uffd-left bash -c "! ls -l /proc/$wpid/fd | grep -q userfaultfd"
+# two sessions, then "info dirty": every figure covers the last session (intervals, dirty
+# pages and distinct pages alike), as the rows of that session in the CSV show
+"$DPT" track -q --pid $wpid --interval 200ms --monitor unix:"$sock" -o csv:"$TMP/tmon2.csv" \
+	2>"$TMP/tmon2.err" &
+dpid=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+printf '%s\n' dpt_start "sleep 700" dpt_stop dpt_start "sleep 500" dpt_stop "info dirty" quit |
+	"$HELPERS/monitor-client" "$sock" >"$TMP/tmon2.out"
+wait $dpid
+# the rows of the second session: after the first final row
+awk -F, 'NR > 1 && s { n++; d += $4; if ($4 > m) m = $4 } $7 ~ /final/ { s = 1 }
+	END { print n, d, m }' "$TMP/tmon2.csv" >"$TMP/tmon2.want"
+read -r want_n want_d want_max <"$TMP/tmon2.want"
+got=$(sed -n 's/^session 2 (since dpt_start at [0-9:]*): \([0-9]*\) intervals, [0-9.]* s, \([0-9]*\) dirty pages.*/\1 \2/p' "$TMP/tmon2.out")
+distinct=$(sed -n 's/^distinct pages dirtied in the session: \([0-9]*\)$/\1/p' "$TMP/tmon2.out")
+echo "# session 2 in the CSV: $want_n rows, $want_d dirty pages (max $want_max); info dirty: $got, distinct $distinct"
+check track-monitor-session-totals test "$got" = "$want_n $want_d" -a "${want_n:-0}" -ge 2
+check track-monitor-session-distinct test "${distinct:-0}" -le "${want_d:-0}" -a \
+	"${distinct:-0}" -ge "${want_max:-1}"
 wait $wpid
 
 # --- the target exits mid-run: last partial interval, dpt says so ----------------------------
@@ -144,6 +163,9 @@ check target-exit-dpt-exit-0 test $? = 0
 check target-exit-said grep -qi 'exited' "$TMP/exit.err"
 check target-exit-stop-line test "$(tail -n1 "$TMP/exit.err" | grep -c 'stop dirty page tracking\|exited')" = 1
 check target-exit-lost-says-hold grep -q 'only with --hold' "$TMP/exit.err"
+# the run still ends on a final row: its dirty pages unknown (empty), not 0
+check target-exit-last-row-final-lost bash -c "tail -n1 '$TMP/exit.csv' | grep -q '^[0-9]*,[0-9.]*,[0-9.]*,,[0-9]*,,final|partial|lost,\$'"
+check target-exit-lost-line grep -q '^interval [0-9]* ([0-9.]* s, lost): its dirty pages went with the target$' "$TMP/exit.err"
 
 # --- --hold: a process dpt attached to is held at its exit: the last partial interval too ----
 "${LW[@]}" --wss 4M --rate 1000 --duration 1 >"$TMP/wh.out" &
@@ -158,7 +180,7 @@ check hold-dpt-exit-0 test $? = 0
 check hold-traced test "${tracer:-0}" -gt 0
 check hold-says-written grep -q 'exited with status 0; its last partial interval .* is written' \
 	"$TMP/hold.err"
-check hold-last-row-partial bash -c "tail -n1 '$TMP/hold.csv' | grep -q ',final|partial\$'"
+check hold-last-row-partial bash -c "tail -n1 '$TMP/hold.csv' | grep -q ',final|partial,[0-9]*\$'"
 wait $wpid
 check hold-writer-exit-0 test $? = 0
 # dpt killed while it holds a process it attached to: untraced, no uffd, it runs to its end

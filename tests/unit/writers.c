@@ -173,9 +173,50 @@ static void test_csv(void)
 	s.flags = DPT_SAMPLE_FINAL | DPT_SAMPLE_PARTIAL;
 	w.ops->sample(&w, &s);
 	w.ops->close(&w);
-	const char *want = "seq,time,interval_s,dirty_pages,total_pages,mib_s,flags,vcpu0_pages,"
-			   "vcpu1_pages\n3,1434530585.000000,0.250000,8,100,0.125,final|partial,5,3\n";
+	const char *want = "seq,time,interval_s,dirty_pages,total_pages,mib_s,flags,discarded_pages,"
+			   "vcpu0_pages,vcpu1_pages\n"
+			   "3,1434530585.000000,0.250000,8,100,0.125,final|partial,,5,3\n";
 	TEST_CHECK(!strcmp(slurp(path), want), "csv-row", "got:\n%s", slurp(path));
+
+	/* a tracker that counts discards; a lost final interval: unknown, not 0 */
+	struct dpt_run_info info2 = {.counts_discarded = true};
+	struct dpt_writer w2 = {.ops = &csv_writer_ops};
+	snprintf(path, sizeof(path), "%s/out2.csv", dir);
+	TEST_CHECK(!csv_writer_ops.open(&w2, path, &info2), "csv-open-2", "%s", dpt_last_error());
+	struct dpt_sample a = make_sample(1, 100, bm, 1);
+	a.discarded = 12;
+	a.flags = DPT_SAMPLE_HUGE | DPT_SAMPLE_UNTRACKED;
+	struct dpt_sample b = make_sample(2, 100, NULL, 0.5);
+	b.flags = DPT_SAMPLE_FINAL | DPT_SAMPLE_PARTIAL | DPT_SAMPLE_LOST;
+	w2.ops->sample(&w2, &a);
+	w2.ops->sample(&w2, &b);
+	w2.ops->close(&w2);
+	want = "seq,time,interval_s,dirty_pages,total_pages,mib_s,flags,discarded_pages\n"
+	       "1,1434530585.000000,1.000000,8,100,0.031,huge|untracked,12\n"
+	       "2,1434530585.000000,0.500000,,100,,final|partial|lost,\n";
+	TEST_CHECK(!strcmp(slurp(path), want), "csv-discarded-lost", "got:\n%s", slurp(path));
+}
+
+/* A lost final interval: a line without a count, and no bitmap file. */
+static void test_lost_text(void)
+{
+	char arg[600], out[256], sub[256];
+	struct dpt_run_info info = {.owner_pid = 99, .interval_ns = 1000000000};
+	struct dpt_writer w = {.ops = &text_writer_ops};
+	struct dpt_sample s = make_sample(7, 100, NULL, 0.25);
+
+	snprintf(out, sizeof(out), "%s/lost.txt", dir);
+	snprintf(sub, sizeof(sub), "%s/lostbm", dir);
+	mkdir(sub, 0700);
+	snprintf(arg, sizeof(arg), "file=%s,bitmaps=%s", out, sub);
+	TEST_CHECK(!text_writer_ops.open(&w, arg, &info), "lost-open", "%s", dpt_last_error());
+	s.flags = DPT_SAMPLE_FINAL | DPT_SAMPLE_PARTIAL | DPT_SAMPLE_LOST;
+	TEST_CHECK(!w.ops->sample(&w, &s), "lost-sample", "%s", dpt_last_error());
+	w.ops->close(&w);
+	TEST_CHECK(!strcmp(slurp(out), "interval 7 (0.250 s, lost): its dirty pages went with the "
+				       "target\n"),
+		   "lost-line", "got: %s", slurp(out));
+	TEST_CHECK(count_files(sub, "qemu.bm-") == 0, "lost-no-bitmap", "a bitmap file was written");
 }
 
 static void test_errors(void)
@@ -218,6 +259,7 @@ int main(void)
 	test_text_and_bitmaps();
 	test_no_overwrite_and_compat();
 	test_csv();
+	test_lost_text();
 	test_errors();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
