@@ -38,6 +38,16 @@ static inline bool bitmap_test(const uint64_t *bm, uint64_t bit)
 /* Set bits [start, start + len). */
 void bitmap_set_range(uint64_t *bm, uint64_t start, uint64_t len);
 
+/* Clear bits [start, start + len). */
+void bitmap_clear_range(uint64_t *bm, uint64_t start, uint64_t len);
+
+/* Copy len bits of src from bit from to dst at bit to (the two may not overlap). */
+void bitmap_copy_range(uint64_t *dst, uint64_t to, const uint64_t *src, uint64_t from,
+		       uint64_t len);
+
+/* dst &= ~src over the first nbits (whole words). */
+void bitmap_andnot(uint64_t *dst, const uint64_t *src, uint64_t nbits);
+
 /* Number of set bits among the first nbits. */
 uint64_t bitmap_weight(const uint64_t *bm, uint64_t nbits);
 

@@ -102,6 +102,10 @@ void pid_layout_fini(struct pid_layout *l);
 /* Set areas' fresh flag: true unless before holds the same VMA (bounds, prot, file). */
 void pid_layout_mark_fresh(struct pid_layout *now, const struct pid_layout *before);
 bool pid_layout_same_regions(const struct pid_layout *a, const struct pid_layout *b);
+/* Copy per-page bits from src, numbered as before, to dst, numbered as now, for every
+ * address both layouts track (dst's other bits are left as they are). */
+void pid_layout_carry(const struct pid_layout *now, uint64_t *dst, const struct pid_layout *before,
+		      const uint64_t *src);
 /* Bitmap page of address addr of area a. */
 uint64_t pid_layout_page(const struct pid_layout *l, const struct pid_tarea *a, uint64_t addr);
 
@@ -115,12 +119,16 @@ struct pid_method {
 	int (*probe)(void);
 	/* Get hold of the target (uffd: injection). */
 	int (*attach)(struct pid_priv *p);
-	/* Forget what was written so far and arm every area of l. */
-	int (*arm)(struct pid_priv *p, struct pid_layout *l);
+	/* Forget what was written so far and arm every area of l; set in has_data (numbered as
+	 * l) the pages that hold data now (present or swapped). */
+	int (*arm)(struct pid_priv *p, struct pid_layout *l, uint64_t *has_data);
 	/* Set in bm (numbered as in l) the pages written since the last arm or collect, and
-	 * re-arm. Areas of l marked fresh were not armed before: arm them, and count as written
-	 * the pages they had written before (their first interval). */
-	int (*collect)(struct pid_priv *p, struct pid_layout *l, uint64_t *bm);
+	 * re-arm. Set in gone pages found empty now (neither present nor swapped), at least
+	 * every page zapped since the last collect without a write (MADV_DONTNEED, a balloon,
+	 * free-page reporting); pid.c keeps those that held data as discarded. Areas of l
+	 * marked fresh were not armed before: arm them, and count as written the pages they had
+	 * written before (their first interval). */
+	int (*collect)(struct pid_priv *p, struct pid_layout *l, uint64_t *bm, uint64_t *gone);
 	/* Let go; nothing of ours stays in the target. Safe on a half-attached p. */
 	void (*detach)(struct pid_priv *p);
 };
@@ -148,7 +156,11 @@ struct pid_priv {
 	struct pid_layout cur;	/* the layout armed, reported by the last sample */
 	struct pid_layout next; /* scratch for the next collect */
 	uint64_t *bitmap;
+	uint64_t *discarded; /* the pages discarded in the interval, same numbering */
 	size_t bitmap_words;
+	uint64_t *has_data;	 /* pages that hold data (present when tracking began, or
+				    written since, and not discarded since), numbered as cur */
+	uint64_t *has_data_next; /* scratch for the layout being collected */
 	void *scratch; /* method buffer: scan vector or pagemap entries */
 	size_t scratch_size;
 	bool first; /* next collect is the first after start() */

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dpt/bitmap.h"
 #include "dpt/log.h"
 #include "trackers/pid-int.h"
 
@@ -501,17 +502,23 @@ static bool same_vma(const struct pid_tarea *a, const struct pid_tarea *b)
 	       a->dev_major == b->dev_major && a->dev_minor == b->dev_minor;
 }
 
+/* The areas of l sorted by start address (malloc'ed; NULL if none or out of memory). */
+static const struct pid_tarea **areas_by_start(const struct pid_layout *l)
+{
+	const struct pid_tarea **idx = l->nr_areas ? malloc(l->nr_areas * sizeof(*idx)) : NULL;
+
+	for (unsigned i = 0; idx && i < l->nr_areas; i++)
+		idx[i] = &l->areas[i];
+	if (idx)
+		qsort(idx, l->nr_areas, sizeof(*idx), cmp_area_start);
+	return idx;
+}
+
 void pid_layout_mark_fresh(struct pid_layout *now, const struct pid_layout *before)
 {
-	const struct pid_tarea **idx = NULL;
+	const struct pid_tarea **idx = areas_by_start(before);
 	unsigned n = before->nr_areas;
 
-	if (n)
-		idx = malloc(n * sizeof(*idx));
-	for (unsigned i = 0; idx && i < n; i++)
-		idx[i] = &before->areas[i];
-	if (idx)
-		qsort(idx, n, sizeof(*idx), cmp_area_start);
 	for (unsigned i = 0; i < now->nr_areas; i++) {
 		struct pid_tarea *a = &now->areas[i];
 		unsigned lo = 0, hi = idx ? n : 0;
@@ -527,6 +534,38 @@ void pid_layout_mark_fresh(struct pid_layout *now, const struct pid_layout *befo
 		a->fresh = !(lo < n && idx && same_vma(idx[lo], a));
 	}
 	free(idx);
+}
+
+
+void pid_layout_carry(const struct pid_layout *now, uint64_t *dst, const struct pid_layout *before,
+		      const uint64_t *src)
+{
+	const struct pid_tarea **idx = areas_by_start(before);
+	unsigned n = before->nr_areas;
+
+	for (unsigned i = 0; idx && i < now->nr_areas; i++) {
+		const struct pid_tarea *a = &now->areas[i];
+		unsigned lo = 0, hi = n;
+
+		while (lo < hi) { /* the first area before that ends after a's start */
+			unsigned mid = (lo + hi) / 2;
+
+			if (idx[mid]->end <= a->start)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < n && idx[lo]->start < a->end; lo++) {
+			const struct pid_tarea *b = idx[lo];
+			uint64_t s = a->start > b->start ? a->start : b->start;
+			uint64_t e = a->end < b->end ? a->end : b->end;
+
+			if (s < e)
+				bitmap_copy_range(dst, pid_layout_page(now, a, s), src,
+						  pid_layout_page(before, b, s), (e - s) / PID_PAGE);
+		}
+	}
+	free((void *)idx);
 }
 
 bool pid_layout_same_regions(const struct pid_layout *a, const struct pid_layout *b)

@@ -7,6 +7,9 @@
  *     batched preads, back to back; bit 55 is the soft-dirty bit.
  *  3. Right after the last read, write "4" again.
  * Nothing is installed in the target: there is nothing to undo when dpt leaves or dies.
+ * The same reads say which pages are neither present nor swapped: the tracker (pid.c) takes
+ * those that held data before for discarded pages. A discarded page is never taken for a
+ * written one here (an empty entry is not counted, and a read maps the zero page clean).
  *
  * What is exact and what is not. The read and the clear are two steps, and clear_refs works
  * on the whole process at once: a page first written after its entry was read and before the
@@ -111,10 +114,20 @@ static int sd_attach(struct pid_priv *p)
 	return 0;
 }
 
-static int sd_arm(struct pid_priv *p, struct pid_layout *l)
-{
-	int err = clear_refs(p->clear_refs_fd);
+static int read_area(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
+		     uint64_t *bm, uint64_t *has_data, uint64_t *gone);
 
+static int sd_arm(struct pid_priv *p, struct pid_layout *l, uint64_t *has_data)
+{
+	int err = 0;
+
+	/* which pages hold data now: a read of every entry, then the clear */
+	for (unsigned i = 0; i < l->nr_areas; i++) {
+		err = read_area(p, l, &l->areas[i], NULL, has_data, NULL);
+		if (err == -ESRCH)
+			return err;
+	}
+	err = clear_refs(p->clear_refs_fd);
 	if (err)
 		return dpt_fail(err, "pid %d: clear_refs: %s", p->pid, strerror(-err));
 	for (unsigned i = 0; i < l->nr_areas; i++)
@@ -123,14 +136,16 @@ static int sd_arm(struct pid_priv *p, struct pid_layout *l)
 }
 
 /*
- * Which entries count as written: soft-dirty and present or swapped (a new VMA carries
+ * Which entries count as written (in bm): soft-dirty and present or swapped (a new VMA carries
  * VM_SOFTDIRTY, which marks even its empty entries until the first clear), and in a private
  * file mapping not a page-cache page (bit 61: a written page would have been copied to an
  * anonymous one). In a fresh area every resident page counts, as with the uffd method.
+ * has_data: the present or swapped pages; gone: the others. Each may be NULL.
  */
 static int read_area(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
-		     uint64_t *bm)
+		     uint64_t *bm, uint64_t *has_data, uint64_t *gone)
 {
+	const uint64_t here = PM_ENTRY_PRESENT | PM_ENTRY_SWAPPED;
 	const uint64_t skip_file = a->file && !a->shared ? PM_ENTRY_FILE : 0;
 	uint64_t *e = p->scratch;
 
@@ -150,8 +165,14 @@ static int read_area(struct pid_priv *p, struct pid_layout *l, const struct pid_
 		for (size_t i = 0; i < n; i++) {
 			uint64_t v = e[i];
 
-			if ((v & PM_ENTRY_SOFT_DIRTY) &&
-			    (v & (PM_ENTRY_PRESENT | PM_ENTRY_SWAPPED)) && !(v & skip_file))
+			if (!(v & here)) {
+				if (gone)
+					bitmap_set(gone, page + i);
+				continue;
+			}
+			if (has_data)
+				bitmap_set(has_data, page + i);
+			if (bm && (v & PM_ENTRY_SOFT_DIRTY) && !(v & skip_file))
 				bitmap_set(bm, page + i);
 		}
 		addr += n * PID_PAGE;
@@ -159,14 +180,14 @@ static int read_area(struct pid_priv *p, struct pid_layout *l, const struct pid_
 	return 0;
 }
 
-static int sd_collect(struct pid_priv *p, struct pid_layout *l, uint64_t *bm)
+static int sd_collect(struct pid_priv *p, struct pid_layout *l, uint64_t *bm, uint64_t *gone)
 {
 	struct timespec t0, t1;
 	int err;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (unsigned i = 0; i < l->nr_areas; i++) {
-		err = read_area(p, l, &l->areas[i], bm);
+		err = read_area(p, l, &l->areas[i], bm, NULL, gone);
 		if (err == -ESRCH)
 			return err;
 		if (err)

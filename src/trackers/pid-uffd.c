@@ -62,24 +62,31 @@ static int uffd_protect(int fd, uint64_t start, uint64_t end)
 	return ioctl(fd, UFFDIO_WRITEPROTECT, &wp) ? -errno : 0;
 }
 
+/* One PAGEMAP_SCAN query: which pages match (struct pm_scan_arg's masks), what to do to them
+ * (flags), what to return; returned ranges whose categories intersect skip are passed over. */
+struct scan_q {
+	uint64_t flags, mask, inverted, anyof, ret, skip;
+};
+
 /*
  * One PAGEMAP_SCAN walk over [start, end), continued from walk_end whenever the result
- * vector fills up. Each returned range is passed to fn unless its categories intersect skip.
+ * vector fills up. Each returned range is passed to fn unless its categories intersect q->skip.
  */
-static int scan(int pagemap, uint64_t start, uint64_t end, uint64_t flags, uint64_t mask,
-		uint64_t inverted, uint64_t ret_mask, uint64_t skip, struct page_region *vec,
-		size_t vec_len, void (*fn)(void *, uint64_t, uint64_t), void *ctx)
+static int scan(int pagemap, uint64_t start, uint64_t end, const struct scan_q *q,
+		struct page_region *vec, size_t vec_len, void (*fn)(void *, uint64_t, uint64_t),
+		void *ctx)
 {
 	struct pm_scan_arg arg = {
 	    .size = sizeof(arg),
-	    .flags = flags,
+	    .flags = q->flags,
 	    .start = start,
 	    .end = end,
-	    .vec = (uintptr_t)(ret_mask ? vec : NULL),
-	    .vec_len = ret_mask ? vec_len : 0,
-	    .category_inverted = inverted,
-	    .category_mask = mask,
-	    .return_mask = ret_mask,
+	    .vec = (uintptr_t)(q->ret ? vec : NULL),
+	    .vec_len = q->ret ? vec_len : 0,
+	    .category_inverted = q->inverted,
+	    .category_mask = q->mask,
+	    .category_anyof_mask = q->anyof,
+	    .return_mask = q->ret,
 	};
 	long n;
 
@@ -88,13 +95,28 @@ static int scan(int pagemap, uint64_t start, uint64_t end, uint64_t flags, uint6
 		if (n < 0)
 			return -errno;
 		for (long i = 0; i < n; i++)
-			if (!(vec[i].categories & skip))
+			if (!(vec[i].categories & q->skip))
 				fn(ctx, vec[i].start, vec[i].end);
 		if (arg.walk_end >= end || arg.walk_end <= arg.start)
 			return 0;
 		arg.start = arg.walk_end;
 	}
 }
+
+/* The scans the method makes. */
+#define HERE (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)
+/* the pages written since the last scan, re-protected (see scan_written) */
+static const struct scan_q q_written = {
+    .flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, .mask = PAGE_IS_WRITTEN,
+    .ret = PAGE_IS_WRITTEN};
+/* the empty ptes (neither present nor swapped: a marker reads as swapped), given a marker */
+static const struct scan_q q_empty = {
+    .flags = PM_SCAN_WP_MATCHING, .mask = HERE, .inverted = HERE, .ret = PAGE_IS_PRESENT};
+/* the same, looked at only: what a collect has to scan (see collect_area) */
+static const struct scan_q q_peek = {
+    .flags = PM_SCAN_CHECK_WPASYNC, .mask = PAGE_IS_WRITTEN, .ret = PAGE_IS_WRITTEN};
+/* the pages that hold data, before any marker is installed */
+static const struct scan_q q_held = {.anyof = HERE, .ret = PAGE_IS_PRESENT};
 
 /* ---- probe: the whole mechanism, on a scratch mapping of dpt's own ---- */
 
@@ -146,9 +168,7 @@ static int uffd_probe(void)
 	}
 	mem[PID_PAGE] = 1;
 	mem[3 * PID_PAGE] = 1;
-	err = scan(pagemap, c.base, c.base + 4 * PID_PAGE,
-		   PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, PAGE_IS_WRITTEN, 0, PAGE_IS_WRITTEN,
-		   0, vec, 8, probe_hit, &c);
+	err = scan(pagemap, c.base, c.base + 4 * PID_PAGE, &q_written, vec, 8, probe_hit, &c);
 	if (err) {
 		err = dpt_fail(-EOPNOTSUPP, "this kernel has no PAGEMAP_SCAN (Linux >= 6.7): %s",
 			       strerror(-err));
@@ -282,14 +302,39 @@ static int register_area(struct pid_priv *p, const struct pid_tarea *a)
 	return err;
 }
 
-static int uffd_arm(struct pid_priv *p, struct pid_layout *l)
+struct hit_ctx {
+	const struct pid_layout *l;
+	const struct pid_tarea *a;
+	uint64_t *bm;
+};
+
+static void hit(void *ctx, uint64_t start, uint64_t end)
+{
+	struct hit_ctx *c = ctx;
+
+	bitmap_set_range(c->bm, pid_layout_page(c->l, c->a, start), (end - start) / PID_PAGE);
+}
+
+/* One scan of area a of l, its hits set in bm (numbered as l). */
+static int scan_area(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
+		     const struct scan_q *q, uint64_t *bm)
+{
+	struct hit_ctx c = {l, a, bm};
+
+	return scan(p->pagemap_fd, a->start, a->end, q, p->scratch, SCAN_VEC_LEN, hit, &c);
+}
+
+static int uffd_arm(struct pid_priv *p, struct pid_layout *l, uint64_t *has_data)
 {
 	int err;
 
 	for (unsigned i = 0; i < l->nr_areas; i++) {
 		const struct pid_tarea *a = &l->areas[i];
 
+		/* what holds data, read before the markers go in */
 		err = register_area(p, a);
+		if (!err)
+			err = scan_area(p, l, a, &q_held, has_data);
 		if (!err)
 			err = uffd_protect(p->uffd, a->start, a->end);
 		if (err == -EBUSY || err == -ESRCH || err == -ENOMEM)
@@ -304,17 +349,36 @@ static int uffd_arm(struct pid_priv *p, struct pid_layout *l)
 	return 0;
 }
 
-struct hit_ctx {
-	const struct pid_layout *l;
-	const struct pid_tarea *a;
-	uint64_t *bm;
-};
 
-static void hit(void *ctx, uint64_t start, uint64_t end)
+/*
+ * The pages of an armed area discarded since it was last scanned: zapped (MADV_DONTNEED, a
+ * balloon, free-page reporting) without being written again, so they hold zeros now.
+ *
+ * Once an area is armed, each of its ptes holds a page (present or swapped) or a uffd-wp
+ * marker. Zapping private anonymous memory drops the marker with the page: the pte is left
+ * empty (the kernel keeps markers only in file and shmem mappings), or, when a whole page
+ * table was emptied, the table itself may be freed (Linux >= 6.14 reclaims them on
+ * MADV_DONTNEED). Both read as neither PAGE_IS_PRESENT nor PAGE_IS_SWAPPED (a marker reads as
+ * SWAPPED), and only they do: this scan matches exactly them, and with PM_SCAN_WP_MATCHING puts
+ * a marker back on each, so that a later read fault maps the zero page write-protected and a
+ * later write is seen. It must come before the written-pages scan of the same area: that scan
+ * takes the empty ptes for written pages (its fast path reports every pte without a wp bit)
+ * and re-marks them, which would hide the discard and count it as a write.
+ *
+ * Races: a page written after its discard, before this scan, is present and counted as
+ * written, not discarded; a page written and then discarded in the same interval counts as
+ * discarded only (its content is gone); a page discarded in the microseconds between this scan
+ * and the written-pages scan of its area counts as written. Only private anonymous memory is
+ * scanned: zapping file or shared memory keeps the markers (the data is still in the file or
+ * the shmem object), and punching a hole in shared memory is not seen as a discard.
+ */
+static int scan_discarded(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
+			  uint64_t *gone)
 {
-	struct hit_ctx *c = ctx;
-
-	bitmap_set_range(c->bm, pid_layout_page(c->l, c->a, start), (end - start) / PID_PAGE);
+	if (a->file || a->shared)
+		return 0;
+	/* a result vector is needed: without one the kernel write-protects the whole range */
+	return scan_area(p, l, a, &q_empty, gone);
 }
 
 /*
@@ -328,21 +392,20 @@ static void hit(void *ctx, uint64_t start, uint64_t end)
  * been copied to an anonymous page). In an armed area neither happens -- a read fault on a
  * marker keeps the bit -- so the steady-state scan asks for PAGE_IS_WRITTEN alone: asking for
  * PFNZERO or FILE too makes the kernel classify every pte and triples the cost of the walk
- * (bench/pid-overhead). The one page an armed area can report without a write is one the
- * program discarded (MADV_DONTNEED) after writing it, whose content did change.
+ * (bench/pid-overhead). The one page an armed area could report without a write is one the
+ * program discarded since (MADV_DONTNEED): scan_discarded(), run first, takes those out.
  */
 static int scan_written(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
 			bool fresh, uint64_t *bm)
 {
-	struct hit_ctx c = {l, a, bm};
-	bool priv_file = a->file && !a->shared;
-	uint64_t ret = PAGE_IS_WRITTEN;
+	struct scan_q q = q_written;
 
-	if (fresh)
-		ret |= PAGE_IS_PFNZERO | (priv_file ? PAGE_IS_FILE : 0);
-	return scan(p->pagemap_fd, a->start, a->end,
-		    PM_SCAN_WP_MATCHING | (fresh ? 0 : PM_SCAN_CHECK_WPASYNC), PAGE_IS_WRITTEN, 0,
-		    ret, ret & ~PAGE_IS_WRITTEN, p->scratch, SCAN_VEC_LEN, hit, &c);
+	if (fresh) {
+		q.flags = PM_SCAN_WP_MATCHING;
+		q.skip = PAGE_IS_PFNZERO | (a->file && !a->shared ? PAGE_IS_FILE : 0);
+		q.ret |= q.skip;
+	}
+	return scan_area(p, l, a, &q, bm);
 }
 
 /*
@@ -359,23 +422,60 @@ static int scan_written(struct pid_priv *p, struct pid_layout *l, const struct p
  * kernel takes a fast path that write-protects every pte of the range, whatever the category
  * masks say, which would lose the pages written before we came just the same.
  */
-static void ignore(void *ctx, uint64_t start, uint64_t end)
-{
-}
-
 static int arm_fresh(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
-		     uint64_t *bm)
+		     uint64_t *bm, uint64_t *gone)
 {
-	const uint64_t absent = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
 	int err = register_area(p, a);
 
 	if (err)
 		return err;
-	err = scan(p->pagemap_fd, a->start, a->end, PM_SCAN_WP_MATCHING, absent, absent,
-		   PAGE_IS_PRESENT, 0, p->scratch, SCAN_VEC_LEN, ignore, NULL);
+	/* the empty pages are gone: if the area replaced one in place (munmap + mmap), what the
+	 * old one held is discarded */
+	err = scan_area(p, l, a, &q_empty, gone);
 	if (err)
 		return err;
 	return scan_written(p, l, a, true, bm);
+}
+
+struct span {
+	uint64_t lo, hi;
+};
+
+static void widen(void *ctx, uint64_t start, uint64_t end)
+{
+	struct span *sp = ctx;
+
+	if (start < sp->lo)
+		sp->lo = start;
+	if (end > sp->hi)
+		sp->hi = end;
+}
+
+/*
+ * One armed area's interval. Most areas of a process see no write in a given interval, and
+ * the discard scan classifies every pte (about twice the cost of the written-pages scan's fast
+ * path, bench/pid-overhead). So a first look, the fast path without re-protecting, finds the
+ * span of the pages written or emptied since the last scan (an empty pte reads as written
+ * there); only that span is scanned for discards, then for written pages, which re-protects
+ * them. A page written or zapped outside the span after the look is seen at the next collect:
+ * nothing is lost, and an idle area costs one fast walk.
+ */
+static int collect_area(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
+			uint64_t *bm, uint64_t *gone)
+{
+	struct span sp = {UINT64_MAX, 0};
+	struct pid_tarea part = *a;
+	int err = scan(p->pagemap_fd, a->start, a->end, &q_peek, p->scratch, SCAN_VEC_LEN, widen,
+		       &sp);
+
+	if (err || sp.hi <= sp.lo)
+		return err;
+	part.start = sp.lo;
+	part.end = sp.hi;
+	err = scan_discarded(p, l, &part, gone);
+	if (!err)
+		err = scan_written(p, l, &part, false, bm);
+	return err;
 }
 
 /*
@@ -386,16 +486,16 @@ static int arm_fresh(struct pid_priv *p, struct pid_layout *l, const struct pid_
  * (area) at a time, where a refusal can only come first and loses nothing, and arm the newcomer
  * as a fresh area.
  */
-static int uffd_collect(struct pid_priv *p, struct pid_layout *l, uint64_t *bm)
+static int uffd_collect(struct pid_priv *p, struct pid_layout *l, uint64_t *bm, uint64_t *gone)
 {
 	int err;
 
 	for (unsigned i = 0; i < l->nr_areas; i++) {
 		struct pid_tarea *a = &l->areas[i];
 
-		err = a->fresh ? -EPERM : scan_written(p, l, a, false, bm);
+		err = a->fresh ? -EPERM : collect_area(p, l, a, bm, gone);
 		if (err == -EPERM)
-			err = arm_fresh(p, l, a, bm);
+			err = arm_fresh(p, l, a, bm, gone);
 		if (err == -EBUSY || err == -ESRCH || err == -ENOMEM || err == -EFAULT)
 			return err == -EBUSY ? err
 					     : dpt_fail(err, "pid %d: PAGEMAP_SCAN: %s", p->pid,

@@ -350,6 +350,7 @@ static int pid_open(struct dpt_tracker *t, const struct dpt_target *target,
 	snprintf(t->mode, sizeof(t->mode), "%s", p->method->name);
 	t->has_bitmap = true;
 	t->estimate = false;
+	t->counts_discarded = true;
 	t->nr_vcpus = 0;
 	t->owner_pid = p->pid;
 	t->total_pages = p->cur.total;
@@ -538,6 +539,51 @@ static int build_layout(struct pid_priv *p, struct pid_layout *l)
 	return pid_layout_build(l, &p->maps, p->sels, p->nr_sels, false, p->pid);
 }
 
+/* Room for the per-page bitmaps of a layout of total pages. */
+static int bitmaps_reserve(struct pid_priv *p, uint64_t total)
+{
+	size_t words = bitmap_words(total) ? bitmap_words(total) : 1;
+	uint64_t **v[] = {&p->bitmap, &p->discarded, &p->has_data, &p->has_data_next};
+
+	if (words <= p->bitmap_words)
+		return 0;
+	for (unsigned i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		uint64_t *bm = realloc(*v[i], words * sizeof(uint64_t));
+
+		if (!bm)
+			return dpt_fail(-ENOMEM, "out of memory");
+		*v[i] = bm;
+	}
+	p->bitmap_words = words;
+	return 0;
+}
+
+/*
+ * Discarded pages: those found empty (gone, from the method) that held data -- present when
+ * tracking began, or written since, and not discarded since -- and were not written again.
+ * What held data is carried from one layout to the next by address: a page keeps its data
+ * when its VMA is split, merged or replaced in place (munmap + mmap: the method then finds it
+ * empty, and it counts as discarded); an address tracked for the first time holds none. On
+ * return p->discarded holds the discarded pages of the interval and p->has_data what holds
+ * data now, both numbered as p->next.
+ */
+static void account_discards(struct pid_priv *p, const uint64_t *bm, uint64_t *gone)
+{
+	size_t words = bitmap_words(p->next.total);
+	uint64_t *data = p->has_data_next;
+
+	memset(data, 0, words * sizeof(*data));
+	pid_layout_carry(&p->next, data, &p->cur, p->has_data);
+	for (size_t i = 0; i < words; i++) {
+		uint64_t d = gone[i] & data[i] & ~bm[i];
+
+		data[i] = (data[i] & ~gone[i]) | bm[i];
+		gone[i] = d;
+	}
+	p->has_data_next = p->has_data;
+	p->has_data = data;
+}
+
 static int pid_start(struct dpt_tracker *t)
 {
 	struct pid_priv *p = t->priv;
@@ -551,7 +597,11 @@ static int pid_start(struct dpt_tracker *t)
 	if (err)
 		return err;
 	t->total_pages = p->cur.total;
-	err = p->method->arm(p, &p->cur);
+	err = bitmaps_reserve(p, p->cur.total);
+	if (err)
+		return err;
+	memset(p->has_data, 0, bitmap_words(p->cur.total) * sizeof(uint64_t));
+	err = p->method->arm(p, &p->cur, p->has_data);
 	if (err)
 		return err;
 	p->first = true;
@@ -574,17 +624,13 @@ static int pid_collect(struct dpt_tracker *t, struct dpt_sample *s)
 	if (err)
 		return err;
 	pid_layout_mark_fresh(&p->next, &p->cur);
+	err = bitmaps_reserve(p, p->next.total);
+	if (err)
+		return err;
 	words = bitmap_words(p->next.total);
-	if (words > p->bitmap_words || !p->bitmap) {
-		uint64_t *bm = realloc(p->bitmap, (words ? words : 1) * sizeof(*bm));
-
-		if (!bm)
-			return dpt_fail(-ENOMEM, "out of memory");
-		p->bitmap = bm;
-		p->bitmap_words = words;
-	}
 	memset(p->bitmap, 0, words * sizeof(*p->bitmap));
-	err = p->method->collect(p, &p->next, p->bitmap);
+	memset(p->discarded, 0, words * sizeof(*p->discarded));
+	err = p->method->collect(p, &p->next, p->bitmap, p->discarded);
 	if (err && target_exited(p)) {
 		/* the mm died under the scan: that error means nothing */
 		dpt_clear_error();
@@ -592,6 +638,7 @@ static int pid_collect(struct dpt_tracker *t, struct dpt_sample *s)
 	}
 	if (err)
 		return err;
+	account_discards(p, p->bitmap, p->discarded);
 	changed = p->first || !pid_layout_same_regions(&p->next, &p->cur);
 	tmp = p->cur;
 	p->cur = p->next;
@@ -600,6 +647,8 @@ static int pid_collect(struct dpt_tracker *t, struct dpt_sample *s)
 
 	t->total_pages = s->total = p->cur.total;
 	s->dirty = bitmap_weight(p->bitmap, p->cur.total);
+	s->discarded = bitmap_weight(p->discarded, p->cur.total);
+	s->discarded_bitmap = p->discarded;
 	s->page_size = PID_PAGE;
 	s->flags = 0;
 	s->nr_vcpus = 0;
@@ -634,6 +683,9 @@ static void pid_close(struct dpt_tracker *t)
 	pid_layout_fini(&p->cur);
 	pid_layout_fini(&p->next);
 	free(p->bitmap);
+	free(p->discarded);
+	free(p->has_data);
+	free(p->has_data_next);
 	free(p->scratch);
 	free(p->sels);
 	free(p);

@@ -110,6 +110,20 @@ check attach-no-uffd-left bash -c "! ls -l /proc/$wpid/fd | grep -q userfaultfd"
 wait $wpid
 check attach-target-exit-0 test $? = 0
 
+# --- discarded is not written: a program that frees (MADV_DONTNEED) half of its 64 MiB --------
+"$W" --wss 64M --rate 2000 --duration 4 --free-at 1.2 >"$TMP/wf.out" &
+wpid=$!
+writer_ready "$TMP/wf.out" >/dev/null
+"$DPT" track --pid $wpid --interval 500ms --count 6 -o csv:"$TMP/free.csv" 2>/dev/null
+check free-exit-0 test $? = 0
+freed=$(sed -n 's/^writer freed pages=\([0-9]*\)$/\1/p' "$TMP/wf.out")
+# every freed page counted as discarded, none as dirty: each interval sees the writer's 1000
+# page writes (plus a few pages of its stack), not 8192 more
+check free-discarded-counted awk -F, -v f="${freed:-0}" 'NR > 1 { d += $8 } END { exit !(f == 8192 && d == f) }' \
+	"$TMP/free.csv"
+check free-not-dirty awk -F, 'NR > 1 && $4 > 1040 { bad = 1 } END { exit bad }' "$TMP/free.csv"
+wait $wpid
+
 # --- outputs and monitor as for dpt vm: --compat bitmaps, csv, a monitor session -------------
 "$W" --wss 8M --rate 2000 --duration 5 >"$TMP/w3.out" &
 wpid=$!

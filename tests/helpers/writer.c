@@ -14,10 +14,16 @@
  *    due in total, split over the threads; a thread that falls behind catches up at full speed.
  *    --rate 0 writes as fast as possible. Stops after --duration s (0: at SIGINT/SIGTERM).
  * 5. Print the done line with the exact number of page writes and exit 0.
+ * --free-at S: S seconds after the start, every thread stops writing the upper half of its
+ *    slice, and the writer discards it (madvise MADV_DONTNEED: it reads as zeros from then on)
+ *    and prints "writer freed pages=N"; the threads go on in the lower halves, at the rate.
+ * --verify: each thread keeps what it wrote last in each page and, at the end, checks that
+ *    every page of its slice holds it (0 for a freed page); the done line says verified=N
+ *    bad=M (the number of pages checked, and of pages that did not hold their value).
  *
  * Output, stdout, line-buffered, space-separated key=value after two words:
  *   writer ready pid=N addr=0xADDR pages=N page_size=N threads=N rate=N pattern=P duration=S
- *   writer done writes=N target=N distinct=N seconds=S rate=R
+ *   writer done writes=N target=N distinct=N seconds=S rate=R [verified=N bad=M]
  * target: writes the schedule asked for (writes < target: the writer could not keep up; with
  * --rate 0 target = writes). distinct: pages written at least once. Errors: "writer: ..." on
  * stderr, exit 2 for usage, 1 otherwise.
@@ -51,6 +57,8 @@ struct writer_opts {
 	unsigned threads;
 	int stamp;
 	int thp;
+	int verify;
+	double free_at; /* seconds after the start; < 0: never */
 	uint64_t seed;
 };
 
@@ -61,12 +69,15 @@ struct writer_thread {
 	uint64_t writes;
 	uint64_t target;
 	uint64_t distinct;
+	uint64_t verified, bad;
+	volatile int halved; /* it writes only the lower half of its slice now (--free-at) */
 	int err;
 };
 
 static struct writer_opts opts = {
-	.wss = 64ull << 20, .threads = 1, .duration = 10, .seed = 1,
+	.wss = 64ull << 20, .threads = 1, .duration = 10, .seed = 1, .free_at = -1,
 };
+static volatile int freeing; /* --free-at: the threads are to stop writing their upper halves */
 static char *base;
 static long page_size;
 static uint64_t start_ns, end_ns; /* end_ns = 0: no end */
@@ -108,14 +119,26 @@ static uint64_t next_rand(uint64_t *s)
 	return *s * 0x2545f4914f6cdd1dull;
 }
 
+/* --verify: does every page of the thread's slice hold what it wrote there last? */
+static void verify(struct writer_thread *w, const uint64_t *last)
+{
+	for (uint64_t i = 0; i < w->npages; i++) {
+		uint64_t want = w->halved && i >= w->npages / 2 ? 0 : last[i];
+
+		w->verified++;
+		w->bad += *(volatile uint64_t *)(base + (w->first + i) * page_size) != want;
+	}
+}
+
 static void *writer_run(void *arg)
 {
 	struct writer_thread *w = arg;
 	uint8_t *seen = calloc((w->npages + 7) / 8, 1);
+	uint64_t *last = opts.verify ? calloc(w->npages, sizeof(*last)) : NULL;
 	uint64_t rng = opts.seed * 0x9e3779b97f4a7c15ull + w->index + 1;
-	uint64_t pos = 0, tick = 0, k = 0;
+	uint64_t pos = 0, tick = 0, k = 0, npages = w->npages;
 
-	if (!seen) {
+	if (!seen || (opts.verify && !last)) {
 		w->err = ENOMEM;
 		return NULL;
 	}
@@ -138,8 +161,12 @@ static void *writer_run(void *arg)
 		} else {
 			goal = w->writes + 64;
 		}
+		if (freeing && !w->halved) {
+			npages = w->npages / 2 ? w->npages / 2 : 1;
+			__atomic_store_n(&w->halved, 1, __ATOMIC_RELEASE);
+		}
 		while (w->writes < goal && !stop) {
-			uint64_t page = opts.random ? next_rand(&rng) % w->npages : pos++ % w->npages;
+			uint64_t page = opts.random ? next_rand(&rng) % npages : pos++ % npages;
 			volatile uint64_t *p = (uint64_t *)(base + (w->first + page) * page_size);
 
 			w->writes++;
@@ -147,6 +174,8 @@ static void *writer_run(void *arg)
 				*p = (uint64_t)(w->index + 1) << 48 | w->writes;
 			else
 				*p = *p + 1;
+			if (last)
+				last[page] = *p;
 			seen[page / 8] |= 1 << (page % 8);
 		}
 		if (opts.rate && !stop) {
@@ -172,8 +201,40 @@ static void *writer_run(void *arg)
 		w->target = w->writes;
 	for (uint64_t i = 0; i < (w->npages + 7) / 8; i++)
 		w->distinct += __builtin_popcount(seen[i]);
+	if (last)
+		verify(w, last);
 	free(seen);
+	free(last);
 	return NULL;
+}
+
+/* --free-at: once every thread writes only its lower half, discard the upper halves. */
+static void free_upper_halves(struct writer_thread *w)
+{
+	struct timespec ts, pause = {0, 1000000};
+	uint64_t at = start_ns + (uint64_t)(opts.free_at * NSEC), freed = 0;
+
+	ts.tv_sec = at / NSEC;
+	ts.tv_nsec = at % NSEC;
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !stop)
+		;
+	if (stop || (end_ns && now_ns() >= end_ns))
+		return;
+	freeing = 1;
+	for (unsigned i = 0; i < opts.threads; i++)
+		while (!__atomic_load_n(&w[i].halved, __ATOMIC_ACQUIRE) && !stop)
+			nanosleep(&pause, NULL);
+	for (unsigned i = 0; i < opts.threads && !stop; i++) {
+		uint64_t keep = w[i].npages / 2 ? w[i].npages / 2 : 1;
+
+		if (madvise(base + (w[i].first + keep) * page_size, (w[i].npages - keep) * page_size,
+			    MADV_DONTNEED)) {
+			fprintf(stderr, "writer: madvise: %s\n", strerror(errno));
+			exit(1);
+		}
+		freed += w[i].npages - keep;
+	}
+	printf("writer freed pages=%" PRIu64 "\n", freed);
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -216,7 +277,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: writer [--wss BYTES] [--rate PAGES_PER_S] [--pattern seq|random]\n"
 		"              [--duration SECONDS] [--threads N] [--stamp] [--seed N]\n"
-		"              [--delay SECONDS] [--thp]\n"
+		"              [--delay SECONDS] [--thp] [--free-at SECONDS] [--verify]\n"
 		"  defaults: --wss 64M --rate 0 (as fast as possible) --pattern seq --duration 10\n"
 		"  (0 = until SIGINT/SIGTERM) --threads 1; sizes take K, M, G suffixes\n");
 	exit(2);
@@ -225,7 +286,7 @@ static void usage(void)
 static int is_valued_option(const char *a)
 {
 	static const char *const names[] = { "--wss",  "--rate",    "--duration", "--delay",
-					     "--seed", "--threads", "--pattern" };
+					     "--seed", "--threads", "--free-at",  "--pattern" };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(a, names[i]))
@@ -247,6 +308,9 @@ static void parse_args(int argc, char **argv)
 		} else if (!strcmp(a, "--thp")) {
 			opts.thp = 1;
 			continue;
+		} else if (!strcmp(a, "--verify")) {
+			opts.verify = 1;
+			continue;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage();
 		}
@@ -267,6 +331,8 @@ static void parse_args(int argc, char **argv)
 			bad = parse_seconds(val, &opts.duration);
 		else if (!strcmp(a, "--delay"))
 			bad = parse_seconds(val, &opts.delay);
+		else if (!strcmp(a, "--free-at"))
+			bad = parse_seconds(val, &opts.free_at);
 		else if (!strcmp(a, "--seed"))
 			bad = parse_size(val, &opts.seed);
 		else if (!strcmp(a, "--threads")) {
@@ -287,7 +353,7 @@ int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct writer_thread *w;
-	uint64_t pages, writes = 0, target = 0, distinct = 0, t_end;
+	uint64_t pages, writes = 0, target = 0, distinct = 0, verified = 0, bad = 0, t_end;
 	int ret = 0;
 
 	parse_args(argc, argv);
@@ -343,6 +409,8 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	if (opts.free_at >= 0)
+		free_upper_halves(w);
 	for (unsigned i = 0; i < opts.threads; i++) {
 		pthread_join(w[i].tid, NULL);
 		if (w[i].err) {
@@ -352,15 +420,20 @@ int main(int argc, char **argv)
 		writes += w[i].writes;
 		target += w[i].target;
 		distinct += w[i].distinct;
+		verified += w[i].verified;
+		bad += w[i].bad;
 	}
 	t_end = now_ns();
 	{
 		double secs = (double)(t_end - start_ns) / NSEC;
 
 		printf("writer done writes=%" PRIu64 " target=%" PRIu64 " distinct=%" PRIu64
-		       " seconds=%.6f rate=%.1f\n",
+		       " seconds=%.6f rate=%.1f",
 		       writes, target, distinct, secs, secs > 0 ? writes / secs : 0.0);
+		if (opts.verify)
+			printf(" verified=%" PRIu64 " bad=%" PRIu64, verified, bad);
+		printf("\n");
 	}
 	free(w);
-	return ret ? 1 : 0;
+	return ret || bad ? 1 : 0;
 }

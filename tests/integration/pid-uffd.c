@@ -83,6 +83,80 @@ out:
 	tgt_stop(&g);
 }
 
+/*
+ * Discarded is not written: pages zapped with MADV_DONTNEED (scattered ones, and a whole
+ * 2 MiB page table's worth, which the kernel may free along with its page table) count as
+ * discarded, not dirty; read back they are neither; zapped again while empty they are not
+ * discarded twice; memory mapped over in place (munmap + mmap) discards what it replaced.
+ */
+static void test_discard(void)
+{
+	const unsigned n = 2048;
+	struct dpt_tracker t;
+	struct dpt_sample s;
+	struct tgt g;
+	char range[64];
+	const char *regions[1] = {range};
+	static uint8_t want[2048];
+	uint64_t first = 0;
+	unsigned chunk;
+	int err;
+
+	if (tgt_start(&g, n)) {
+		TEST_CHECK(0, "discard", "cannot start the target");
+		return;
+	}
+	snprintf(range, sizeof(range), "%" PRIx64 "-%" PRIx64, g.base, g.base + n * TGT_PAGE);
+	/* 512 pages of the buffer aligned on 2 MiB, after its first 512 */
+	chunk = (unsigned)((((g.base + (4u << 20) - 1) & ~((2ULL << 20) - 1)) - g.base) / TGT_PAGE);
+	err = pid_test_open(&t, g.pid, "uffd", regions, 1) || t.ops->start(&t) ||
+	      tgt_cmd(&g, "w 0 %u", n) || pid_test_collect(&t, &s);
+	TEST_CHECK(!err && s.dirty == n && s.discarded == 0 && t.counts_discarded,
+		   "discard-setup", "%s dirty %" PRIu64, err ? pid_test_err() : "", s.dirty);
+	if (err)
+		goto out;
+
+	memset(want, 0, sizeof(want));
+	memset(want + chunk, 1, 512);
+	want[3] = want[100] = want[chunk + 600] = 1;
+	err = tgt_cmd(&g, "d %u %u", chunk, chunk + 512) ||
+	      tgt_cmd(&g, "D 3 100 %u", chunk + 600) || pid_test_collect(&t, &s);
+	TEST_CHECK(!err && s.dirty == 0 && s.discarded == 515 &&
+		       !region_diff_discarded(&s, 0, want, n, &first),
+		   "discard-not-dirty", "dirty %" PRIu64 " discarded %" PRIu64 " (want 0, 515), "
+		   "first difference at page %" PRIu64, s.dirty, s.discarded, first);
+	err = tgt_cmd(&g, "r %u %u", chunk, chunk + 512) || tgt_cmd(&g, "r 0 200") ||
+	      pid_test_collect(&t, &s);
+	TEST_CHECK(!err && s.dirty == 0 && s.discarded == 0, "discard-read-back",
+		   "dirty %" PRIu64 " discarded %" PRIu64, s.dirty, s.discarded);
+	err = tgt_cmd(&g, "d %u %u", chunk, chunk + 512) || pid_test_collect(&t, &s);
+	TEST_CHECK(!err && s.dirty == 0 && s.discarded == 0, "discard-empty-twice",
+		   "dirty %" PRIu64 " discarded %" PRIu64, s.dirty, s.discarded);
+	err = tgt_cmd(&g, "l 3 %u %u", chunk + 1, chunk + 2) || pid_test_collect(&t, &s);
+	TEST_CHECK(!err && s.dirty == 3 && s.discarded == 0, "discard-then-write",
+		   "dirty %" PRIu64 " discarded %" PRIu64, s.dirty, s.discarded);
+	/* held data, written again, then discarded in the same interval: its content is gone, it
+	 * is discarded (a page that held none when the interval began would be neither) */
+	err = tgt_cmd(&g, "w 10 20") || tgt_cmd(&g, "d 10 20") || pid_test_collect(&t, &s);
+	TEST_CHECK(!err && s.dirty == 0 && s.discarded == 10, "write-then-discard",
+		   "dirty %" PRIu64 " discarded %" PRIu64, s.dirty, s.discarded);
+	/* fresh memory mapped over pages 1200-1300 (they all held data) */
+	memset(want, 0, sizeof(want));
+	memset(want + 1200, 1, 100);
+	err = tgt_cmd(&g, "R 1200 1300") || pid_test_collect(&t, &s);
+	TEST_CHECK(!err && s.dirty == 0 && s.discarded == 100 && !s.regions_changed &&
+		       !region_diff_discarded(&s, 0, want, n, &first),
+		   "discard-mapped-over", "dirty %" PRIu64 " discarded %" PRIu64 " (want 0, 100)",
+		   s.dirty, s.discarded);
+	err = tgt_cmd(&g, "w 1200 1210") || tgt_cmd(&g, "d 1250 1300") || pid_test_collect(&t, &s);
+	TEST_CHECK(!err && s.dirty == 10 && s.discarded == 0, "discard-mapped-over-tracked",
+		   "dirty %" PRIu64 " discarded %" PRIu64 " (want 10, 0)", s.dirty, s.discarded);
+	t.ops->close(&t);
+	check_clean(g.pid, "discard-close-clean");
+out:
+	tgt_stop(&g);
+}
+
 /* Default regions: the buffer's region is exact; new mappings are followed. */
 static void test_default(void)
 {
@@ -380,6 +454,7 @@ int main(void)
 		return test_done();
 	}
 	test_exact();
+	test_discard();
 	test_default();
 	test_exit();
 	test_launch();

@@ -11,6 +11,9 @@
  *	m N          map N more pages, write none                -> ok ADDR
  *	M ADDR A B   write pages [A, B) of the mapping at ADDR   -> ok
  *	u ADDR N     unmap N pages at ADDR                       -> ok
+ *	d A B        discard pages [A, B) (MADV_DONTNEED)        -> ok
+ *	D P P P ...  discard the listed pages                     -> ok
+ *	R A B        map fresh memory over pages [A, B) (mmap MAP_FIXED: the old is gone) -> ok
  *	t A B N      write pages [A, B) N times over, timed      -> ok NANOSECONDS
  *	x CODE       exit with CODE (no answer)
  * Header-only, so the static soft-dirty check for the test VM can carry it too.
@@ -150,6 +153,30 @@ static inline __attribute__((noreturn)) void tgt_main(int in, int out, unsigned 
 		case 'u':
 			sscanf(line + 1, "%lx %lu", &addr, &n);
 			munmap((void *)addr, n * TGT_PAGE);
+			tgt_reply(out, "ok\n");
+			break;
+		case 'd':
+			sscanf(line + 1, "%lu %lu", &a, &b);
+			if (b > a && madvise(buf + a * TGT_PAGE, (b - a) * TGT_PAGE, MADV_DONTNEED))
+				_exit(96);
+			tgt_reply(out, "ok\n");
+			break;
+		case 'R':
+			sscanf(line + 1, "%lu %lu", &a, &b);
+			if (mmap(buf + a * TGT_PAGE, (b - a) * TGT_PAGE, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+				_exit(96);
+			tgt_reply(out, "ok\n");
+			break;
+		case 'D':
+			for (p = line + 1;; p = e) {
+				unsigned long i = strtoul(p, &e, 10);
+
+				if (e == p)
+					break;
+				if (madvise(buf + i * TGT_PAGE, TGT_PAGE, MADV_DONTNEED))
+					_exit(96);
+			}
 			tgt_reply(out, "ok\n");
 			break;
 		case 't':
@@ -449,39 +476,70 @@ static inline int pid_test_collect(struct dpt_tracker *t, struct dpt_sample *s)
 	return t->ops->collect(t, s);
 }
 
+/* Differences between a sample's discarded pages in region r and the expected ones. */
+static inline unsigned region_diff_discarded(const struct dpt_sample *s, unsigned r,
+					     const uint8_t *expect, uint64_t n, uint64_t *first)
+{
+	struct dpt_sample d = *s;
+
+	d.bitmap = s->discarded_bitmap;
+	return s->discarded_bitmap ? region_diff(&d, r, expect, n, first) : (unsigned)n;
+}
+
 /*
- * Ground truth over many intervals: for each of n intervals, the target (its 256-page buffer
- * the only region of tracker t) writes a random set of up to max pages (the last interval a
- * run of pages from 1), and the collect must report exactly that set, with the region list
- * unchanged. Returns how many intervals differ (printing the first difference of each).
+ * Ground truth over many intervals: the target's 256-page buffer (the only region of tracker
+ * t) is first written whole; then, in each of n intervals, it discards a random set of up to
+ * max / 4 pages (MADV_DONTNEED), then writes a random set of up to max pages (the last
+ * interval a run of pages from 1). The collect must report exactly the written set as dirty,
+ * and as discarded exactly the discarded pages that held data (written before and not
+ * discarded since) and were not written again, with the region list unchanged. Returns how
+ * many intervals differ (printing the first difference of each).
  */
 static inline unsigned pid_test_random_intervals(struct tgt *g, struct dpt_tracker *t,
 						 unsigned n, unsigned max, unsigned *seed)
 {
-	char cmd[4096];
-	uint8_t expect[256];
-	uint64_t first = 0;
+	char cmd[4096], dcmd[4096];
+	uint8_t expect[256], discard[256], data[256];
+	uint64_t first = 0, dfirst = 0;
 	struct dpt_sample s;
 	unsigned bad = 0;
 
+	if (tgt_cmd(g, "w 0 256") || pid_test_collect(t, &s))
+		return 1;
+	memset(data, 1, sizeof(data));
 	for (unsigned it = 0; it < n; it++) {
-		int len = snprintf(cmd, sizeof(cmd), "l");
-		unsigned want = 0;
+		int len = snprintf(cmd, sizeof(cmd), "l"), dlen = snprintf(dcmd, sizeof(dcmd), "D");
+		unsigned want = 0, dwant = 0;
 
 		memset(expect, 0, sizeof(expect));
+		memset(discard, 0, sizeof(discard));
+		for (unsigned k = tgt_rnd(seed) % (max / 4 + 1); k && it < n - 1; k--) {
+			unsigned p = tgt_rnd(seed) % 256;
+
+			dlen += snprintf(dcmd + dlen, sizeof(dcmd) - dlen, " %u", p);
+			discard[p] |= data[p];
+			data[p] = 0;
+		}
 		for (unsigned k = tgt_rnd(seed) % max; k; k--) {
 			unsigned p = it == n - 1 ? k : tgt_rnd(seed) % 256;
 
 			len += snprintf(cmd + len, sizeof(cmd) - len, " %u", p);
 			want += !expect[p];
 			expect[p] = 1;
+			discard[p] = 0;
+			data[p] = 1;
 		}
-		if (tgt_cmd(g, "%s", cmd) || pid_test_collect(t, &s))
+		for (unsigned p = 0; p < 256; p++)
+			dwant += discard[p];
+		if (tgt_cmd(g, "%s", dcmd) || tgt_cmd(g, "%s", cmd) || pid_test_collect(t, &s))
 			return bad + 1;
-		if (region_diff(&s, 0, expect, 256, &first) || s.dirty != want || s.regions_changed) {
+		if (region_diff(&s, 0, expect, 256, &first) || s.dirty != want ||
+		    region_diff_discarded(&s, 0, discard, 256, &dfirst) || s.discarded != dwant ||
+		    s.regions_changed) {
 			printf("# interval %u: dirty %" PRIu64 " expected %u, first difference at "
-			       "page %" PRIu64 "\n",
-			       it, s.dirty, want, first);
+			       "page %" PRIu64 "; discarded %" PRIu64 " expected %u, first "
+			       "difference at page %" PRIu64 "\n",
+			       it, s.dirty, want, first, s.discarded, dwant, dfirst);
 			bad++;
 		}
 	}
