@@ -115,9 +115,9 @@ static int writers_open(struct run_opts *ro, struct dpt_tracker *t, struct dpt_w
 		return dpt_fail(-EINVAL, "--bitmaps: the %s tracker gives no bitmap (%s)",
 				t->ops->name, t->estimate ? "its counts are estimates" : "rates only");
 	if (!ro->quiet || ro->bitmaps_dir) {
-		snprintf(text_arg, sizeof(text_arg), "file=-%s%s%s",
+		snprintf(text_arg, sizeof(text_arg), "file=-%s%s%s%s",
 			 ro->bitmaps_dir ? ",bitmaps=" : "", ro->bitmaps_dir ? ro->bitmaps_dir : "",
-			 ro->loop.compat ? ",compat" : "");
+			 ro->loop.compat ? ",compat" : "", dpt_verbosity > 1 ? ",verbose" : "");
 		err = writer_add(w, nw, "text", text_arg, &info);
 	}
 	for (unsigned i = 0; !err && i < ro->nr_outputs; i++) {

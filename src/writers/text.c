@@ -9,7 +9,8 @@
  * Both per-interval lines end alike, so one regular expression reads both. R is
  * D x page size / 2^20 over the measured interval (Qemu-DPT assumed exactly 1 s). Argument:
  * comma-separated file=PATH (default stderr), bitmaps=DIR, compat (name the final bitmap
- * after the next second, as Qemu-DPT's dpt_stop did).
+ * after the next second, as Qemu-DPT's dpt_stop did), verbose (indented detail lines after
+ * an interval's line: its discarded pages, its flags).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,6 +28,8 @@ struct text {
 	char *path;
 	bool have_dir;
 	bool compat;
+	bool verbose;
+	bool discards; /* the tracker counts discarded pages */
 	struct bitmap_dir dir;
 };
 
@@ -51,6 +54,8 @@ static int text_parse(struct text *tx, const char *arg, const struct dpt_run_inf
 			tx->have_dir = !err;
 		} else if (!strcmp(tok, "compat")) {
 			tx->compat = true;
+		} else if (!strcmp(tok, "verbose")) {
+			tx->verbose = true;
 		} else {
 			err = dpt_fail(-EINVAL, "text output: unknown option '%s'", tok);
 		}
@@ -85,6 +90,7 @@ static int text_open(struct dpt_writer *w, const char *arg, const struct dpt_run
 	if (!tx)
 		return -ENOMEM;
 	tx->out = stderr;
+	tx->discards = info->counts_discarded;
 	w->priv = tx;
 	int err = text_parse(tx, arg, info);
 	if (err)
@@ -115,6 +121,24 @@ static int text_stop(struct dpt_writer *w)
 	return text_flush(tx);
 }
 
+/* With verbose: what the interval's line does not say. */
+static void text_details(struct text *tx, const struct dpt_sample *s)
+{
+	static const char *const names[] = DPT_SAMPLE_FLAG_NAMES;
+	const char *sep = "    flags ";
+
+	if (tx->discards && !(s->flags & (DPT_SAMPLE_ALL | DPT_SAMPLE_LOST)))
+		fprintf(tx->out, "    discarded %llu pages (zapped without a write; zeros now)\n",
+			(unsigned long long)s->discarded);
+	for (unsigned i = 0; i < DPT_SAMPLE_NR_FLAGS; i++)
+		if (s->flags & (1u << i)) {
+			fprintf(tx->out, "%s%s", sep, names[i]);
+			sep = "|";
+		}
+	if (s->flags)
+		fprintf(tx->out, "\n");
+}
+
 static int text_sample(struct dpt_writer *w, const struct dpt_sample *s)
 {
 	struct text *tx = w->priv;
@@ -140,6 +164,8 @@ static int text_sample(struct dpt_writer *w, const struct dpt_sample *s)
 			sample_seconds(s), (s->flags & DPT_SAMPLE_ESTIMATE) ? ", estimate" : "",
 			tail);
 	}
+	if (tx->verbose)
+		text_details(tx, s);
 	return text_flush(tx);
 }
 

@@ -114,8 +114,9 @@ check attach-target-exit-0 test $? = 0
 "$W" --wss 64M --rate 2000 --duration 4 --free-at 1.2 >"$TMP/wf.out" &
 wpid=$!
 writer_ready "$TMP/wf.out" >/dev/null
-"$DPT" track --pid $wpid --interval 500ms --count 6 -o csv:"$TMP/free.csv" 2>/dev/null
+"$DPT" track -v --pid $wpid --interval 500ms --count 6 -o csv:"$TMP/free.csv" 2>"$TMP/free.err"
 check free-exit-0 test $? = 0
+check free-verbose-line grep -q '^    discarded 8192 pages (zapped without a write; zeros now)$' "$TMP/free.err"
 freed=$(sed -n 's/^writer freed pages=\([0-9]*\)$/\1/p' "$TMP/wf.out")
 # every freed page counted as discarded, none as dirty: each interval sees the writer's 1000
 # page writes (plus a few pages of its stack), not 8192 more
