@@ -67,11 +67,13 @@ static const char track_usage[] =
 	"                         debuggers); its last partial interval is then lost\n"
 	"      --method M         uffd (userfaultfd write-protect + PAGEMAP_SCAN, Linux >= 6.7),\n"
 	"                         soft-dirty (clear_refs + pagemap), or auto (default)\n"
-	"      --region R         track only R: START-END (hex addresses) or a mapping name as\n"
-	"                         /proc/PID/maps shows it, e.g. [heap]; repeatable. Default: every\n"
-	"                         private writable mapping\n"
+	"      --region R         track only R: START-END (hex addresses), a mapping name as\n"
+	"                         /proc/PID/maps shows it, e.g. [heap], or for QEMU a RAM block\n"
+	"                         name (pc.ram, vga.vram, /objects/m0); repeatable. Default: every\n"
+	"                         private writable mapping; for QEMU every RAM block\n"
 	"      --qemu, --no-qemu  QEMU layout: guest RAM blocks in RAM-offset order, as Qemu-DPT's\n"
-	"                         bitmaps (automatic when the executable is qemu-system-*)\n"
+	"                         bitmaps, followed as they are plugged and unplugged (automatic\n"
+	"                         when the executable is qemu-system-*)\n"
 	"      --qmp SOCKET       with --pid or a QEMU to launch: its QMP socket, to ask it for\n"
 	"                         its RAM blocks\n"
 	"qmp tracker (--qmp without --pid):\n"
@@ -163,8 +165,6 @@ static int track_check(struct track_args *a, const char **tracker)
 		if (a->mode || a->sample_pages)
 			return dpt_fail(-EINVAL, "--mode and --sample-pages are for the qmp tracker "
 						 "(--qmp without --pid)");
-		if (a->nr_regions && a->qemu == PID_QEMU_ON)
-			return dpt_fail(-EINVAL, "--region and --qemu exclude each other");
 		*tracker = "pid";
 		return 0;
 	}

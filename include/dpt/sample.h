@@ -16,6 +16,8 @@ struct dpt_region {
 	uint64_t start;      /* address in the target (guest-physical for the micro-VM) */
 	uint64_t pages;      /* length in pages */
 	uint64_t first_page; /* index of its first page in the sample's bitmap */
+	uint32_t granule;    /* bytes a write is seen by: the page size, or a huge page's size
+				where a write counts every page of its huge page (0: page size) */
 	char name[64];       /* "[heap]", "pc.ram", "/usr/lib/x.so", "" */
 };
 

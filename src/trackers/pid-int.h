@@ -53,6 +53,9 @@ void pid_maps_fini(struct pid_maps *m);
 /* Is this a mapping whose memory a program writes (private or shared writable, not [vvar],
  * [vsyscall], device memory)? */
 bool pid_area_trackable(const struct pid_area *a);
+/* The shared writable memory the default selection leaves out, in bytes; names gets the
+ * largest such mappings' names and sizes ("/dev/shm/x (2.0 MiB), ..."). */
+uint64_t pid_maps_shared(const struct pid_maps *m, char *names, size_t size);
 
 /* ---- selectors and layouts (pid-maps.c) ---- */
 
@@ -83,9 +86,11 @@ struct pid_tarea {
 	bool shared, file;
 	bool fresh; /* new since the previous layout: arm it before scanning */
 	unsigned region;
+	uint32_t granule; /* PID_PAGE, or the huge page size of a hugetlbfs mapping */
 };
 
 struct pid_layout {
+	pid_t pid;
 	struct dpt_region *regions;
 	unsigned nr_regions, cap_regions;
 	struct pid_tarea *areas;
@@ -145,12 +150,12 @@ struct pid_priv {
 	int clear_refs_fd; /* soft-dirty method */
 	const struct pid_method *method;
 
-	struct pid_sel *sels;
+	struct pid_sel *sels; /* the process layout's selectors (--region), or none: all */
 	unsigned nr_sels;
-	bool qemu;
-	bool qemu_pending;    /* a launched QEMU whose RAM blocks are not mapped yet */
-	unsigned qemu_looks;  /* collects that looked for them */
-	const char *qmp_path; /* its QMP socket, or NULL */
+	struct pid_qemu *qemu; /* the QEMU layout's state, or NULL */
+	uint64_t untracked;    /* bytes of the areas it could not arm this interval (EBUSY) */
+	uint64_t untracked_said, shared_said; /* what the last lines said, to say changes */
+	uint64_t huge_said;		      /* the huge-page regions said (a signature) */
 
 	struct pid_maps maps;
 	struct pid_layout cur;	/* the layout armed, reported by the last sample */
@@ -184,17 +189,47 @@ bool pid_helper_parent_gone(int sock, int timeout_ms);
 /* Wait for a helper to exit: its wait status, or -1. */
 int pid_helper_reap(pid_t pid);
 
-/* ---- QEMU RAM blocks (pid-qemu.c) ---- */
+/* ---- QEMU targets (pid-qemu.c) ---- */
+
+enum pid_qemu_wait {
+	PID_QEMU_READY,		/* its blocks are tracked */
+	PID_QEMU_WAIT_RAM,	/* launched: its RAM is not mapped yet */
+	PID_QEMU_WAIT_MIGRATION, /* it receives a migration: its RAM is QEMU's until the end */
+};
+
+struct pid_qemu {
+	pid_t pid;
+	const char *qmp;	  /* its QMP socket, or NULL */
+	const char *const *names; /* --region arguments: block names, else mapping selectors */
+	unsigned nr_names;
+	bool uffd;		  /* dpt registers its memory with a userfaultfd */
+	enum pid_qemu_wait wait;
+	struct pid_sel *sels;	  /* the selectors in force (empty while it waits) */
+	unsigned nr_sels;
+	unsigned nr_blocks;	  /* how many of them are RAM blocks */
+	uint64_t maps_sig;	  /* its writable mappings when the blocks were last looked for */
+	long next_look_ms;
+	unsigned looks;
+	char known[512];	  /* the names of its blocks, for error messages */
+};
 
 /* Is pid a QEMU system emulator (its executable's name starts with qemu-system-)? */
 bool pid_qemu_detect(pid_t pid);
-/* Selectors for the guest RAM blocks of QEMU pid, in RAM-offset order: from its QMP socket
- * when qmp_path is given, else from its mappings. *out is malloc'ed. */
-int pid_qemu_blocks(pid_t pid, const char *qmp_path, struct pid_sel **out, unsigned *nr);
-/* The same for a QEMU that is starting: from its mappings, only a DONTFORK mapping of exactly
- * the -m size counts (any size with largest); -ENOENT while there is none (or QMP does not
- * answer yet). */
-int pid_qemu_blocks_ready(pid_t pid, const char *qmp_path, bool largest, struct pid_sel **out,
-			  unsigned *nr);
+/* Find QEMU pid's RAM blocks (from QMP when qmp is given, else its DONTFORK mappings), in
+ * RAM-offset order, or with names (--region), those named and the other names as mapping
+ * selectors. A program dpt launched (stopped before its first instruction) waits for its RAM;
+ * with uffd, a QEMU receiving a migration waits for its end, and a QEMU set up for a
+ * background snapshot, or receiving a migration without QMP to say when it ends, is refused
+ * (-errno with the reason). */
+int pid_qemu_open(struct pid_qemu *q, pid_t pid, const char *qmp, const char *const *names,
+		  unsigned nr_names, bool launched, bool uffd);
+/* Before each start and collect, with the target's maps just read (m): stop waiting when it
+ * is time; look for the blocks again when the writable mappings changed (at most once a
+ * second) and every 5 s, saying what appeared and vanished. 1 when q->sels changed, 0 if not,
+ * -errno (reason recorded) when tracking must stop. */
+int pid_qemu_update(struct pid_qemu *q, const struct pid_maps *m);
+/* "6 RAM blocks from QMP", "receiving a migration: ...", for the target's description. */
+void pid_qemu_describe(const struct pid_qemu *q, char *buf, size_t size);
+void pid_qemu_fini(struct pid_qemu *q);
 
 #endif

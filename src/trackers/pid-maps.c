@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "dpt/bitmap.h"
@@ -230,6 +231,37 @@ bool pid_area_trackable(const struct pid_area *a)
 	return true;
 }
 
+uint64_t pid_maps_shared(const struct pid_maps *m, char *names, size_t size)
+{
+	uint64_t total = 0, said = ~0ULL;
+	size_t len = 0;
+
+	names[0] = 0;
+	for (unsigned i = 0; i < m->nr; i++)
+		if (m->v[i].shared && pid_area_trackable(&m->v[i]))
+			total += m->v[i].end - m->v[i].start;
+	/* the three largest, largest first */
+	for (unsigned k = 0; k < 3 && total; k++) {
+		const struct pid_area *best = NULL;
+
+		for (unsigned i = 0; i < m->nr; i++) {
+			const struct pid_area *a = &m->v[i];
+			uint64_t n = a->end - a->start;
+
+			if (a->shared && pid_area_trackable(a) && n < said &&
+			    (!best || n > best->end - best->start))
+				best = a;
+		}
+		if (!best)
+			break;
+		said = best->end - best->start;
+		len += snprintf(names + len, len < size ? size - len : 0, "%s%s (%.1f MiB)",
+				k ? ", " : "", best->name[0] ? best->name : "anonymous",
+				said / 1048576.0);
+	}
+	return total;
+}
+
 static bool is_hexrange(const char *s, uint64_t *start, uint64_t *end)
 {
 	char *e;
@@ -308,6 +340,71 @@ static bool overlaps_earlier(const struct pid_layout *l, uint64_t start, uint64_
 	return false;
 }
 
+#ifndef HUGETLBFS_MAGIC
+#define HUGETLBFS_MAGIC 0x958458f6
+#endif
+
+/* KernelPageSize of the VMA at start in /proc/PID/smaps, in bytes; 0 if not found. */
+static uint32_t smaps_kernel_page_size(pid_t pid, uint64_t start)
+{
+	char path[64], line[512];
+	bool here = false;
+	uint32_t size = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	f = fopen(path, "re");
+	while (f && !size && fgets(line, sizeof(line), f)) {
+		uint64_t s, e;
+		unsigned kb;
+
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " ", &s, &e) == 2 &&
+		    strchr(line, ':') > strchr(line, ' '))
+			here = s == start;
+		else if (here && sscanf(line, "KernelPageSize: %u kB", &kb) == 1)
+			size = kb << 10;
+	}
+	if (f)
+		fclose(f);
+	return size;
+}
+
+/*
+ * Bytes a write is seen by in area a: the page size, or the huge page size of a hugetlbfs
+ * mapping (anonymous MAP_HUGETLB, a file on a hugetlbfs mount, a MFD_HUGETLB memfd: all are
+ * files of a hugetlbfs instance), where both methods see writes per huge page. Known per
+ * device: the first area of each is looked at (statfs of /proc/PID/map_files/START-END, which
+ * needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE; else its KernelPageSize in smaps).
+ */
+static uint32_t area_granule(pid_t pid, const struct pid_area *a)
+{
+	static struct {
+		unsigned major, minor;
+		uint32_t granule;
+	} known[64];
+	static unsigned nr_known;
+	char path[96];
+	struct statfs sf;
+	uint32_t g = 0;
+
+	if (!a->inode)
+		return PID_PAGE;
+	for (unsigned i = 0; i < nr_known; i++)
+		if (known[i].major == a->dev_major && known[i].minor == a->dev_minor)
+			return known[i].granule;
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, a->start,
+		 a->end);
+	if (!statfs(path, &sf))
+		g = (uint32_t)sf.f_type == HUGETLBFS_MAGIC ? (uint32_t)sf.f_bsize : PID_PAGE;
+	else
+		g = smaps_kernel_page_size(pid, a->start);
+	if (!g)
+		return PID_PAGE; /* gone meanwhile: ask again next time */
+	if (nr_known < sizeof(known) / sizeof(known[0]))
+		known[nr_known++] = (typeof(known[0])){a->dev_major, a->dev_minor, g};
+	return g;
+}
+
 static int add_area(struct pid_layout *l, const struct pid_area *a, uint64_t start, uint64_t end)
 {
 	struct pid_tarea *t;
@@ -333,6 +430,9 @@ static int add_area(struct pid_layout *l, const struct pid_area *a, uint64_t sta
 	t->file = a->inode != 0;
 	t->fresh = true;
 	t->region = l->nr_regions - 1;
+	t->granule = area_granule(l->pid, a);
+	if (t->granule > l->regions[t->region].granule)
+		l->regions[t->region].granule = t->granule;
 	return 0;
 }
 
@@ -395,6 +495,29 @@ static uint64_t first_hole(const struct pid_maps *m, uint64_t start, uint64_t en
 	return at < end ? at : end;
 }
 
+/*
+ * A range selector's area in a hugetlbfs mapping is widened to whole huge pages (within its
+ * VMA, which is aligned), and its region with it: the kernel write-protects and reports huge
+ * pages whole, and a scan that starts or ends inside one skips it silently. A region with
+ * fixed pages (a QEMU RAM block) is a whole mapping: nothing to widen.
+ */
+static void widen_to_huge_pages(struct pid_layout *l, struct pid_tarea *t, const struct pid_sel *s)
+{
+	struct dpt_region *r = &l->regions[t->region];
+	uint64_t g = t->granule, end = r->start + r->pages * PID_PAGE;
+
+	if (g <= PID_PAGE || s->fixed_page)
+		return;
+	t->offset -= t->start - (t->start & ~(g - 1));
+	t->start &= ~(g - 1);
+	t->end = (t->end + g - 1) & ~(g - 1);
+	if (t->end > end)
+		end = t->end;
+	if (t->start < r->start)
+		r->start = t->start;
+	r->pages = (end - r->start) / PID_PAGE;
+}
+
 static int select_range(struct pid_layout *l, const struct pid_maps *m, const struct pid_sel *s,
 			bool check_overlap, unsigned *found, unsigned *overlap)
 {
@@ -417,6 +540,7 @@ static int select_range(struct pid_layout *l, const struct pid_maps *m, const st
 		err = add_area(l, a, lo, hi);
 		if (err)
 			return err;
+		widen_to_huge_pages(l, &l->areas[l->nr_areas - 1], s);
 		(*found)++;
 	}
 	return 0;
@@ -432,6 +556,7 @@ int pid_layout_build(struct pid_layout *l, const struct pid_maps *m, const struc
 	l->nr_regions = 0;
 	l->nr_areas = 0;
 	l->total = 0;
+	l->pid = pid;
 	if (!nr_sels) {
 		sels = &all;
 		nr_sels = 1;

@@ -1,37 +1,54 @@
-/* pid-qemu.c - find a QEMU process's guest RAM blocks, so its bitmaps follow QEMU's RAM order.
+/* pid-qemu.c - a QEMU target: its guest RAM blocks in QEMU's RAM order, followed as they come
+ * and go, and the moments when QEMU needs its RAM for a userfaultfd of its own.
  *
  * Mechanism:
  *  1. With a QMP socket: a tiny QMP exchange (greeting, qmp_capabilities, then
  *     human-monitor-command "info ramblock") gives every RAM block's name, RAM offset and
- *     length -- guest RAM, VGA RAM, ROMs, ACPI tables: what QEMU's dirty bitmap and
- *     Qemu-DPT's bitmap files cover, bit i being RAM offset i*4096.
+ *     length -- guest RAM, NUMA node and DIMM backends, VGA RAM, ROMs, ACPI tables: what QEMU's
+ *     dirty bitmap and Qemu-DPT's bitmap files cover, bit i being RAM offset i*4096. Each block
+ *     becomes a fixed range region at page offset/4096 spanning up to the next block's offset,
+ *     so the gaps of QEMU's RAM address space sit, never dirty, at the end of the preceding
+ *     region and the total is QEMU's last RAM page.
  *  2. Host addresses: QEMU maps each block as its own anonymous (or memfd/file) mapping of the
- *     block's full length, fenced by a guard page, and marks it MADV_DONTFORK ("dc" in
- *     /proc/PID/smaps VmFlags). Blocks are matched to such mappings by length; blocks of equal
- *     length (two 256 KiB ROMs) by address, the block with the lower RAM offset taking the
- *     mapping at the higher address (QEMU allocates in RAM-offset order and mmap hands out
- *     addresses top-down). Newer QEMUs print an HVA column; when present it is used instead.
- *  3. Without QMP: the mapping(s) sized like the -m option, or the largest DONTFORK mapping,
- *     as one region "ram" at page 0. VGA RAM and ROMs are not counted then.
- * Each block becomes a fixed range region at page offset/4096 spanning up to the next
- * block's offset, so the gaps of QEMU's RAM address space sit, never dirty, at the end of the
- * preceding region and the total is QEMU's last RAM page.
+ *     block's full length and marks it MADV_DONTFORK ("dc" in /proc/PID/smaps VmFlags); every
+ *     writable DONTFORK mapping of QEMU is a RAM block and every RAM block is one (checked on
+ *     7.2 with plain RAM, NUMA backends, a memfd backend and hotplugged DIMMs). Blocks are
+ *     matched to mappings by length; blocks of equal length (two NUMA nodes, two 256 KiB ROMs)
+ *     by address, the block with the lower RAM offset taking the mapping at the higher address
+ *     (QEMU allocates in RAM-offset order and mmap hands out addresses top-down). Newer QEMUs
+ *     print an HVA column; when present it is used instead.
+ *  3. Without QMP: every writable DONTFORK mapping is a block, numbered one after another,
+ *     largest first (guest RAM first), equal lengths by descending address. The same pages as
+ *     with QMP, without QEMU's names and exact offsets: names are guessed ("ram" for the -m
+ *     sized one, "ram-256M", a memfd's name).
+ *  4. Following: before each collect, when QEMU's writable mappings changed (at most once a
+ *     second) and every 5 s anyway, the blocks are looked for again; blocks that appeared
+ *     (object-add of a memory backend, a device with a ROM) or vanished are said in a line and
+ *     the layout changes with them.
+ *  5. QEMU's own userfaultfd: a QEMU receiving a migration (-incoming) registers its RAM for
+ *     postcopy with a userfaultfd of its own, which fails (EBUSY) if dpt's holds it -- and the
+ *     VM is lost; one with the background-snapshot capability write-protects its RAM the same
+ *     way. With the uffd method dpt therefore refuses a QEMU set up for a background snapshot,
+ *     and waits, tracking nothing, until an incoming migration has completed (QMP says so);
+ *     without QMP it refuses a QEMU started with -incoming, having no way to know.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dpt/log.h"
 #include "trackers/pid-int.h"
+#include "trackers/qmp-client.h"
 
-#define QMP_TIMEOUT_MS 3000
+#define QMP_WAIT_MS	   3000
+#define LOOK_MIN_MS	   1000 /* at most one look a second after the mappings change */
+#define LOOK_EVERY_MS	   5000 /* and one every 5 s anyway (a block renamed, say) */
+#define MIGRATION_LOOK_MS  500	/* while waiting for an incoming migration to complete */
 
 struct qblock {
 	char name[64];
@@ -52,126 +69,36 @@ bool pid_qemu_detect(pid_t pid)
 	return !strncmp(base ? base + 1 : exe, "qemu-system-", 12);
 }
 
-/* ---- the smallest QMP client that works ---- */
-
-struct qmp {
-	int fd;
-	char buf[65536];
-	size_t len;
-};
-
-static int qmp_line(struct qmp *q, json_t **out)
+static long now_ms(void)
 {
-	for (;;) {
-		char *nl = memchr(q->buf, '\n', q->len);
-		struct pollfd pfd = {.fd = q->fd, .events = POLLIN};
-		ssize_t n;
+	struct timespec ts;
 
-		if (nl) {
-			json_error_t jerr;
-
-			*out = json_loadb(q->buf, nl - q->buf, 0, &jerr);
-			q->len -= nl + 1 - q->buf;
-			memmove(q->buf, nl + 1, q->len);
-			if (!*out)
-				return -EPROTO;
-			return 0;
-		}
-		if (q->len == sizeof(q->buf))
-			return -EMSGSIZE;
-		if (poll(&pfd, 1, QMP_TIMEOUT_MS) <= 0)
-			return -ETIMEDOUT;
-		n = read(q->fd, q->buf + q->len, sizeof(q->buf) - q->len);
-		if (n <= 0)
-			return n ? -errno : -ECONNRESET;
-		q->len += n;
-	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Send one command and return its "return" value (a new reference), skipping events. */
-static int qmp_cmd(struct qmp *q, const char *cmd, json_t **ret)
+/* Open a QMP session on socket path (3 s for each answer: QEMU serves one client at a time,
+ * and a socket in use by another does not answer). */
+static int qmp_open(struct qmp_client *c, const char *path)
 {
-	size_t len = strlen(cmd);
-	json_t *msg;
-	int err;
+	int err = qmp_client_open(c, path, QMP_WAIT_MS);
 
-	if (write(q->fd, cmd, len) != (ssize_t)len)
-		return -errno;
-	for (;;) {
-		err = qmp_line(q, &msg);
-		if (err)
-			return err;
-		if (json_object_get(msg, "return")) {
-			*ret = json_incref(json_object_get(msg, "return"));
-			json_decref(msg);
-			return 0;
-		}
-		if (json_object_get(msg, "error")) {
-			json_decref(msg);
-			return -EREMOTEIO;
-		}
-		json_decref(msg); /* an event */
+	if (err == -ETIMEDOUT) {
+		dpt_clear_error();
+		return dpt_fail(err, "QMP %s: no answer (is another client connected?)", path);
 	}
-}
-
-static int qmp_ramblock_text(const char *path, char **text)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct qmp *q = calloc(1, sizeof(*q));
-	json_t *greeting = NULL, *r = NULL;
-	int err;
-
-	if (!q)
-		return -ENOMEM;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		err = -ENAMETOOLONG;
-		goto out;
-	}
-	strcpy(sa.sun_path, path);
-	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (q->fd < 0 || connect(q->fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		err = -errno;
-		goto out;
-	}
-	err = qmp_line(q, &greeting);
-	if (err)
-		goto out;
-	if (!json_object_get(greeting, "QMP")) {
-		err = -EPROTO;
-		goto out;
-	}
-	err = qmp_cmd(q, "{\"execute\":\"qmp_capabilities\"}\n", &r);
-	if (err)
-		goto out;
-	json_decref(r);
-	err = qmp_cmd(q,
-		      "{\"execute\":\"human-monitor-command\",\"arguments\":"
-		      "{\"command-line\":\"info ramblock\"}}\n",
-		      &r);
-	if (err)
-		goto out;
-	if (!json_is_string(r)) {
-		err = -EPROTO;
-		goto out;
-	}
-	*text = strdup(json_string_value(r));
-	if (!*text)
-		err = -ENOMEM;
-out:
-	json_decref(r);
-	json_decref(greeting);
-	if (q->fd > 0)
-		close(q->fd);
-	free(q);
 	return err;
 }
+
+/* ---- RAM blocks ---- */
 
 /*
  * "info ramblock" lines, QEMU 7.2:
  *              Block Name    PSize              Offset               Used              Total
  *                  pc.ram    4 KiB  0x0000000000000000 0x0000000020000000 0x0000000020000000
  * later versions may add an HVA column after Total. The name may hold spaces in theory, so
- * the line is read from the first "0x" on, and the name is what precedes the page size.
+ * the line is read from the first "0x" on, and the name is what precedes the page size. A
+ * memory backend not plugged in yet (object-add before device_add) has an empty name.
  */
 static int parse_ramblocks(const char *text, struct qblock **out, unsigned *nr)
 {
@@ -204,9 +131,10 @@ static int parse_ramblocks(const char *text, struct qblock **out, unsigned *nr)
 			name_end--;
 		while (*line == ' ')
 			line++;
-		if (name_end <= line)
-			continue;
-		snprintf(b.name, sizeof(b.name), "%.*s", (int)(name_end - line), line);
+		if (name_end > line)
+			snprintf(b.name, sizeof(b.name), "%.*s", (int)(name_end - line), line);
+		else
+			snprintf(b.name, sizeof(b.name), "(unnamed)");
 		b.offset = h[0];
 		b.used = h[1];
 		b.length = h[2];
@@ -234,11 +162,11 @@ static int cmp_offset(const void *a, const void *b)
 	return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/* Writable mappings QEMU marked MADV_DONTFORK, from smaps. */
-static int dontfork_areas(pid_t pid, struct pid_area **out, unsigned *nr)
+/* Writable mappings QEMU marked MADV_DONTFORK, from smaps, with their names. */
+static int dontfork_areas(pid_t pid, struct qblock **out, unsigned *nr)
 {
 	char path[64], line[4096];
-	struct pid_area cur = {0}, *v = NULL;
+	struct qblock cur = {0}, *v = NULL;
 	unsigned n = 0, cap = 0;
 	bool have = false;
 	FILE *f;
@@ -250,19 +178,23 @@ static int dontfork_areas(pid_t pid, struct pid_area **out, unsigned *nr)
 	while (fgets(line, sizeof(line), f)) {
 		uint64_t s, e;
 		char perms[8];
+		int name_at = 0;
 
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s", &s, &e, perms) == 3 &&
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %*s %*s %*s %n", &s, &e, perms,
+			   &name_at) >= 3 &&
 		    strchr(line, ':') > strchr(line, ' ')) {
 			have = perms[1] == 'w';
-			cur.start = s;
-			cur.end = e;
-			cur.shared = perms[3] == 's';
-			cur.prot = PID_PROT_WRITE;
+			cur.hva = s;
+			cur.length = cur.used = e - s;
+			cur.name[0] = 0;
+			if (name_at > 0)
+				snprintf(cur.name, sizeof(cur.name), "%.*s",
+					 (int)strcspn(line + name_at, "\n"), line + name_at);
 			continue;
 		}
 		if (have && !strncmp(line, "VmFlags:", 8) && strstr(line, " dc")) {
 			if (n == cap) {
-				struct pid_area *nv =
+				struct qblock *nv =
 				    realloc(v, (cap = cap ? 2 * cap : 32) * sizeof(*v));
 
 				if (!nv) {
@@ -282,53 +214,72 @@ static int dontfork_areas(pid_t pid, struct pid_area **out, unsigned *nr)
 	return 0;
 }
 
+/* The value of QEMU option opt (e.g. "-m", or "--m"), the last one given, or NULL. */
+static const char *cmdline_opt(const char *buf, int len, const char *opt)
+{
+	const char *val = NULL;
+
+	for (const char *p = buf; p < buf + len; p += strlen(p) + 1)
+		if ((!strcmp(p, opt) || (p[0] == '-' && !strcmp(p + 1, opt))) &&
+		    p + strlen(p) + 1 < buf + len)
+			val = p + strlen(p) + 1;
+	return val;
+}
+
+static int read_cmdline(pid_t pid, char *buf, size_t size)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	return pid_read_file(path, buf, size);
+}
+
 /* Bytes of the -m option (QEMU's default 128 MiB); 0 if unreadable. */
 static uint64_t cmdline_ram(pid_t pid)
 {
-	char path[64], buf[16384], *p, *end;
-	uint64_t v = 128ULL << 20;
-	int n;
+	char buf[16384], *end;
+	const char *v;
+	uint64_t ram;
+	int n = read_cmdline(pid, buf, sizeof(buf));
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-	n = pid_read_file(path, buf, sizeof(buf));
 	if (n <= 0)
 		return 0;
-	for (p = buf; p < buf + n; p += strlen(p) + 1) {
-		if (strcmp(p, "-m") && strcmp(p, "--m"))
-			continue;
-		p += strlen(p) + 1;
-		if (p >= buf + n)
-			break;
-		if (!strncmp(p, "size=", 5))
-			p += 5;
-		v = strtoull(p, &end, 10);
-		switch (*end) {
-		case 'T':
-		case 't':
-			v <<= 40;
-			break;
-		case 'G':
-		case 'g':
-			v <<= 30;
-			break;
-		case 'K':
-		case 'k':
-			v <<= 10;
-			break;
-		case 'B':
-		case 'b':
-			break;
-		default:
-			v <<= 20;
-			break; /* M, or no suffix */
-		}
+	v = cmdline_opt(buf, n, "-m");
+	if (!v)
+		return 128ULL << 20;
+	if (!strncmp(v, "size=", 5))
+		v += 5;
+	ram = strtoull(v, &end, 10);
+	switch (*end) {
+	case 'T':
+	case 't':
+		return ram << 40;
+	case 'G':
+	case 'g':
+		return ram << 30;
+	case 'K':
+	case 'k':
+		return ram << 10;
+	case 'B':
+	case 'b':
+		return ram;
+	default:
+		return ram << 20; /* M, or no suffix */
 	}
-	return v;
+}
+
+/* Was QEMU started to receive a migration (-incoming URI, or -incoming defer)? */
+static bool cmdline_incoming(pid_t pid)
+{
+	char buf[16384];
+	int n = read_cmdline(pid, buf, sizeof(buf));
+
+	return n > 0 && cmdline_opt(buf, n, "-incoming");
 }
 
 static int match_hosts(pid_t pid, struct qblock *b, unsigned nb)
 {
-	struct pid_area *c = NULL;
+	struct qblock *c = NULL;
 	unsigned nc = 0;
 	int err;
 
@@ -346,8 +297,7 @@ need:
 		if (b[i].hva)
 			continue;
 		for (unsigned j = 0; j < nc; j++)
-			if (c[j].end - c[j].start == b[i].length &&
-			    (best < 0 || c[j].start > c[best].start))
+			if (c[j].length == b[i].length && (best < 0 || c[j].hva > c[best].hva))
 				best = (int)j;
 		if (best < 0) {
 			free(c);
@@ -356,8 +306,8 @@ need:
 					"found among its mappings",
 					pid, b[i].name, b[i].length >> 10);
 		}
-		b[i].hva = c[best].start;
-		c[best].end = c[best].start; /* taken */
+		b[i].hva = c[best].hva;
+		c[best].length = 0; /* taken */
 	}
 	free(c);
 	return 0;
@@ -365,109 +315,472 @@ need:
 
 static int blocks_from_qmp(pid_t pid, const char *qmp, struct qblock **out, unsigned *nr)
 {
-	char *text = NULL;
-	int err = qmp_ramblock_text(qmp, &text);
+	struct qmp_client c;
+	json_t *r = NULL;
+	int err = qmp_open(&c, qmp);
 
-	if (err)
-		return dpt_fail(err, "QMP %s: asking for the RAM blocks: %s", qmp,
-				err == -ETIMEDOUT ? "no answer (is another client connected?)"
-						  : strerror(-err));
-	err = parse_ramblocks(text, out, nr);
-	free(text);
+	if (!err)
+		err = qmp_execute(&c, "human-monitor-command",
+				  json_pack("{s:s}", "command-line", "info ramblock"), &r);
+	qmp_client_close(&c);
+	if (!err && !json_is_string(r))
+		err = dpt_fail(-EPROTO, "QMP %s: \"info ramblock\" did not answer text", qmp);
+	if (err) {
+		json_decref(r);
+		return dpt_fail_ctx(err, "asking QEMU for its RAM blocks");
+	}
+	err = parse_ramblocks(json_string_value(r), out, nr);
+	json_decref(r);
 	if (err)
 		return dpt_fail(err, "QMP %s: no RAM block in \"info ramblock\"", qmp);
 	qsort(*out, *nr, sizeof(**out), cmp_offset);
 	return match_hosts(pid, *out, *nr);
 }
 
-static int blocks_from_maps(pid_t pid, bool exact, struct qblock **out, unsigned *nr)
+/* Largest first, equal lengths by descending address (about QEMU's RAM-offset order). */
+static int cmp_guessed(const void *a, const void *b)
 {
-	uint64_t want = cmdline_ram(pid);
-	struct pid_area *c = NULL;
-	struct qblock *b;
-	unsigned nc = 0;
-	int best = -1, err;
+	const struct qblock *x = a, *y = b;
 
-	err = dontfork_areas(pid, &c, &nc);
+	if (x->length != y->length)
+		return x->length > y->length ? -1 : 1;
+	return x->hva > y->hva ? -1 : x->hva < y->hva;
+}
+
+static void size_name(char *buf, size_t size, uint64_t bytes)
+{
+	static const char units[] = "KMGT";
+	int u = -1;
+
+	while (bytes >= 1024 && !(bytes % 1024) && u < 3) {
+		bytes /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, size, "ram-%" PRIu64, bytes);
+	else
+		snprintf(buf, size, "ram-%" PRIu64 "%c", bytes, units[u]);
+}
+
+/* Names for blocks found without QMP: a memfd's name, a file's path, "ram" for the one of
+ * the -m size, else "ram-SIZE"; repeated names get ".1", ".2"... */
+static void guess_names(pid_t pid, struct qblock *b, unsigned nb)
+{
+	uint64_t ram = cmdline_ram(pid);
+	bool have_ram = false;
+
+	for (unsigned i = 0; i < nb; i++) {
+		char base[64];
+		unsigned same = 0;
+
+		if (!strncmp(b[i].name, "/memfd:", 7)) {
+			snprintf(base, sizeof(base), "%.*s", (int)strcspn(b[i].name + 7, " "),
+				 b[i].name + 7);
+		} else if (b[i].name[0]) {
+			snprintf(base, sizeof(base), "%s", b[i].name);
+		} else if (b[i].length == ram && !have_ram) {
+			snprintf(base, sizeof(base), "ram");
+			have_ram = true;
+		} else {
+			size_name(base, sizeof(base), b[i].length);
+		}
+		for (unsigned j = 0; j < i; j++)
+			same += !strncmp(b[j].name, base, strlen(base)) &&
+				(!b[j].name[strlen(base)] || b[j].name[strlen(base)] == '.');
+		if (same)
+			snprintf(b[i].name, sizeof(b[i].name), "%.50s.%u", base, same);
+		else
+			snprintf(b[i].name, sizeof(b[i].name), "%s", base);
+	}
+}
+
+/* Every writable DONTFORK mapping, a block each, numbered one after another (offset). With
+ * strict, -ENOENT until those mappings add up to the -m size (a QEMU still setting up). */
+static int blocks_from_maps(pid_t pid, bool strict, struct qblock **out, unsigned *nr)
+{
+	uint64_t sum = 0, at = 0, ram = cmdline_ram(pid);
+	int err = dontfork_areas(pid, out, nr);
+
 	if (err)
 		return dpt_fail(err, "pid %d: /proc/%d/smaps: %s", pid, pid, strerror(-err));
-	for (unsigned j = 0; j < nc; j++) {
-		uint64_t len = c[j].end - c[j].start;
-
-		if (len == want) {
-			best = (int)j;
-			break;
-		}
-		if (!exact && (best < 0 || len > c[best].end - c[best].start))
-			best = (int)j;
-	}
-	if (best < 0) {
-		free(c);
+	for (unsigned i = 0; i < *nr; i++)
+		sum += (*out)[i].length;
+	if (!*nr || (strict && sum < ram))
 		return dpt_fail(-ENOENT,
-				"pid %d: no QEMU guest RAM mapping found (give its QMP "
-				"socket, or regions)",
+				"pid %d: no QEMU guest RAM mapping found (a writable mapping "
+				"marked DONTFORK; give its QMP socket, or regions)",
 				pid);
+	qsort(*out, *nr, sizeof(**out), cmp_guessed);
+	guess_names(pid, *out, *nr);
+	for (unsigned i = 0; i < *nr; i++) {
+		(*out)[i].offset = at;
+		at += ((*out)[i].length + PID_PAGE - 1) & ~(PID_PAGE - 1);
 	}
-	b = calloc(1, sizeof(*b));
-	if (!b) {
-		free(c);
-		return -ENOMEM;
-	}
-	strcpy(b->name, "ram");
-	b->hva = c[best].start;
-	b->length = b->used = c[best].end - c[best].start;
-	free(c);
-	*out = b;
-	*nr = 1;
 	return 0;
 }
 
-static int blocks_to_sels(pid_t pid, const char *qmp_path, bool exact, struct pid_sel **out,
-			  unsigned *nr)
+/* Does a --region argument name this block? "/objects/m0" names backend m0 too. */
+static bool names_block(const char *arg, const char *name)
 {
-	struct qblock *b = NULL;
-	struct pid_sel *s;
-	unsigned nb = 0;
-	int err;
+	if (!strcmp(arg, name))
+		return true;
+	if (!strncmp(arg, "/objects/", 9) && !strcmp(arg + 9, name))
+		return true;
+	return !strncmp(name, "/objects/", 9) && !strcmp(name + 9, arg);
+}
 
-	err = qmp_path ? blocks_from_qmp(pid, qmp_path, &b, &nb)
-		       : blocks_from_maps(pid, exact, &b, &nb);
+static void block_sel(struct pid_sel *s, const struct qblock *b, uint64_t next_offset,
+		      bool fixed)
+{
+	uint64_t next = next_offset;
+
+	if (next < b->offset + b->length) /* the last block, or (never seen) overlap */
+		next = b->offset + b->length;
+	memset(s, 0, sizeof(*s));
+	s->kind = PID_SEL_RANGE;
+	s->start = b->hva;
+	s->end = b->hva + ((b->length + PID_PAGE - 1) & ~(PID_PAGE - 1));
+	s->fixed_page = fixed;
+	s->first_page = b->offset / PID_PAGE;
+	s->pages = (next - b->offset + PID_PAGE - 1) / PID_PAGE;
+	snprintf(s->label, sizeof(s->label), "%s", b->name);
+}
+
+/*
+ * The selectors: every block at its RAM offset (Qemu-DPT's layout), or, with --region
+ * arguments, each block named there, one after another, and the other arguments as mapping
+ * selectors (pid_sel_parse). *nr_blocks: how many selectors are RAM blocks.
+ */
+static int blocks_to_sels(struct pid_qemu *q, const struct qblock *b, unsigned nb,
+			  struct pid_sel **out, unsigned *nr, unsigned *nr_blocks)
+{
+	unsigned n = q->nr_names ? q->nr_names : nb;
+	struct pid_sel *s = calloc(n ? n : 1, sizeof(*s));
+	int err = 0;
+
+	if (!s)
+		return dpt_fail(-ENOMEM, "out of memory");
+	q->known[0] = 0;
+	for (unsigned i = 0, len = 0; i < nb && len < sizeof(q->known); i++)
+		len += snprintf(q->known + len, sizeof(q->known) - len, "%s%s", i ? ", " : "",
+				b[i].name);
+	*nr_blocks = 0;
+	for (unsigned i = 0; !q->nr_names && i < nb; i++)
+		block_sel(&s[i], &b[i], i + 1 < nb ? b[i + 1].offset : 0, true);
+	if (!q->nr_names)
+		*nr_blocks = nb;
+	for (unsigned i = 0; !err && i < q->nr_names; i++) {
+		unsigned j = 0;
+
+		while (j < nb && !names_block(q->names[i], b[j].name))
+			j++;
+		if (j < nb) {
+			block_sel(&s[i], &b[j], 0, false);
+			s[i].pages = (s[i].end - s[i].start) / PID_PAGE;
+			(*nr_blocks)++;
+		} else {
+			err = pid_sel_parse(&s[i], q->names[i]);
+		}
+	}
 	if (err) {
-		free(b);
+		free(s);
 		return err;
 	}
-	s = calloc(nb, sizeof(*s));
-	if (!s) {
-		free(b);
-		return dpt_fail(-ENOMEM, "out of memory");
-	}
-	for (unsigned i = 0; i < nb; i++) {
-		uint64_t next = i + 1 < nb ? b[i + 1].offset : 0;
-
-		if (next < b[i].offset + b[i].length) /* the last block, or (never seen) overlap */
-			next = b[i].offset + b[i].length;
-
-		s[i].kind = PID_SEL_RANGE;
-		s[i].start = b[i].hva;
-		s[i].end = b[i].hva + ((b[i].length + PID_PAGE - 1) & ~(PID_PAGE - 1));
-		s[i].fixed_page = true;
-		s[i].first_page = b[i].offset / PID_PAGE;
-		s[i].pages = (next - b[i].offset + PID_PAGE - 1) / PID_PAGE;
-		snprintf(s[i].label, sizeof(s[i].label), "%s", b[i].name);
-	}
-	free(b);
 	*out = s;
-	*nr = nb;
+	*nr = n;
 	return 0;
 }
 
-int pid_qemu_blocks(pid_t pid, const char *qmp_path, struct pid_sel **out, unsigned *nr)
+/* ---- QEMU's own userfaultfd ---- */
+
+/* Its run state and migration status (""), and whether background-snapshot is on. */
+struct qstate {
+	char run[32], mig[32];
+	bool bg_snapshot;
+};
+
+static int qmp_state(const char *qmp, struct qstate *st)
 {
-	return blocks_to_sels(pid, qmp_path, false, out, nr);
+	static const char *const cmds[] = {"query-status", "query-migrate",
+					   "query-migrate-capabilities"};
+	json_t *r[3] = {NULL, NULL, NULL}, *cap;
+	struct qmp_client c;
+	size_t i;
+	int err = qmp_open(&c, qmp);
+
+	memset(st, 0, sizeof(*st));
+	for (i = 0; !err && i < 3; i++)
+		err = qmp_execute(&c, cmds[i], NULL, &r[i]);
+	qmp_client_close(&c);
+	if (!err) {
+		snprintf(st->run, sizeof(st->run), "%s",
+			 json_string_value(json_object_get(r[0], "status")) ?: "");
+		snprintf(st->mig, sizeof(st->mig), "%s",
+			 json_string_value(json_object_get(r[1], "status")) ?: "");
+		json_array_foreach(r[2], i, cap)
+			if (!strcmp(json_string_value(json_object_get(cap, "capability")) ?: "",
+				    "background-snapshot"))
+				st->bg_snapshot = json_is_true(json_object_get(cap, "state"));
+	}
+	for (i = 0; i < 3; i++)
+		json_decref(r[i]);
+	return err;
 }
 
-int pid_qemu_blocks_ready(pid_t pid, const char *qmp_path, bool largest, struct pid_sel **out,
-			  unsigned *nr)
+/* Is an incoming migration waited for or under way? ("completed", "failed", "cancelled" and
+ * no status at all on a QEMU that is not "inmigrate" mean no.) */
+static bool incoming_busy(const struct qstate *st)
 {
-	return blocks_to_sels(pid, qmp_path, !largest, out, nr);
+	static const char *const over[] = {"", "completed", "failed", "cancelled"};
+
+	if (!strcmp(st->run, "inmigrate"))
+		return true;
+	for (unsigned i = 0; i < sizeof(over) / sizeof(over[0]); i++)
+		if (!strcmp(st->mig, over[i]))
+			return false;
+	return true;
+}
+
+/*
+ * May dpt register this QEMU's RAM with its userfaultfd? 0: yes; 1: not yet, an incoming
+ * migration is waited for or under way (its postcopy phase would register the RAM with
+ * QEMU's own userfaultfd); -errno with the reason: no.
+ */
+static int uffd_allowed(struct pid_qemu *q)
+{
+	struct qstate st;
+	int err;
+
+	if (!q->uffd)
+		return 0; /* soft-dirty registers nothing */
+	if (!q->qmp) {
+		if (!cmdline_incoming(q->pid))
+			return 0;
+		return dpt_fail(-EBUSY,
+				"pid %d is a QEMU started with -incoming: while it waits for or "
+				"receives a migration, a postcopy phase registers its RAM with a "
+				"userfaultfd of its own, which fails if dpt's holds it (the VM is "
+				"lost); give its QMP socket (--qmp) and dpt waits until the "
+				"migration has completed",
+				q->pid);
+	}
+	err = qmp_state(q->qmp, &st);
+	if (err)
+		return dpt_fail_ctx(err, "asking QEMU for its migration state");
+	if (st.bg_snapshot)
+		return dpt_fail(-EBUSY,
+				"pid %d: QEMU has the background-snapshot capability on: a "
+				"snapshot write-protects its RAM with a userfaultfd of its own, "
+				"which fails while dpt tracks it (QEMU then leaves the guest "
+				"paused); turn it off (migrate-set-capabilities) or take the "
+				"snapshot first",
+				q->pid);
+	return incoming_busy(&st) ? 1 : 0;
+}
+
+/* ---- the target ---- */
+
+static void free_sels(struct pid_qemu *q)
+{
+	free(q->sels);
+	q->sels = NULL;
+	q->nr_sels = q->nr_blocks = 0;
+}
+
+/* Look for the blocks now: from QMP, or every DONTFORK mapping. strict: a QEMU that is
+ * starting, -ENOENT until its RAM is mapped (or QMP answers). */
+static int find_blocks(struct pid_qemu *q, bool strict, struct pid_sel **sels, unsigned *nr,
+		       unsigned *nr_blocks)
+{
+	struct qblock *b = NULL;
+	unsigned nb = 0;
+	int err = q->qmp ? blocks_from_qmp(q->pid, q->qmp, &b, &nb)
+			 : blocks_from_maps(q->pid, strict, &b, &nb);
+
+	if (!err)
+		err = blocks_to_sels(q, b, nb, sels, nr, nr_blocks);
+	free(b);
+	return err;
+}
+
+/* A signature of the writable mappings, to see when they change. */
+static uint64_t maps_sig(const struct pid_maps *m)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (unsigned i = 0; i < m->nr; i++) {
+		const struct pid_area *a = &m->v[i];
+
+		if (!(a->prot & PID_PROT_WRITE))
+			continue;
+		h = (h ^ a->start) * 1099511628211ULL;
+		h = (h ^ a->end) * 1099511628211ULL;
+		h = (h ^ a->inode) * 1099511628211ULL;
+	}
+	return h;
+}
+
+static bool same_sel(const struct pid_sel *a, const struct pid_sel *b)
+{
+	return a->kind == b->kind && a->start == b->start && a->end == b->end &&
+	       a->first_page == b->first_page && a->pages == b->pages &&
+	       !strcmp(a->label, b->label);
+}
+
+static bool has_sel(const struct pid_sel *v, unsigned n, const struct pid_sel *s)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (same_sel(&v[i], s))
+			return true;
+	return false;
+}
+
+static void say_block(const struct pid_qemu *q, const struct pid_sel *s, const char *what)
+{
+	if (s->kind != PID_SEL_RANGE)
+		return;
+	dpt_info("pid %d: QEMU RAM block %s (%" PRIu64 " KiB%s%" PRIx64 ") %s", q->pid, s->label,
+		 (s->end - s->start) >> 10, s->fixed_page ? " at RAM offset 0x" : " at 0x",
+		 (uint64_t)(s->fixed_page ? s->first_page * PID_PAGE : s->start), what);
+}
+
+/* The blocks in force are now sels: say what appeared and vanished. */
+static void take_sels(struct pid_qemu *q, struct pid_sel *sels, unsigned nr, unsigned nr_blocks)
+{
+	for (unsigned i = 0; i < q->nr_sels; i++)
+		if (!has_sel(sels, nr, &q->sels[i]))
+			say_block(q, &q->sels[i], "vanished");
+	for (unsigned i = 0; i < nr; i++)
+		if (!has_sel(q->sels, q->nr_sels, &sels[i]))
+			say_block(q, &sels[i], "appeared: tracked from this interval");
+	free(q->sels);
+	q->sels = sels;
+	q->nr_sels = nr;
+	q->nr_blocks = nr_blocks;
+}
+
+int pid_qemu_open(struct pid_qemu *q, pid_t pid, const char *qmp, const char *const *names,
+		  unsigned nr_names, bool launched, bool uffd)
+{
+	int err;
+
+	memset(q, 0, sizeof(*q));
+	q->pid = pid;
+	q->qmp = qmp;
+	q->names = names;
+	q->nr_names = nr_names;
+	q->uffd = uffd;
+	if (launched && !(uffd && cmdline_incoming(pid))) {
+		/* stopped before its first instruction: no RAM yet (pid_qemu_update) */
+		q->wait = PID_QEMU_WAIT_RAM;
+		return 0;
+	}
+	if (launched && !qmp)
+		return uffd_allowed(q); /* -incoming without QMP: refused */
+	err = launched ? 1 : uffd_allowed(q);
+	if (err < 0)
+		return err;
+	if (err) {
+		q->wait = PID_QEMU_WAIT_MIGRATION;
+		if (!launched)
+			dpt_info("pid %d is a QEMU receiving a migration: dpt waits, tracking "
+				 "nothing, until it has completed (a postcopy phase needs its RAM "
+				 "for QEMU's own userfaultfd)",
+				 pid);
+		return 0;
+	}
+	err = find_blocks(q, false, &q->sels, &q->nr_sels, &q->nr_blocks);
+	if (err)
+		return err;
+	q->next_look_ms = now_ms() + LOOK_EVERY_MS;
+	q->looks = 1;
+	return 0;
+}
+
+/* The maps have been read for the next interval (m); q->maps_sig is set on first use. */
+int pid_qemu_update(struct pid_qemu *q, const struct pid_maps *m)
+{
+	struct pid_sel *sels = NULL;
+	unsigned nr = 0, nr_blocks = 0;
+	uint64_t sig = maps_sig(m);
+	long now = now_ms();
+	int err;
+
+	switch (q->wait) {
+	case PID_QEMU_WAIT_MIGRATION:
+		if (now < q->next_look_ms)
+			return 0;
+		q->next_look_ms = now + MIGRATION_LOOK_MS;
+		err = uffd_allowed(q);
+		if (err < 0 && err != -ETIMEDOUT && err != -ECONNREFUSED && err != -ENOENT)
+			return err;
+		dpt_clear_error();
+		if (err)
+			return 0;
+		/* the migration has completed: QEMU has let go of its userfaultfd */
+		if (find_blocks(q, false, &sels, &nr, &nr_blocks)) {
+			dpt_clear_error();
+			return 0;
+		}
+		dpt_info("pid %d: its incoming migration has completed: its RAM is tracked from "
+			 "this interval, which counts every page the migration wrote",
+			 q->pid);
+		break;
+	case PID_QEMU_WAIT_RAM:
+		if (find_blocks(q, q->looks++ < 3, &sels, &nr, &nr_blocks)) {
+			dpt_clear_error();
+			return 0;
+		}
+		dpt_debug("pid %d: its guest RAM is mapped", q->pid);
+		break;
+	case PID_QEMU_READY:
+		if (q->maps_sig == sig ? now < q->next_look_ms
+				       : now < q->next_look_ms - LOOK_EVERY_MS + LOOK_MIN_MS)
+			return 0;
+		q->maps_sig = sig;
+		q->next_look_ms = now + LOOK_EVERY_MS;
+		if (find_blocks(q, false, &sels, &nr, &nr_blocks)) {
+			/* QMP busy, a mapping changing under us: keep the blocks we have */
+			dpt_debug("pid %d: looking for its RAM blocks again: %s", q->pid,
+				  dpt_last_error());
+			dpt_clear_error();
+			return 0;
+		}
+		if (nr == q->nr_sels) {
+			unsigned i = 0;
+
+			while (i < nr && same_sel(&sels[i], &q->sels[i]))
+				i++;
+			if (i == nr) {
+				free(sels);
+				return 0;
+			}
+		}
+		take_sels(q, sels, nr, nr_blocks);
+		return 1;
+	}
+	q->wait = PID_QEMU_READY;
+	q->maps_sig = sig;
+	q->next_look_ms = now + LOOK_EVERY_MS;
+	free(q->sels);
+	q->sels = sels;
+	q->nr_sels = nr;
+	q->nr_blocks = nr_blocks;
+	return 1;
+}
+
+void pid_qemu_describe(const struct pid_qemu *q, char *buf, size_t size)
+{
+	if (q->wait == PID_QEMU_WAIT_RAM)
+		snprintf(buf, size, "launched: its guest RAM blocks once it maps them");
+	else if (q->wait == PID_QEMU_WAIT_MIGRATION)
+		snprintf(buf, size, "receiving a migration: its RAM once it has completed");
+	else
+		snprintf(buf, size, "%u RAM block%s from %s", q->nr_blocks,
+			 q->nr_blocks == 1 ? "" : "s", q->qmp ? "QMP" : "its mappings");
+}
+
+void pid_qemu_fini(struct pid_qemu *q)
+{
+	free_sels(q);
 }

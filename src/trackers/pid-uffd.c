@@ -290,15 +290,19 @@ static int uffd_attach(struct pid_priv *p)
 
 /* ---- arming and collecting ---- */
 
+/*
+ * Register an area. EBUSY: another userfaultfd holds it -- the target's own (it registered a
+ * mapping that appeared since we armed the others, or one we could not arm yet) or another
+ * tracker's. Not ours to take: the area is left out, its bytes counted in p->untracked (the
+ * sample says so), and tried again at the next collect (it is not registered with us, so its
+ * scan fails with EPERM and it is armed afresh then).
+ */
 static int register_area(struct pid_priv *p, const struct pid_tarea *a)
 {
 	int err = uffd_register(p->uffd, a->start, a->end);
 
 	if (err == -EBUSY)
-		return dpt_fail(err,
-				"pid %d: 0x%" PRIx64 "-0x%" PRIx64 " is already registered "
-				"with another userfaultfd (is another dpt tracking it?)",
-				p->pid, a->start, a->end);
+		p->untracked += a->end - a->start;
 	return err;
 }
 
@@ -337,10 +341,11 @@ static int uffd_arm(struct pid_priv *p, struct pid_layout *l, uint64_t *has_data
 			err = scan_area(p, l, a, &q_held, has_data);
 		if (!err)
 			err = uffd_protect(p->uffd, a->start, a->end);
-		if (err == -EBUSY || err == -ESRCH || err == -ENOMEM)
+		if (err == -ESRCH || err == -ENOMEM)
 			return dpt_fail(err, "pid %d: arming 0x%" PRIx64 "-0x%" PRIx64 ": %s",
 					p->pid, a->start, a->end, strerror(-err));
-		/* anything else: the mapping changed under us; the next collect sees it */
+		/* anything else: the mapping changed under us (the next collect sees it), or
+		 * another userfaultfd holds it (EBUSY: p->untracked) */
 		if (err)
 			dpt_debug("pid %d: cannot arm 0x%" PRIx64 "-0x%" PRIx64 ": %s", p->pid,
 				  a->start, a->end, strerror(-err));
@@ -496,10 +501,8 @@ static int uffd_collect(struct pid_priv *p, struct pid_layout *l, uint64_t *bm, 
 		err = a->fresh ? -EPERM : collect_area(p, l, a, bm, gone);
 		if (err == -EPERM)
 			err = arm_fresh(p, l, a, bm, gone);
-		if (err == -EBUSY || err == -ESRCH || err == -ENOMEM || err == -EFAULT)
-			return err == -EBUSY ? err
-					     : dpt_fail(err, "pid %d: PAGEMAP_SCAN: %s", p->pid,
-							strerror(-err));
+		if (err == -ESRCH || err == -ENOMEM || err == -EFAULT)
+			return dpt_fail(err, "pid %d: PAGEMAP_SCAN: %s", p->pid, strerror(-err));
 		if (err)
 			dpt_debug("pid %d: skipping 0x%" PRIx64 "-0x%" PRIx64 " this interval: %s",
 				  p->pid, a->start, a->end, strerror(-err));

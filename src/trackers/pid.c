@@ -182,11 +182,11 @@ static int check_target(struct pid_priv *p)
 }
 
 /*
- * Another dpt (or anything else using userfaultfd on these ranges, such as QEMU's postcopy)
- * shows in /proc/PID/smaps: VmFlags "uw" (write-protect), "um" (missing), "ui" (minor) on the
- * ranges it registered. The kernel would refuse us with EBUSY anyway; checking first means we
- * refuse before stopping any thread of the target. The target's own userfaultfd without
- * registered ranges (an fd in its table) does not conflict and is not looked for.
+ * Another dpt (or anything else using userfaultfd on these ranges) shows in /proc/PID/smaps:
+ * VmFlags "uw" (write-protect), "um" (missing), "ui" (minor) on the ranges it registered. The
+ * kernel would refuse us with EBUSY anyway; checking first means we refuse before stopping any
+ * thread of the target, with the reason. (A userfaultfd the target holds itself was refused
+ * before: check_own_userfaultfd.)
  */
 static int check_not_tracked(struct pid_priv *p)
 {
@@ -212,13 +212,20 @@ static int check_not_tracked(struct pid_priv *p)
 				ours = p->cur.areas[i].start < e && s < p->cur.areas[i].end;
 			continue;
 		}
-		if (ours && !strncmp(line, "VmFlags:", 8) &&
-		    (strstr(line, " uw") || strstr(line, " um") || strstr(line, " ui")))
-			err =
-			    dpt_fail(-EBUSY,
-				     "pid %d: 0x%" PRIx64 "-0x%" PRIx64 " is already "
-				     "registered with a userfaultfd (is another dpt tracking it?)",
-				     p->pid, s, e);
+		if (ours && !strncmp(line, "VmFlags:", 8) && strstr(line, " uw"))
+			err = dpt_fail(-EBUSY,
+				       "pid %d: 0x%" PRIx64 "-0x%" PRIx64 " is already "
+				       "write-protected with a userfaultfd that the target does "
+				       "not hold (is another dpt tracking it?)",
+				       p->pid, s, e);
+		else if (ours && !strncmp(line, "VmFlags:", 8) &&
+			 (strstr(line, " um") || strstr(line, " ui")))
+			err = dpt_fail(-EBUSY,
+				       "pid %d: 0x%" PRIx64 "-0x%" PRIx64 " is registered with a "
+				       "userfaultfd for missing pages, served by another process "
+				       "(a snapshot restored through a page-fault handler, CRIU "
+				       "lazy pages): dpt cannot track it without making that fail",
+				       p->pid, s, e);
 	}
 	fclose(f);
 	return err;
@@ -231,19 +238,15 @@ static int setup_regions(struct pid_priv *p, const struct dpt_target *target,
 	enum pid_qemu_mode q = xo ? xo->qemu : PID_QEMU_AUTO;
 	int err;
 
-	if (nr && q == PID_QEMU_ON)
-		return dpt_fail(-EINVAL, "regions and the QEMU layout exclude each other");
-	p->qemu = q == PID_QEMU_ON || (q == PID_QEMU_AUTO && !nr && pid_qemu_detect(p->pid));
-	p->qmp_path = target->qmp_path;
-	if (p->qemu && pid_keeper_launched(p->pid)) {
-		/* launched: stopped before its first instruction, it has no guest RAM yet; its
-		 * blocks are looked for at each collect (find_qemu_blocks) */
-		p->qemu = false;
-		p->qemu_pending = true;
-		return 0;
+	if (q == PID_QEMU_ON || (q == PID_QEMU_AUTO && pid_qemu_detect(p->pid))) {
+		p->qemu = calloc(1, sizeof(*p->qemu));
+		if (!p->qemu)
+			return dpt_fail(-ENOMEM, "out of memory");
+		/* --region names its RAM blocks (or mappings); a launched QEMU has no RAM before
+		 * its first instruction: its blocks are looked for at each collect */
+		return pid_qemu_open(p->qemu, p->pid, target->qmp_path, nr ? xo->regions : NULL,
+				     nr, pid_keeper_launched(p->pid), p->method == &pid_method_uffd);
 	}
-	if (p->qemu)
-		return pid_qemu_blocks(p->pid, target->qmp_path, &p->sels, &p->nr_sels);
 	if (!nr)
 		return 0;
 	p->sels = calloc(nr, sizeof(*p->sels));
@@ -258,19 +261,71 @@ static int setup_regions(struct pid_priv *p, const struct dpt_target *target,
 	return 0;
 }
 
-static void describe(struct dpt_tracker *t, struct pid_priv *p, const char *qmp)
+/* The selectors in force: the QEMU layout's, or the process layout's. */
+static const struct pid_sel *selectors(const struct pid_priv *p, unsigned *nr)
 {
-	if (p->qemu_pending)
-		snprintf(t->target_desc, sizeof(t->target_desc),
-			 "pid %d (%s, launched: its guest RAM blocks once it maps them)", p->pid,
-			 p->comm);
-	else if (p->qemu)
-		snprintf(t->target_desc, sizeof(t->target_desc), "pid %d (%s, %u RAM block%s%s)",
-			 p->pid, p->comm, p->nr_sels, p->nr_sels == 1 ? "" : "s",
-			 qmp ? " from QMP" : " from its mappings");
-	else
+	*nr = p->qemu ? p->qemu->nr_sels : p->nr_sels;
+	return p->qemu ? p->qemu->sels : p->sels;
+}
+
+static void describe(struct dpt_tracker *t, struct pid_priv *p)
+{
+	char q[64];
+
+	if (p->qemu) {
+		pid_qemu_describe(p->qemu, q, sizeof(q));
+		snprintf(t->target_desc, sizeof(t->target_desc), "pid %d (%s, %s)", p->pid,
+			 p->comm, q);
+	} else {
 		snprintf(t->target_desc, sizeof(t->target_desc), "pid %d (%s)", p->pid, p->comm);
+	}
 	snprintf(t->end_reason, sizeof(t->end_reason), "pid %d (%s) exited", p->pid, p->comm);
+}
+
+/*
+ * A userfaultfd of the target's own: one in its fd table means it registers (or will) some
+ * of its memory with it -- QEMU receiving a postcopy migration or taking a background
+ * snapshot, Firecracker restoring a snapshot through a page-fault handler, CRIU lazy pages.
+ * A range can be registered with one userfaultfd only, so dpt registering first would make
+ * the target's own registration fail (EBUSY), and the target with it: refused. Its fd number,
+ * or 0 if it holds none.
+ */
+static int own_userfaultfd(pid_t pid)
+{
+	char path[32], link[64], fp[320];
+	struct dirent *de;
+	int fd = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	while (d && !fd && (de = readdir(d))) {
+		ssize_t n;
+
+		snprintf(fp, sizeof(fp), "%s/%s", path, de->d_name);
+		n = readlink(fp, link, sizeof(link) - 1);
+		if (n > 0 && (link[n] = 0, !strcmp(link, "anon_inode:[userfaultfd]")))
+			fd = atoi(de->d_name);
+	}
+	if (d)
+		closedir(d);
+	return fd;
+}
+
+static int check_own_userfaultfd(struct pid_priv *p)
+{
+	int fd = own_userfaultfd(p->pid);
+
+	if (!fd)
+		return 0;
+	return dpt_fail(-EBUSY,
+			"pid %d (%s) holds a userfaultfd of its own (fd %d): it registers memory "
+			"with it (a postcopy migration or background snapshot in QEMU, a snapshot "
+			"restored through a page-fault handler, CRIU lazy pages), and a range can "
+			"have one userfaultfd only, so dpt's would make its own fail; track it once "
+			"it has let go of it (for QEMU: once the migration or snapshot has "
+			"completed), or use --method soft-dirty where the kernel has it",
+			p->pid, p->comm, fd);
 }
 
 static void pid_close(struct dpt_tracker *t);
@@ -293,8 +348,10 @@ static int pid_open(struct dpt_tracker *t, const struct dpt_target *target,
 		    const struct dpt_tracker_opts *opts)
 {
 	const struct pid_tracker_opts *xo = opts ? opts->extra : NULL;
+	const struct pid_sel *sels;
 	struct pid_priv *p;
-	int err;
+	unsigned nr_sels;
+	int err = 0;
 
 	t->end_fd = -1;
 	if (target->kind != DPT_TARGET_PID || target->pid <= 0)
@@ -312,13 +369,21 @@ static int pid_open(struct dpt_tracker *t, const struct dpt_target *target,
 	err = choose_method(opts ? opts->mode : NULL, &p->method);
 	if (err)
 		goto fail;
+	if (p->method == &pid_method_uffd) {
+		err = check_own_userfaultfd(p);
+		if (err)
+			goto fail;
+	}
 	err = setup_regions(p, target, xo);
 	if (err)
 		goto fail;
-	/* strict: a region that is not (entirely) mapped is an error; a launched QEMU's layout
-	 * stays empty until its RAM is mapped */
-	if (!p->qemu_pending)
-		err = pid_layout_build(&p->cur, &p->maps, p->sels, p->nr_sels, true, p->pid);
+	/* strict: a region that is not (entirely) mapped is an error; a QEMU that waits has an
+	 * empty layout */
+	sels = selectors(p, &nr_sels);
+	if (!p->qemu || p->qemu->wait == PID_QEMU_READY)
+		err = pid_layout_build(&p->cur, &p->maps, sels, nr_sels, true, p->pid);
+	if (err == -ENXIO && p->qemu && p->qemu->known[0])
+		err = dpt_fail_ctx(err, "QEMU RAM blocks: %s", p->qemu->known);
 	if (err)
 		goto fail;
 	if (p->method == &pid_method_uffd) {
@@ -354,7 +419,7 @@ static int pid_open(struct dpt_tracker *t, const struct dpt_target *target,
 	t->nr_vcpus = 0;
 	t->owner_pid = p->pid;
 	t->total_pages = p->cur.total;
-	describe(t, p, target->qmp_path);
+	describe(t, p);
 	return 0;
 fail:
 	pid_close(t);
@@ -466,6 +531,8 @@ static int reattach(struct dpt_tracker *t, struct pid_priv *p)
 				"pid %d (%s) replaced its program (execve): its QEMU "
 				"RAM blocks are gone",
 				p->pid, p->comm);
+	if (p->method == &pid_method_uffd && check_own_userfaultfd(p))
+		return -EBUSY;
 	p->method->detach(p);
 	close(p->maps_fd);
 	close(p->pagemap_fd);
@@ -481,7 +548,7 @@ static int reattach(struct dpt_tracker *t, struct pid_priv *p)
 					: dpt_fail_ctx(err, "pid %d: after its execve", p->pid);
 	p->cur.nr_areas = p->cur.nr_regions = 0;
 	p->cur.total = 0;
-	describe(t, p, NULL);
+	describe(t, p);
 	dpt_debug("pid %d replaced its program with %s: tracking it afresh", p->pid, p->comm);
 	return 0;
 }
@@ -499,44 +566,30 @@ static int reread_maps(struct dpt_tracker *t, struct pid_priv *p)
 }
 
 /*
- * A QEMU that dpt launched maps its guest RAM once it runs (machine set-up, milliseconds after
- * its start). Until then it is tracked with an empty layout -- the guest has no memory to write
- * -- and each start and collect looks for its RAM blocks: through QMP once its socket answers,
- * or in its mappings once one of exactly the -m size is marked DONTFORK (after 3 looks, the
- * largest such one, as for a running QEMU). Then the QEMU layout holds from that sample on
- * (regions_changed), its first sample counting every RAM page written since the launch.
+ * The layout of the maps just read, under the selectors. A QEMU target is brought up to date
+ * first (pid-qemu.c): it may have stopped waiting, or gained or lost RAM blocks; its layout is
+ * empty while it waits (a launched QEMU before it maps its RAM, one receiving a migration).
  */
-static void find_qemu_blocks(struct dpt_tracker *t, struct pid_priv *p)
+static int build_layout(struct dpt_tracker *t, struct pid_priv *p, struct pid_layout *l)
 {
-	struct pid_sel *sels = NULL;
-	unsigned nr = 0;
+	const struct pid_sel *sels;
+	unsigned nr;
 
-	if (!p->qemu_pending)
-		return;
-	if (pid_qemu_blocks_ready(p->pid, p->qmp_path, ++p->qemu_looks > 3, &sels, &nr)) {
-		free(sels);
-		dpt_clear_error();
-		return;
-	}
-	free(p->sels);
-	p->sels = sels;
-	p->nr_sels = nr;
-	p->qemu = true;
-	p->qemu_pending = false;
-	describe(t, p, p->qmp_path);
-	dpt_debug("%s: its guest RAM is mapped", t->target_desc);
-}
+	if (p->qemu) {
+		int r = pid_qemu_update(p->qemu, &p->maps);
 
-/* The layout of the maps just read, under the selectors; empty while a launched QEMU has no
- * guest RAM yet. */
-static int build_layout(struct pid_priv *p, struct pid_layout *l)
-{
-	if (p->qemu_pending) {
-		l->nr_areas = l->nr_regions = 0;
-		l->total = 0;
-		return 0;
+		if (r < 0)
+			return r;
+		if (r > 0)
+			describe(t, p);
+		if (p->qemu->wait != PID_QEMU_READY) {
+			l->nr_areas = l->nr_regions = 0;
+			l->total = 0;
+			return 0;
+		}
 	}
-	return pid_layout_build(l, &p->maps, p->sels, p->nr_sels, false, p->pid);
+	sels = selectors(p, &nr);
+	return pid_layout_build(l, &p->maps, sels, nr, false, p->pid);
 }
 
 /* Room for the per-page bitmaps of a layout of total pages. */
@@ -584,6 +637,66 @@ static void account_discards(struct pid_priv *p, const uint64_t *bm, uint64_t *g
 	p->has_data = data;
 }
 
+/*
+ * What this interval leaves out, said when it changes: areas another userfaultfd holds (the
+ * target's own, registered since we armed its other memory), and, with the default
+ * selection, shared writable memory. Both flag the sample as untracked.
+ */
+static unsigned say_untracked(struct pid_priv *p)
+{
+	char names[512];
+	uint64_t shared = !p->qemu && !p->nr_sels ? pid_maps_shared(&p->maps, names, sizeof(names))
+						   : 0;
+
+	if (p->untracked != p->untracked_said && p->untracked)
+		dpt_warn("pid %d (%s): %.1f MiB of its memory is registered with a userfaultfd "
+			 "that is not dpt's (its own?): not tracked while it is",
+			 p->pid, p->comm, p->untracked / 1048576.0);
+	else if (p->untracked != p->untracked_said)
+		dpt_info("pid %d (%s): all of its memory is tracked again", p->pid, p->comm);
+	if (shared != p->shared_said && shared)
+		dpt_warn("pid %d (%s): %.1f MiB of shared writable memory is not tracked: %s. "
+			 "Shared memory is also written through the other processes that map it, "
+			 "which dpt does not see; to track this process's writes to it anyway, "
+			 "name it with --region",
+			 p->pid, p->comm, shared / 1048576.0, names);
+	p->untracked_said = p->untracked;
+	p->shared_said = shared;
+	return p->untracked || shared ? DPT_SAMPLE_UNTRACKED : 0;
+}
+
+/*
+ * Regions tracked per huge page (hugetlbfs: a write there counts all the 4 KiB pages of its
+ * huge page), said in a line when they first appear; the samples are flagged huge while any
+ * is tracked.
+ */
+static unsigned say_huge(struct pid_priv *p, const struct pid_layout *l)
+{
+	uint64_t sig = 0;
+	unsigned flags = 0;
+
+	for (unsigned r = 0; r < l->nr_regions; r++)
+		if (l->regions[r].granule > PID_PAGE) {
+			sig = (sig ^ l->regions[r].start ^ l->regions[r].granule) * 1099511628211ULL;
+			flags = DPT_SAMPLE_HUGE;
+		}
+	if (sig == p->huge_said)
+		return flags;
+	p->huge_said = sig;
+	for (unsigned r = 0; r < l->nr_regions; r++) {
+		const struct dpt_region *g = &l->regions[r];
+
+		if (g->granule > PID_PAGE)
+			dpt_warn("pid %d (%s): region %s (0x%" PRIx64 ", %.1f MiB) is backed by "
+				 "%u KiB huge pages: writes there are seen per huge page, each "
+				 "counting its %u pages",
+				 p->pid, p->comm, g->name[0] ? g->name : "anonymous", g->start,
+				 g->pages * PID_PAGE / 1048576.0, g->granule >> 10,
+				 (unsigned)(g->granule / PID_PAGE));
+	}
+	return flags;
+}
+
 static int pid_start(struct dpt_tracker *t)
 {
 	struct pid_priv *p = t->priv;
@@ -592,8 +705,7 @@ static int pid_start(struct dpt_tracker *t)
 	err = reread_maps(t, p);
 	if (err)
 		return err;
-	find_qemu_blocks(t, p);
-	err = build_layout(p, &p->cur);
+	err = build_layout(t, p, &p->cur);
 	if (err)
 		return err;
 	t->total_pages = p->cur.total;
@@ -601,9 +713,12 @@ static int pid_start(struct dpt_tracker *t)
 	if (err)
 		return err;
 	memset(p->has_data, 0, bitmap_words(p->cur.total) * sizeof(uint64_t));
+	p->untracked = 0;
 	err = p->method->arm(p, &p->cur, p->has_data);
 	if (err)
 		return err;
+	say_untracked(p);
+	say_huge(p, &p->cur);
 	p->first = true;
 	return 0;
 }
@@ -619,8 +734,7 @@ static int pid_collect(struct dpt_tracker *t, struct dpt_sample *s)
 	err = reread_maps(t, p);
 	if (err)
 		return err;
-	find_qemu_blocks(t, p);
-	err = build_layout(p, &p->next);
+	err = build_layout(t, p, &p->next);
 	if (err)
 		return err;
 	pid_layout_mark_fresh(&p->next, &p->cur);
@@ -630,6 +744,7 @@ static int pid_collect(struct dpt_tracker *t, struct dpt_sample *s)
 	words = bitmap_words(p->next.total);
 	memset(p->bitmap, 0, words * sizeof(*p->bitmap));
 	memset(p->discarded, 0, words * sizeof(*p->discarded));
+	p->untracked = 0;
 	err = p->method->collect(p, &p->next, p->bitmap, p->discarded);
 	if (err && target_exited(p)) {
 		/* the mm died under the scan: that error means nothing */
@@ -650,7 +765,7 @@ static int pid_collect(struct dpt_tracker *t, struct dpt_sample *s)
 	s->discarded = bitmap_weight(p->discarded, p->cur.total);
 	s->discarded_bitmap = p->discarded;
 	s->page_size = PID_PAGE;
-	s->flags = 0;
+	s->flags = say_untracked(p) | say_huge(p, &p->cur);
 	s->nr_vcpus = 0;
 	s->vcpu_dirty = NULL;
 	s->bitmap = p->bitmap;
@@ -688,6 +803,9 @@ static void pid_close(struct dpt_tracker *t)
 	free(p->has_data_next);
 	free(p->scratch);
 	free(p->sels);
+	if (p->qemu)
+		pid_qemu_fini(p->qemu);
+	free(p->qemu);
 	free(p);
 	t->priv = NULL;
 	t->end_fd = -1;

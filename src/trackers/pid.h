@@ -30,11 +30,12 @@ struct pid_tracker_opts {
 	/* --region arguments, tracked in this order: "START-END" (hex, 0x optional, rounded
 	 * out to pages; fixed), or a mapping name as /proc/PID/maps shows it ("[heap]",
 	 * "[stack]", "/usr/lib/x.so", "/memfd:pc.ram (deleted)"; all writable mappings of that
-	 * name, private or shared, followed as they come and go). None: every private writable
-	 * mapping. A region that is not (entirely) mapped at open is an error. */
+	 * name, private or shared, followed as they come and go), or in the QEMU layout a RAM
+	 * block's name ("pc.ram", "/objects/m0"). None: every private writable mapping, or every
+	 * RAM block. A region that is not (entirely) mapped at open is an error. */
 	const char *const *regions;
 	unsigned nr_regions;
-	enum pid_qemu_mode qemu; /* regions and PID_QEMU_ON exclude each other */
+	enum pid_qemu_mode qemu;
 	/* a running process (not one dpt launched, whose keeper holds it anyway): trace it for
 	 * the whole run to hold it at its exit, so that its last partial interval can be read
 	 * (dpt track --pid PID --hold). Refused, with the reason, if it cannot be traced. */

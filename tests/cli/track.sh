@@ -235,7 +235,7 @@ bad_case track region-unknown --pid $spid --region '[nothing]'
 bad_case track bad-method --pid $spid --method magic
 bad_case track pid-and-command --pid $spid -- true
 bad_case track mode-with-pid --pid $spid --mode dirty-ring
-bad_case track qemu-and-region --pid $spid --qemu --region '[heap]'
+bad_case track qemu-not-qemu --pid $spid --qemu
 bad_case track bitmaps-unwritable --pid $spid --bitmaps /proc
 bad_case track no-hold-with-pid --pid $spid --no-hold
 bad_case track hold-with-command --hold -- true

@@ -17,6 +17,9 @@
  * --free-at S: S seconds after the start, every thread stops writing the upper half of its
  *    slice, and the writer discards it (madvise MADV_DONTNEED: it reads as zeros from then on)
  *    and prints "writer freed pages=N"; the threads go on in the lower halves, at the rate.
+ * --hugetlb: the working set is MAP_HUGETLB memory (2 MiB pages; /proc/sys/vm/nr_hugepages
+ *    must allow it); --file PATH: a file (created, sized to --wss) mapped shared instead, e.g.
+ *    on a hugetlbfs mount.
  * --verify: each thread keeps what it wrote last in each page and, at the end, checks that
  *    every page of its slice holds it (0 for a freed page); the done line says verified=N
  *    bad=M (the number of pages checked, and of pages that did not hold their value).
@@ -35,6 +38,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -57,6 +61,8 @@ struct writer_opts {
 	unsigned threads;
 	int stamp;
 	int thp;
+	int hugetlb;
+	const char *file;
 	int verify;
 	double free_at; /* seconds after the start; < 0: never */
 	uint64_t seed;
@@ -277,7 +283,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: writer [--wss BYTES] [--rate PAGES_PER_S] [--pattern seq|random]\n"
 		"              [--duration SECONDS] [--threads N] [--stamp] [--seed N]\n"
-		"              [--delay SECONDS] [--thp] [--free-at SECONDS] [--verify]\n"
+		"              [--delay SECONDS] [--thp] [--hugetlb | --file PATH] [--free-at SECONDS]\n"
+		"              [--verify]\n"
 		"  defaults: --wss 64M --rate 0 (as fast as possible) --pattern seq --duration 10\n"
 		"  (0 = until SIGINT/SIGTERM) --threads 1; sizes take K, M, G suffixes\n");
 	exit(2);
@@ -286,7 +293,8 @@ static void usage(void)
 static int is_valued_option(const char *a)
 {
 	static const char *const names[] = { "--wss",  "--rate",    "--duration", "--delay",
-					     "--seed", "--threads", "--free-at",  "--pattern" };
+					     "--seed", "--threads", "--free-at",  "--file",
+					     "--pattern" };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(a, names[i]))
@@ -311,6 +319,9 @@ static void parse_args(int argc, char **argv)
 		} else if (!strcmp(a, "--verify")) {
 			opts.verify = 1;
 			continue;
+		} else if (!strcmp(a, "--hugetlb")) {
+			opts.hugetlb = 1;
+			continue;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage();
 		}
@@ -333,6 +344,8 @@ static void parse_args(int argc, char **argv)
 			bad = parse_seconds(val, &opts.delay);
 		else if (!strcmp(a, "--free-at"))
 			bad = parse_seconds(val, &opts.free_at);
+		else if (!strcmp(a, "--file"))
+			opts.file = val;
 		else if (!strcmp(a, "--seed"))
 			bad = parse_size(val, &opts.seed);
 		else if (!strcmp(a, "--threads")) {
@@ -364,8 +377,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "writer: --wss %" PRIu64 " is less than one page per thread\n", opts.wss);
 		return 2;
 	}
-	base = mmap(NULL, pages * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		    -1, 0);
+	if (opts.file) {
+		int fd = open(opts.file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+		if (fd < 0 || ftruncate(fd, (off_t)(pages * page_size))) {
+			fprintf(stderr, "writer: %s: %s\n", opts.file, strerror(errno));
+			return 1;
+		}
+		base = mmap(NULL, pages * page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+	} else {
+		base = mmap(NULL, pages * page_size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | (opts.hugetlb ? MAP_HUGETLB : 0), -1, 0);
+	}
 	if (base == MAP_FAILED) {
 		fprintf(stderr, "writer: mmap %" PRIu64 " bytes: %s\n", pages * page_size,
 			strerror(errno));
