@@ -197,6 +197,8 @@ enum pid_qemu_wait {
 	PID_QEMU_WAIT_MIGRATION, /* it receives a migration: its RAM is QEMU's until the end */
 };
 
+struct qblock;
+
 struct pid_qemu {
 	pid_t pid;
 	const char *qmp;	  /* its QMP socket, or NULL */
@@ -210,7 +212,9 @@ struct pid_qemu {
 	uint64_t maps_sig;	  /* its writable mappings when the blocks were last looked for */
 	long next_look_ms;
 	unsigned looks;
-	char known[512];	  /* the names of its blocks, for error messages */
+	char block_names[512];	  /* the names of its blocks, for error messages */
+	struct qblock *known_blocks; /* its blocks when last looked for */
+	unsigned nr_known;
 };
 
 /* Is pid a QEMU system emulator (its executable's name starts with qemu-system-)? */

@@ -362,17 +362,19 @@ static void size_name(char *buf, size_t size, uint64_t bytes)
 		snprintf(buf, size, "ram-%" PRIu64 "%c", bytes, units[u]);
 }
 
-/* Names for blocks found without QMP: a memfd's name, a file's path, "ram" for the one of
- * the -m size, else "ram-SIZE"; repeated names get ".1", ".2"... */
-static void guess_names(pid_t pid, struct qblock *b, unsigned nb)
+/* Names for blocks found without QMP, from index from on: a memfd's name, a file's path,
+ * "ram" for the one of the -m size, else "ram-SIZE"; a name in use gets ".1", ".2"... */
+static void guess_names(pid_t pid, struct qblock *b, unsigned from, unsigned nb)
 {
 	uint64_t ram = cmdline_ram(pid);
-	bool have_ram = false;
 
-	for (unsigned i = 0; i < nb; i++) {
+	for (unsigned i = from; i < nb; i++) {
 		char base[64];
 		unsigned same = 0;
+		bool have_ram = false;
 
+		for (unsigned j = 0; j < i; j++)
+			have_ram |= !strcmp(b[j].name, "ram");
 		if (!strncmp(b[i].name, "/memfd:", 7)) {
 			snprintf(base, sizeof(base), "%.*s", (int)strcspn(b[i].name + 7, " "),
 				 b[i].name + 7);
@@ -380,7 +382,6 @@ static void guess_names(pid_t pid, struct qblock *b, unsigned nb)
 			snprintf(base, sizeof(base), "%s", b[i].name);
 		} else if (b[i].length == ram && !have_ram) {
 			snprintf(base, sizeof(base), "ram");
-			have_ram = true;
 		} else {
 			size_name(base, sizeof(base), b[i].length);
 		}
@@ -394,28 +395,52 @@ static void guess_names(pid_t pid, struct qblock *b, unsigned nb)
 	}
 }
 
-/* Every writable DONTFORK mapping, a block each, numbered one after another (offset). With
- * strict, -ENOENT until those mappings add up to the -m size (a QEMU still setting up). */
-static int blocks_from_maps(pid_t pid, bool strict, struct qblock **out, unsigned *nr)
+/*
+ * Every writable DONTFORK mapping, a block each, numbered one after another (offset). The
+ * blocks found before (q->known_blocks) keep their numbers and names, so that a block plugged in
+ * does not move the others: new ones are numbered after them, largest first. With strict,
+ * -ENOENT until those mappings add up to the -m size (a QEMU still setting up).
+ */
+static int blocks_from_maps(struct pid_qemu *q, bool strict, struct qblock **out, unsigned *nr)
 {
-	uint64_t sum = 0, at = 0, ram = cmdline_ram(pid);
-	int err = dontfork_areas(pid, out, nr);
+	uint64_t sum = 0, at = 0, ram = cmdline_ram(q->pid);
+	struct qblock *b;
+	unsigned kept = 0;
+	int err = dontfork_areas(q->pid, out, nr);
 
 	if (err)
-		return dpt_fail(err, "pid %d: /proc/%d/smaps: %s", pid, pid, strerror(-err));
+		return dpt_fail(err, "pid %d: /proc/%d/smaps: %s", q->pid, q->pid, strerror(-err));
+	b = *out;
 	for (unsigned i = 0; i < *nr; i++)
-		sum += (*out)[i].length;
+		sum += b[i].length;
 	if (!*nr || (strict && sum < ram))
 		return dpt_fail(-ENOENT,
 				"pid %d: no QEMU guest RAM mapping found (a writable mapping "
 				"marked DONTFORK; give its QMP socket, or regions)",
-				pid);
-	qsort(*out, *nr, sizeof(**out), cmp_guessed);
-	guess_names(pid, *out, *nr);
-	for (unsigned i = 0; i < *nr; i++) {
-		(*out)[i].offset = at;
-		at += ((*out)[i].length + PID_PAGE - 1) & ~(PID_PAGE - 1);
+				q->pid);
+	/* the known blocks first, as they were */
+	for (unsigned i = 0; i < *nr; i++)
+		for (unsigned j = 0; j < q->nr_known; j++) {
+			const struct qblock *k = &q->known_blocks[j];
+			struct qblock t;
+
+			if (k->hva != b[i].hva || k->length != b[i].length)
+				continue;
+			t = *k;
+			b[i] = b[kept];
+			b[kept++] = t;
+			if (k->offset + k->length > at)
+				at = k->offset + k->length;
+			break;
+		}
+	qsort(b + kept, *nr - kept, sizeof(*b), cmp_guessed);
+	guess_names(q->pid, b, kept, *nr);
+	for (unsigned i = kept; i < *nr; i++) {
+		at = (at + PID_PAGE - 1) & ~(PID_PAGE - 1);
+		b[i].offset = at;
+		at += b[i].length;
 	}
+	qsort(b, *nr, sizeof(*b), cmp_offset);
 	return 0;
 }
 
@@ -460,9 +485,9 @@ static int blocks_to_sels(struct pid_qemu *q, const struct qblock *b, unsigned n
 
 	if (!s)
 		return dpt_fail(-ENOMEM, "out of memory");
-	q->known[0] = 0;
-	for (unsigned i = 0, len = 0; i < nb && len < sizeof(q->known); i++)
-		len += snprintf(q->known + len, sizeof(q->known) - len, "%s%s", i ? ", " : "",
+	q->block_names[0] = 0;
+	for (unsigned i = 0, len = 0; i < nb && len < sizeof(q->block_names); i++)
+		len += snprintf(q->block_names + len, sizeof(q->block_names) - len, "%s%s", i ? ", " : "",
 				b[i].name);
 	*nr_blocks = 0;
 	for (unsigned i = 0; !q->nr_names && i < nb; i++)
@@ -583,8 +608,10 @@ static int uffd_allowed(struct pid_qemu *q)
 static void free_sels(struct pid_qemu *q)
 {
 	free(q->sels);
+	free(q->known_blocks);
 	q->sels = NULL;
-	q->nr_sels = q->nr_blocks = 0;
+	q->known_blocks = NULL;
+	q->nr_sels = q->nr_blocks = q->nr_known = 0;
 }
 
 /* Look for the blocks now: from QMP, or every DONTFORK mapping. strict: a QEMU that is
@@ -595,12 +622,18 @@ static int find_blocks(struct pid_qemu *q, bool strict, struct pid_sel **sels, u
 	struct qblock *b = NULL;
 	unsigned nb = 0;
 	int err = q->qmp ? blocks_from_qmp(q->pid, q->qmp, &b, &nb)
-			 : blocks_from_maps(q->pid, strict, &b, &nb);
+			 : blocks_from_maps(q, strict, &b, &nb);
 
 	if (!err)
 		err = blocks_to_sels(q, b, nb, sels, nr, nr_blocks);
-	free(b);
-	return err;
+	if (err) {
+		free(b);
+		return err;
+	}
+	free(q->known_blocks);
+	q->known_blocks = b;
+	q->nr_known = nb;
+	return 0;
 }
 
 /* A signature of the writable mappings, to see when they change. */
@@ -627,20 +660,30 @@ static bool same_sel(const struct pid_sel *a, const struct pid_sel *b)
 	       !strcmp(a->label, b->label);
 }
 
-static bool has_sel(const struct pid_sel *v, unsigned n, const struct pid_sel *s)
+/* The same block (a block's pages grow when one is added after it: still the same). */
+static bool same_block(const struct pid_sel *a, const struct pid_sel *b)
+{
+	return a->kind == b->kind && a->start == b->start && a->end == b->end &&
+	       a->first_page == b->first_page && !strcmp(a->label, b->label);
+}
+
+static bool has_block(const struct pid_sel *v, unsigned n, const struct pid_sel *s)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (same_sel(&v[i], s))
+		if (same_block(&v[i], s))
 			return true;
 	return false;
 }
 
 static void say_block(const struct pid_qemu *q, const struct pid_sel *s, const char *what)
 {
+	uint64_t kib = (s->end - s->start) >> 10;
+
 	if (s->kind != PID_SEL_RANGE)
 		return;
-	dpt_info("pid %d: QEMU RAM block %s (%" PRIu64 " KiB%s%" PRIx64 ") %s", q->pid, s->label,
-		 (s->end - s->start) >> 10, s->fixed_page ? " at RAM offset 0x" : " at 0x",
+	dpt_info("pid %d: QEMU RAM block %s (%" PRIu64 " %s%s%" PRIx64 ") %s", q->pid, s->label,
+		 kib % 1024 ? kib : kib >> 10, kib % 1024 ? "KiB" : "MiB",
+		 s->fixed_page ? " at RAM offset 0x" : " at 0x",
 		 (uint64_t)(s->fixed_page ? s->first_page * PID_PAGE : s->start), what);
 }
 
@@ -648,10 +691,10 @@ static void say_block(const struct pid_qemu *q, const struct pid_sel *s, const c
 static void take_sels(struct pid_qemu *q, struct pid_sel *sels, unsigned nr, unsigned nr_blocks)
 {
 	for (unsigned i = 0; i < q->nr_sels; i++)
-		if (!has_sel(sels, nr, &q->sels[i]))
+		if (!has_block(sels, nr, &q->sels[i]))
 			say_block(q, &q->sels[i], "vanished");
 	for (unsigned i = 0; i < nr; i++)
-		if (!has_sel(q->sels, q->nr_sels, &sels[i]))
+		if (!has_block(q->sels, q->nr_sels, &sels[i]))
 			say_block(q, &sels[i], "appeared: tracked from this interval");
 	free(q->sels);
 	q->sels = sels;

@@ -382,8 +382,14 @@ static int pid_open(struct dpt_tracker *t, const struct dpt_target *target,
 	sels = selectors(p, &nr_sels);
 	if (!p->qemu || p->qemu->wait == PID_QEMU_READY)
 		err = pid_layout_build(&p->cur, &p->maps, sels, nr_sels, true, p->pid);
-	if (err == -ENXIO && p->qemu && p->qemu->known[0])
-		err = dpt_fail_ctx(err, "QEMU RAM blocks: %s", p->qemu->known);
+	if (err == -ENXIO && p->qemu && p->qemu->block_names[0]) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", dpt_last_error());
+		dpt_clear_error();
+		err = dpt_fail(err, "%s, nor a RAM block of that name (its RAM blocks: %s)", why,
+			       p->qemu->block_names);
+	}
 	if (err)
 		goto fail;
 	if (p->method == &pid_method_uffd) {

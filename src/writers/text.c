@@ -127,6 +127,16 @@ static void text_details(struct text *tx, const struct dpt_sample *s)
 	static const char *const names[] = DPT_SAMPLE_FLAG_NAMES;
 	const char *sep = "    flags ";
 
+	if (s->regions_changed && s->nr_regions) {
+		fprintf(tx->out, "    regions");
+		for (unsigned i = 0; i < s->nr_regions; i++) {
+			const struct dpt_region *r = &s->regions[i];
+
+			fprintf(tx->out, "%s %s %llu+%llu", i ? "," : "", r->name[0] ? r->name : "-",
+				(unsigned long long)r->first_page, (unsigned long long)r->pages);
+		}
+		fprintf(tx->out, "\n");
+	}
 	if (tx->discards && !(s->flags & (DPT_SAMPLE_ALL | DPT_SAMPLE_LOST)))
 		fprintf(tx->out, "    discarded %llu pages (zapped without a write; zeros now)\n",
 			(unsigned long long)s->discarded);
