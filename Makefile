@@ -11,7 +11,7 @@ XCFLAGS  := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE
 LDLIBS   := -pthread -lm $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
 LIB_SRC  := $(wildcard lib/*.c)
-DPT_SRC  := $(filter-out src/main.c,$(wildcard src/*.c src/trackers/*.c src/writers/*.c \
+DPT_SRC  := $(filter-out src/main.c,$(wildcard src/*.c src/trackers/*.c src/trackers/pid/*.c src/writers/*.c \
 	      src/analysis/*.c src/vm/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 DPT_OBJ  := $(DPT_SRC:%.c=$(BUILD)/%.o)

@@ -17,7 +17,7 @@
 #include <sys/syscall.h>
 
 #include "../tests/integration/pid-util.h"
-#include "trackers/pid-inject.h"
+#include "trackers/pid/inject.h"
 
 #define ROUNDS	 5
 #define SIGNALS	 20000

@@ -20,7 +20,7 @@
 
 #include "../tests/integration/pid-util.h"
 #include "dpt/parse.h"
-#include "trackers/pid-kabi.h"
+#include "trackers/pid/kabi.h"
 
 #define WS_PAGES (256UL << 20 >> 12)
 

@@ -25,7 +25,7 @@
 #include "dpt/bitmap.h"
 #include "dpt/log.h"
 #include "dpt/tracker.h"
-#include "trackers/pid-kabi.h"
+#include "trackers/pid/kabi.h"
 #include "vm/vm.h"
 
 enum outcome { WORKS, UNSUPPORTED, ERROR };

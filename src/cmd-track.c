@@ -14,7 +14,7 @@
 #include "cmd.h"
 #include "dpt/log.h"
 #include "dpt/parse.h"
-#include "trackers/pid.h"
+#include "trackers/pid/pid.h"
 #include "trackers/qmp.h"
 
 #define MAX_REGIONS 64

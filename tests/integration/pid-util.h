@@ -45,8 +45,8 @@
 #include "dpt/log.h"
 #include "dpt/sample.h"
 #include "dpt/tracker.h"
-#include "trackers/pid-int.h"
-#include "trackers/pid.h"
+#include "trackers/pid/int.h"
+#include "trackers/pid/pid.h"
 
 #define TGT_PAGE 4096UL
 

@@ -1,7 +1,7 @@
-/* pid-inject.c - run system calls inside another process with ptrace (x86-64), as CRIU does.
+/* inject.c - run system calls inside another process with ptrace (x86-64), as CRIU does.
  *
  * Mechanism:
- *  0. All of it runs in the injector: a helper process forked from dpt (pid-helper.c), which
+ *  0. All of it runs in the injector: a helper process forked from dpt (helper.c), which
  *     is the tracer, so that dpt being SIGKILLed cannot interrupt it. A tracer that dies
  *     mid-injection makes the kernel detach the thread with the injected registers loaded (it
  *     would run a foreign system call and go on from the borrowed instruction) or with every
@@ -36,8 +36,8 @@
 #include <unistd.h>
 
 #include "dpt/log.h"
-#include "trackers/pid-inject.h"
-#include "trackers/pid-int.h"
+#include "trackers/pid/inject.h"
+#include "trackers/pid/int.h"
 
 /* Kernel-internal return codes of an interrupted system call (include/linux/errno.h). */
 #define ERESTARTSYS	      512

@@ -1,4 +1,4 @@
-/* pid-spawn.c - launch mode: start a program stopped right after its exec, untraced.
+/* spawn.c - launch mode: start a program stopped right after its exec, untraced.
  *
  * Mechanism:
  *  1. fork; the child asks to be traced (PTRACE_TRACEME), resets signal dispositions and
@@ -9,7 +9,7 @@
  *     straight from the kernel into a group stop, and is left stopped and untraced, exactly
  *     like any process found stopped by SIGSTOP, which the pid tracker attaches to and leaves
  *     stopped. SIGCONT (pid_spawn_resume) starts the program once tracking is armed.
- *  4. A keeper (pid-keeper.c) watches it: a helper process that lets the program run (SIGCONT)
+ *  4. A keeper (keeper.c) watches it: a helper process that lets the program run (SIGCONT)
  *     if dpt dies before pid_spawn_resume() -- it then runs, untracked, as it would have a
  *     moment later, and is never left stopped for ever -- and, once the program is in its
  *     group stop, becomes its tracer, to hold it at its exit until dpt has read the last
@@ -30,9 +30,9 @@
 #include <unistd.h>
 
 #include "dpt/log.h"
-#include "trackers/pid-inject.h"
-#include "trackers/pid-int.h"
-#include "trackers/pid.h"
+#include "trackers/pid/inject.h"
+#include "trackers/pid/int.h"
+#include "trackers/pid/pid.h"
 
 static void child(const char *const argv[], int errfd)
 {

@@ -1,4 +1,4 @@
-/* pid-inject.h - run system calls inside another process with ptrace (x86-64).
+/* inject.h - run system calls inside another process with ptrace (x86-64).
  *
  * Used by the pid tracker to make the target create a userfaultfd (which must be created in the
  * target's mm) and to close the target's copy once dpt holds its own. The target does not notice:
@@ -65,7 +65,7 @@ bool pid_inject_parent_gone(struct pid_inject *in);
  * The calling process becomes the thread's tracer: pid_inject_run() calls it in the injector. */
 int pid_inject_attach(struct pid_inject *in, pid_t pid, int parent_fd);
 
-/* The same for thread tid of pid, which the calling process (the keeper, pid-keeper.c) traces
+/* The same for thread tid of pid, which the calling process (the keeper, keeper.c) traces
  * already with options opts, and goes on tracing: pid_inject_detach() then restores it and lets
  * it run (or, if it was in a group stop, brings it back into a group-stop trap) instead of
  * detaching. If the thread turns out to be exiting, fails with -ESRCH and in->exit_status. */
@@ -86,7 +86,7 @@ int pid_inject_detach(struct pid_inject *in);
  * -errno. flags is the kernel's task->flags (PF_KTHREAD = 0x00200000). */
 int pid_inject_task_state(pid_t pid, pid_t tid, char *state, unsigned long *flags);
 
-/* Test hook at each step of an injection; see DPT_PID_INJECT_PAUSE in pid-inject.c. */
+/* Test hook at each step of an injection; see DPT_PID_INJECT_PAUSE in inject.c. */
 void pid_inject_test_point(struct pid_inject *in);
 /* The test hook's fd, which a helper that injects must keep open, or -1. */
 int pid_inject_hook_fd(void);
@@ -97,7 +97,7 @@ int pid_inject_hook_fd(void);
 void pid_inject_send_result(int sock, int err, int fd);
 int pid_inject_recv_result(int sock, pid_t pid, int *fd, bool *answered);
 
-/* ---- launch mode's keeper (pid-keeper.c): the launched program's tracer ---- */
+/* ---- launch mode's keeper (keeper.c): the launched program's tracer ---- */
 
 /* Start the keeper of pid, a program dpt launched, stopped in a group stop and not traced:
  * until told otherwise, it lets the program run (SIGCONT) if dpt dies. One per program. For

@@ -1,8 +1,8 @@
-/* pid-uffd.c - the pid tracker's uffd method: userfaultfd write-protect (async) + PAGEMAP_SCAN.
+/* uffd.c - the pid tracker's uffd method: userfaultfd write-protect (async) + PAGEMAP_SCAN.
  *
  * Mechanism (Linux >= 6.7):
  *  1. Make the target create a userfaultfd (ptrace syscall injection, run by a helper process
- *     so that dpt's death cannot interrupt it, pid-inject.c), take a copy with pidfd_getfd(),
+ *     so that dpt's death cannot interrupt it, inject.c), take a copy with pidfd_getfd(),
  *     close the target's copy, pass ours to dpt (SCM_RIGHTS): dpt holds the only reference.
  *  2. UFFDIO_API with WP_ASYNC | WP_UNPOPULATED: a write to a protected page is not sent to
  *     any handler; the kernel just clears the page's uffd-wp bit and lets the write proceed.
@@ -26,9 +26,9 @@
 
 #include "dpt/bitmap.h"
 #include "dpt/log.h"
-#include "trackers/pid-inject.h"
-#include "trackers/pid-int.h"
-#include "trackers/pid-kabi.h"
+#include "trackers/pid/inject.h"
+#include "trackers/pid/int.h"
+#include "trackers/pid/kabi.h"
 
 #define UFFD_FEATURES (UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED)
 #define SCAN_VEC_LEN  4096

@@ -1,8 +1,8 @@
-/* pid-helper.c - helper processes that finish their work even if dpt is killed.
+/* helper.c - helper processes that finish their work even if dpt is killed.
  *
  * Two things dpt does to a target must not be left half done when dpt dies: a ptrace syscall
- * injection (pid-inject.c: the injector) and the launch of a program stopped before its first
- * instruction, traced for its whole run (pid-keeper.c: the keeper). Each runs in, or is watched
+ * injection (inject.c: the injector) and the launch of a program stopped before its first
+ * instruction, traced for its whole run (keeper.c: the keeper). Each runs in, or is watched
  * by, a process forked from dpt that outlives it:
  *  - its own process group, in dpt's session: a terminal's ^C, ^Z, ^\ and hangup go to the
  *    foreground group, `kill -9 -PGID` to dpt's group, a shell's SIGHUP to its jobs -- none to
@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "dpt/log.h"
-#include "trackers/pid-int.h"
+#include "trackers/pid/int.h"
 
 static void close_range_or_loop(unsigned lo, unsigned hi)
 {

@@ -1,4 +1,4 @@
-/* pid-maps.c - /proc/PID/maps parsing and region selection for the pid tracker.
+/* maps.c - /proc/PID/maps parsing and region selection for the pid tracker.
  *
  * Mechanism:
  *  1. Read /proc/PID/maps in one pass into a growing buffer and cut it into areas (one VMA
@@ -29,7 +29,7 @@
 
 #include "dpt/bitmap.h"
 #include "dpt/log.h"
-#include "trackers/pid-int.h"
+#include "trackers/pid/int.h"
 
 int pid_read_file(const char *path, char *buf, size_t size)
 {

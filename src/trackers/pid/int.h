@@ -1,4 +1,4 @@
-/* pid-int.h - internals shared by the pid tracker's files (pid.c, pid-*.c); not a contract.
+/* int.h - internals shared by the pid tracker's files (src/trackers/pid/); not a contract.
  *
  * Words used throughout:
  *   area    one line of /proc/PID/maps (one VMA), or the part of one inside a range selector;
@@ -18,7 +18,7 @@
 
 #define PID_PAGE 4096ULL
 
-/* ---- /proc helpers and maps (pid-maps.c) ---- */
+/* ---- /proc helpers and maps (maps.c) ---- */
 
 #define PID_PROT_READ  1
 #define PID_PROT_WRITE 2
@@ -57,7 +57,7 @@ bool pid_area_trackable(const struct pid_area *a);
  * largest such mappings' names and sizes ("/dev/shm/x (2.0 MiB), ..."). */
 uint64_t pid_maps_shared(const struct pid_maps *m, char *names, size_t size);
 
-/* ---- selectors and layouts (pid-maps.c) ---- */
+/* ---- selectors and layouts (maps.c) ---- */
 
 enum pid_sel_kind {
 	PID_SEL_ALL,   /* every private writable mapping (the default) */
@@ -178,7 +178,7 @@ struct pid_priv {
 	char comm[32];
 };
 
-/* ---- helper processes that outlive dpt (pid-helper.c) ---- */
+/* ---- helper processes that outlive dpt (helper.c) ---- */
 
 /* Fork a helper: in a process group of its own, every signal blocked, every fd closed but its
  * end of a socketpair to dpt and keep[] (up to 7). Returns 0 in dpt (*pid the helper, *sock
@@ -189,7 +189,7 @@ bool pid_helper_parent_gone(int sock, int timeout_ms);
 /* Wait for a helper to exit: its wait status, or -1. */
 int pid_helper_reap(pid_t pid);
 
-/* ---- QEMU targets (pid-qemu.c) ---- */
+/* ---- QEMU targets (qemu.c) ---- */
 
 enum pid_qemu_wait {
 	PID_QEMU_READY,		/* its blocks are tracked */

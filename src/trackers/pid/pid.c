@@ -2,9 +2,9 @@
  *
  * Mechanism:
  *  1. open: check the target (exists, has memory, may be traced, not tracked already), pick a
- *     method by doing -- uffd (userfaultfd async write-protect + PAGEMAP_SCAN, pid-uffd.c) or
- *     soft-dirty (clear_refs + pagemap bit 55, pid-softdirty.c) -- choose the regions
- *     (pid-maps.c; QEMU RAM blocks, pid-qemu.c) and attach.
+ *     method by doing -- uffd (userfaultfd async write-protect + PAGEMAP_SCAN, uffd.c) or
+ *     soft-dirty (clear_refs + pagemap bit 55, softdirty.c) -- choose the regions
+ *     (maps.c; QEMU RAM blocks, qemu.c) and attach.
  *  2. start: read /proc/PID/maps, lay the regions out, arm every area.
  *  3. collect: read the maps again, so mappings that came or went are followed; arm the new
  *     ones; let the method set the bits of the pages written since the last collect.
@@ -27,10 +27,10 @@
 #include "dpt/bitmap.h"
 #include "dpt/log.h"
 #include "dpt/tracker.h"
-#include "trackers/pid-inject.h"
-#include "trackers/pid-int.h"
-#include "trackers/pid-kabi.h"
-#include "trackers/pid.h"
+#include "trackers/pid/inject.h"
+#include "trackers/pid/int.h"
+#include "trackers/pid/kabi.h"
+#include "trackers/pid/pid.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -330,7 +330,7 @@ static int check_own_userfaultfd(struct pid_priv *p)
 
 static void pid_close(struct dpt_tracker *t);
 
-/* --hold on a process dpt attached to: a keeper traces it from now on (pid-keeper.c). */
+/* --hold on a process dpt attached to: a keeper traces it from now on (keeper.c). */
 static int hold_running(struct pid_priv *p)
 {
 	pid_t keeper;
@@ -573,7 +573,7 @@ static int reread_maps(struct dpt_tracker *t, struct pid_priv *p)
 
 /*
  * The layout of the maps just read, under the selectors. A QEMU target is brought up to date
- * first (pid-qemu.c): it may have stopped waiting, or gained or lost RAM blocks; its layout is
+ * first (qemu.c): it may have stopped waiting, or gained or lost RAM blocks; its layout is
  * empty while it waits (a launched QEMU before it maps its RAM, one receiving a migration).
  */
 static int build_layout(struct dpt_tracker *t, struct pid_priv *p, struct pid_layout *l)

@@ -1,4 +1,4 @@
-/* pid-qemu.c - a QEMU target: its guest RAM blocks in QEMU's RAM order, followed as they come
+/* qemu.c - a QEMU target: its guest RAM blocks in QEMU's RAM order, followed as they come
  * and go, and the moments when QEMU needs its RAM for a userfaultfd of its own.
  *
  * Mechanism:
@@ -42,7 +42,7 @@
 #include <unistd.h>
 
 #include "dpt/log.h"
-#include "trackers/pid-int.h"
+#include "trackers/pid/int.h"
 #include "trackers/qmp-client.h"
 
 #define QMP_WAIT_MS	   3000

@@ -1,4 +1,4 @@
-/* pid-kabi.h - kernel ABI the pid tracker needs that older installed headers lack.
+/* kabi.h - kernel ABI the pid tracker needs that older installed headers lack.
  *
  * The build machines carry Linux 6.1 headers while the kernels we run on may be newer: 6.7 added
  * PAGEMAP_SCAN and the page categories, 6.4/6.7 the userfaultfd WP_UNPOPULATED / WP_ASYNC

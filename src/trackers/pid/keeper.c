@@ -1,4 +1,4 @@
-/* pid-keeper.c - the keeper: a tracked program's tracer, which holds it at its exit.
+/* keeper.c - the keeper: a tracked program's tracer, which holds it at its exit.
  *
  * A process that exits takes its page tables with it (exit_mm) before anyone outside can see
  * it has exited, so the writes of its last partial interval are lost to every method. Only a
@@ -18,7 +18,7 @@
  *     with its signal, a group-stop trap listens (the program stays stopped until SIGCONT, as
  *     a shell expects), clone and exec events continue. The program behaves as untraced, with a
  *     few microseconds more per signal and per thread creation.
- *  4. Injections (pid-inject.c) into the program run in the keeper, which is already its
+ *  4. Injections (inject.c) into the program run in the keeper, which is already its
  *     tracer (a thread has one): dpt sends the request, the keeper answers with the fd.
  *  5. Exit: a thread stopping at PTRACE_EVENT_EXIT that ends the program -- it called
  *     exit_group, or a fatal signal is killing the group (SIGKILL included: each thread dequeues
@@ -30,7 +30,7 @@
  *     signal it was about to receive), the others by the kernel as the keeper exits, which
  *     wakes none of them (see detach_stopped()); a group stop stays in force, and a program
  *     never resumed gets its SIGCONT. A hold lasts at most HOLD_MS, should dpt stop answering.
- * The keeper is a helper (pid-helper.c): its own process group, every signal blocked (SIGCHLD
+ * The keeper is a helper (helper.c): its own process group, every signal blocked (SIGCHLD
  * comes through a signalfd), OOM-proof, nothing of dpt's open.
  */
 #include <errno.h>
@@ -51,8 +51,8 @@
 #include <unistd.h>
 
 #include "dpt/log.h"
-#include "trackers/pid-inject.h"
-#include "trackers/pid-int.h"
+#include "trackers/pid/inject.h"
+#include "trackers/pid/int.h"
 
 #define KEEPER_OPTS                                                                            \
 	(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT)

@@ -1,4 +1,4 @@
-/* pid-softdirty.c - the pid tracker's soft-dirty method, for kernels without PAGEMAP_SCAN.
+/* softdirty.c - the pid tracker's soft-dirty method, for kernels without PAGEMAP_SCAN.
  *
  * Mechanism (CONFIG_MEM_SOFT_DIRTY, Linux >= 3.11):
  *  1. Writing "4" to /proc/PID/clear_refs clears the soft-dirty bit of every pte of the process
@@ -39,8 +39,8 @@
 
 #include "dpt/bitmap.h"
 #include "dpt/log.h"
-#include "trackers/pid-int.h"
-#include "trackers/pid-kabi.h"
+#include "trackers/pid/int.h"
+#include "trackers/pid/kabi.h"
 
 #define SD_BATCH_ENTRIES 65536 /* 512 KiB of pagemap per pread */
 

@@ -42,7 +42,7 @@ struct pid_tracker_opts {
 	bool hold;
 };
 
-/* A launched program, and its keeper (pid-keeper.c), the helper that traces it. */
+/* A launched program, and its keeper (keeper.c), the helper that traces it. */
 struct pid_spawn {
 	pid_t pid;    /* the program */
 	pid_t keeper; /* its keeper; 0 when none */
