@@ -106,6 +106,7 @@ static int writers_open(struct run_opts *ro, struct dpt_tracker *t, struct dpt_w
 		.nr_vcpus = t->nr_vcpus,
 		.estimate = t->estimate,
 		.counts_discarded = t->counts_discarded,
+		.per_process = t->per_process,
 	};
 	char text_arg[4200];
 	int err = 0;

@@ -40,6 +40,27 @@ enum dpt_sample_flags {
 	{"estimate", "all", "final", "partial", "lost", "huge", "untracked"}
 #define DPT_SAMPLE_NR_FLAGS 7
 
+/* One process of a followed tree (dpt track --follow, --cgroup) in one interval. */
+enum dpt_proc_flags {
+	DPT_PROC_BORN = 1 << 0,	     /* born, or first seen, in the interval: counted from then */
+	DPT_PROC_EXEC = 1 << 1,	     /* called execve() in it: the old program's writes of the
+					interval went with the old program */
+	DPT_PROC_EXITED = 1 << 2,    /* exited in it: its last interval, cut at its exit */
+	DPT_PROC_LOST = 1 << 3,	     /* exited without dpt reading its last writes */
+	DPT_PROC_UNTRACKED = 1 << 4, /* its memory could not be tracked (dpt said why) */
+};
+#define DPT_PROC_FLAG_NAMES {"born", "exec", "exited", "lost", "untracked"}
+#define DPT_PROC_NR_FLAGS   5
+
+struct dpt_proc {
+	int pid, ppid;
+	char comm[16];
+	uint64_t dirty;	    /* its pages written in the interval */
+	uint64_t discarded; /* its pages discarded */
+	uint64_t total;	    /* its pages tracked */
+	unsigned flags;	    /* enum dpt_proc_flags */
+};
+
 struct dpt_sample {
 	uint64_t seq;                    /* 1, 2, ... over the run; 0 = the synthetic all-dirty sample */
 	struct timespec mono_start;      /* CLOCK_MONOTONIC */
@@ -59,6 +80,10 @@ struct dpt_sample {
 
 	const uint64_t *bitmap;          /* bitmap_words(total) words, or NULL if none */
 	const uint64_t *discarded_bitmap; /* the discarded pages, same numbering, or NULL */
+
+	unsigned nr_procs;               /* following a tree: one row per process, whose counts
+					    add up to dirty, discarded and total; else 0 */
+	const struct dpt_proc *procs;
 
 	unsigned nr_regions;             /* the region list in force for this sample */
 	const struct dpt_region *regions;

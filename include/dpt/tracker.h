@@ -72,6 +72,7 @@ struct dpt_tracker {
 	bool has_bitmap;    /* collect() gives a bitmap */
 	bool estimate;      /* counts are estimates, not exact */
 	bool counts_discarded; /* samples' discarded counts are known (exact) */
+	bool per_process;   /* samples carry per-process rows (a followed tree) */
 	unsigned nr_vcpus;  /* per-vCPU counts given for this many vCPUs, 0 if none */
 	pid_t owner_pid;    /* pid for Qemu-DPT bitmap names (the VMM's pid) */
 	uint64_t total_pages; /* pages tracked now (open() sets it; collect() may change it) */

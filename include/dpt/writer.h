@@ -26,6 +26,7 @@ struct dpt_run_info {
 	unsigned nr_vcpus;       /* per-vCPU columns, 0 if none */
 	int estimate;            /* counts are estimates */
 	bool counts_discarded;   /* samples' discarded counts are known */
+	bool per_process;        /* samples carry per-process rows */
 };
 
 struct dpt_writer;

@@ -1,9 +1,10 @@
 #!/bin/bash
 # Self-test of the test-VM kit (tests/vmkit, tests/helpers/{writer,softdirty}.c): the helpers
-# on the host, then five short TCG boots of Debian's kernel (one QEMU at a time): output and
+# on the host, then six short TCG boots of Debian's kernel (one QEMU at a time): output and
 # exit status come back (0 and 3), arguments and long commands survive, files passed in run,
-# the writer and the soft-dirty probe work in the guest, a timeout is reported, and a
-# background VM answers QMP and stops cleanly. Prints ok/FAIL/skip lines and "# ..." timings.
+# the writer and the soft-dirty probe work in the guest, kernel modules load (the virtio
+# balloon binds, with free page reporting), a timeout is reported, and a background VM
+# answers QMP and stops cleanly. Prints ok/FAIL/skip lines and "# ..." timings.
 set -u
 cd "$(dirname "$0")/../.."
 K=tests/vmkit
@@ -129,6 +130,29 @@ if grep -q '^softdirty supported$' "$tmp/files.out" && grep -q '^softdirty-exit=
 	ok vm-softdirty
 else
 	fail vm-softdirty "Debian's 6.1 kernel has CONFIG_MEM_SOFT_DIRTY: $(why files)"
+fi
+
+# Kernel modules from the kernel's own package: the virtio balloon bound, free page reporting on.
+if $K/run.sh --modules no_such_module -- true >/dev/null 2>"$tmp/nomod.err"; then
+	fail vm-modules-unknown "run.sh --modules no_such_module booted"
+elif grep -q '^kernel.sh: no module no_such_module ' "$tmp/nomod.err"; then
+	ok vm-modules-unknown
+else
+	skip vm-modules "$(tail -n 1 "$tmp/nomod.err")"
+fi
+if ! $K/kernel.sh --modules virtio_pci,virtio_balloon >/dev/null 2>"$tmp/mods.err"; then
+	skip vm-modules "no modules: $(tail -n 1 "$tmp/mods.err")"
+else
+	run_vm modules --modules virtio_pci,virtio_balloon \
+		--qemu-arg -device --qemu-arg virtio-balloon-pci,free-page-reporting=on -- sh -c \
+		'cut -d" " -f1 /proc/modules | sort | tr "\n" " "; echo; ls -1 /sys/bus/virtio/drivers/virtio_balloon
+		echo "reporting=$(cut -c6 /sys/bus/virtio/drivers/virtio_balloon/virtio*/features)"'
+	if [ "$rc" = 0 ] && grep -q '^virtio virtio_balloon virtio_pci virtio_pci_legacy_dev virtio_pci_modern_dev virtio_ring $' "$tmp/modules.out" &&
+		grep -qx 'virtio[0-9]*' "$tmp/modules.out" && grep -qx 'reporting=1' "$tmp/modules.out"; then
+		ok vm-modules-balloon
+	else
+		fail vm-modules-balloon "expected the 6 modules, the driver bound, feature 5 (reporting): $(why modules)"
+	fi
 fi
 
 start=$(date +%s)

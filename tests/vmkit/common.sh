@@ -68,7 +68,9 @@ vmkit_quote() {
 # vmkit_prepare DIR: build what one boot needs in DIR and set the array vm_args to QEMU's
 # arguments (without the console and monitor options, which run.sh and start.sh choose).
 # Reads: vm_mem, vm_smp, vm_files (array), vm_cmd (array, may be empty: the guest idles),
-# vm_append (extra kernel command line), vm_helpers (1: add the vmkit-static helpers).
+# vm_append (extra kernel command line), vm_helpers (1: add the vmkit-static helpers),
+# vm_modules (NAME[,NAME...]: kernel modules /init loads before DPT-READY, with their
+# dependencies, from the kernel's own package: kernel.sh --modules).
 # The command travels as a shell script: base64 in dpt.cmd= on the kernel command line when
 # short, else packed into the initramfs (the command line is limited to 2 KiB).
 vmkit_prepare() {
@@ -81,6 +83,13 @@ vmkit_prepare() {
 		local hdir h
 		hdir=$("$VMKIT_DIR/helpers.sh") || exit 1
 		for h in "$hdir"/*; do [ -x "$h" ] && [ -f "$h" ] && vm_files+=("$h"); done
+	fi
+	if [ -n "${vm_modules:-}" ]; then
+		local mods m
+		mods=$("$VMKIT_DIR/kernel.sh" --modules "$vm_modules") || exit 1
+		while IFS= read -r m; do
+			[ -z "$m" ] || initrd_opts+=(--module "$m")
+		done <<<"$mods"
 	fi
 	append="console=ttyS0 panic=-1 quiet"
 	if [ ${#vm_cmd[@]} -gt 0 ]; then
@@ -102,9 +111,10 @@ vmkit_prepare() {
 vmkit_alive() {
 	local st
 	[ -r "/proc/$1/stat" ] || return 1
-	st=$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)
-	[ "$st" != Z ] || return 1
-	tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF "$(basename "$VMKIT_QEMU")"
+	# It may end between two reads: no complaint then, only "not alive".
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$st" ] && [ "$st" != Z ] || return 1
+	tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" | grep -qF "$(basename "$VMKIT_QEMU")"
 }
 
 # vmkit_kill PID: TERM, then KILL after 3 s; returns when PID is gone or a zombie.

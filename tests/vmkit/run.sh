@@ -8,6 +8,8 @@
 #   --smp N          vCPUs (default 1)
 #   --file F         copy F (a static binary or a busybox script) into the guest's /bin; repeatable
 #   --helpers        copy the kit's static helpers (writer, softdirty, ...) into /bin
+#   --modules LIST   load these kernel modules (NAME[,NAME...], e.g. virtio_pci,virtio_balloon)
+#                    and their dependencies before DPT-READY; repeatable
 #   --timeout S      give up after S seconds of wall time (default 120): exit 124
 #   --append ARGS    more kernel command line
 #   --qemu-arg ARG   one more QEMU argument; repeatable
@@ -23,9 +25,9 @@
 set -eu
 . "$(dirname "$0")/common.sh"
 
-usage() { die "usage: run.sh [--mem SIZE] [--smp N] [--file F]... [--helpers] [--timeout S] [--verbose] [--timing] -- CMD [ARG...]"; }
+usage() { die "usage: run.sh [--mem SIZE] [--smp N] [--file F]... [--helpers] [--modules LIST] [--timeout S] [--verbose] [--timing] -- CMD [ARG...]"; }
 
-vm_mem=256M vm_smp=1 vm_files=() vm_cmd=() vm_append="" vm_helpers=0
+vm_mem=256M vm_smp=1 vm_files=() vm_cmd=() vm_append="" vm_helpers=0 vm_modules=""
 timeout=${DPT_VMKIT_TIMEOUT:-120} keep_log="" verbose=0 timing=0 qemu_extra=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -33,13 +35,14 @@ while [ $# -gt 0 ]; do
 	--smp) [ $# -ge 2 ] || usage; vm_smp=$2; shift 2 ;;
 	--file) [ $# -ge 2 ] || usage; vm_files+=("$2"); shift 2 ;;
 	--helpers) vm_helpers=1; shift ;;
+	--modules) [ $# -ge 2 ] || usage; vm_modules="${vm_modules:+$vm_modules,}$2"; shift 2 ;;
 	--timeout) [ $# -ge 2 ] || usage; timeout=$2; shift 2 ;;
 	--append) [ $# -ge 2 ] || usage; vm_append="$vm_append $2"; shift 2 ;;
 	--qemu-arg) [ $# -ge 2 ] || usage; qemu_extra+=("$2"); shift 2 ;;
 	--log) [ $# -ge 2 ] || usage; keep_log=$2; shift 2 ;;
 	--verbose | -v) verbose=1; shift ;;
 	--timing) timing=1; shift ;;
-	-h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	--) shift; break ;;
 	*) usage ;;
 	esac
@@ -129,6 +132,10 @@ if [ -z "$rc" ]; then
 	note "the guest stopped without reporting an exit status (kernel panic or QEMU error)"
 	last_lines
 	exit 125
+fi
+if [ -z "$ready_ms" ]; then
+	# /init gave up before the command (a module that does not load, a bad dpt.cmd=).
+	tr -d '\r' <"$log" | grep -a 'vmkit-init:' | sed "s/^.*vmkit-init:/$VMKIT_PROG: guest: vmkit-init:/" >&2 || true
 fi
 if [ "$timing" = 1 ]; then
 	note "boot to ready $(vmkit_ms_to_s "${ready_ms:-0}") s, command $(vmkit_ms_to_s $((end_ms - ${ready_ms:-0}))) s, total $(vmkit_ms_to_s "$end_ms") s"

@@ -12,6 +12,8 @@
 #   --smp N            vCPUs (default 1)
 #   --file F           copy F into the guest's /bin; repeatable
 #   --helpers          copy the kit's static helpers (writer, softdirty, ...) into /bin
+#   --modules LIST     load these kernel modules (NAME[,NAME...], e.g. virtio_pci,virtio_balloon)
+#                      and their dependencies before DPT-READY; repeatable
 #   --ready REGEX      ready when a console line matches REGEX (grep -E; default: DPT-READY,
 #                      printed by /init just before it runs CMD), e.g. '^writer ready'
 #   --ready-timeout S  give up (and stop QEMU) after S seconds (default 60)
@@ -27,9 +29,9 @@
 set -eu
 . "$(dirname "$0")/common.sh"
 
-usage() { die "usage: start.sh --qmp SOCK --pidfile F [--log FILE] [--mem SIZE] [--smp N] [--file F]... [--helpers] [--ready REGEX] [--ready-timeout S] [--incoming URI] [-- CMD...]"; }
+usage() { die "usage: start.sh --qmp SOCK --pidfile F [--log FILE] [--mem SIZE] [--smp N] [--file F]... [--helpers] [--modules LIST] [--ready REGEX] [--ready-timeout S] [--incoming URI] [-- CMD...]"; }
 
-vm_mem=512M vm_smp=1 vm_files=() vm_cmd=() vm_append="" vm_helpers=0
+vm_mem=512M vm_smp=1 vm_files=() vm_cmd=() vm_append="" vm_helpers=0 vm_modules=""
 sock="" pidfile="" log="" ready_re='DPT-READY' ready_timeout=60 incoming="" qemu_extra=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -40,12 +42,13 @@ while [ $# -gt 0 ]; do
 	--smp) [ $# -ge 2 ] || usage; vm_smp=$2; shift 2 ;;
 	--file) [ $# -ge 2 ] || usage; vm_files+=("$2"); shift 2 ;;
 	--helpers) vm_helpers=1; shift ;;
+	--modules) [ $# -ge 2 ] || usage; vm_modules="${vm_modules:+$vm_modules,}$2"; shift 2 ;;
 	--ready) [ $# -ge 2 ] || usage; ready_re=$2; shift 2 ;;
 	--ready-timeout) [ $# -ge 2 ] || usage; ready_timeout=$2; shift 2 ;;
 	--incoming) [ $# -ge 2 ] || usage; incoming=$2; shift 2 ;;
 	--append) [ $# -ge 2 ] || usage; vm_append="$vm_append $2"; shift 2 ;;
 	--qemu-arg) [ $# -ge 2 ] || usage; qemu_extra+=("$2"); shift 2 ;;
-	-h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	--) shift; vm_cmd=("$@"); break ;;
 	*) usage ;;
 	esac

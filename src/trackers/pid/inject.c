@@ -467,11 +467,11 @@ static int stop_and_save(struct pid_inject *in)
 	pid_t pid = in->pid;
 	int err;
 
-	if (ptrace(PTRACE_INTERRUPT, in->tid, 0, 0)) {
+	if (!in->held && ptrace(PTRACE_INTERRUPT, in->tid, 0, 0)) {
 		err = dpt_fail(-errno, "pid %d: PTRACE_INTERRUPT: %s", pid, strerror(errno));
 		goto fail;
 	}
-	err = wait_interrupt_stop(in);
+	err = in->held ? 0 : wait_interrupt_stop(in);
 	if (err)
 		goto fail;
 	pid_inject_test_point(in);
@@ -541,6 +541,26 @@ int pid_inject_attach_traced(struct pid_inject *in, pid_t pid, pid_t tid, unsign
 	in->trace_opts = opts;
 	in->seized = true;
 	/* as seize() does, for a program that installed a seccomp filter since its launch */
+	task_status_field(pid, tid, "Seccomp:", &seccomp);
+	if (seccomp && !(opts & PTRACE_O_SUSPEND_SECCOMP) &&
+	    ptrace(PTRACE_SETOPTIONS, tid, 0, (void *)(opts | PTRACE_O_SUSPEND_SECCOMP)) == 0)
+		in->seccomp_suspended = true;
+	return stop_and_save(in);
+}
+
+int pid_inject_attach_held(struct pid_inject *in, pid_t pid, pid_t tid, unsigned long opts,
+			   int parent_fd)
+{
+	long seccomp = 0;
+
+	memset(in, 0, sizeof(*in));
+	in->pid = pid;
+	in->tid = tid;
+	in->parent_fd = parent_fd;
+	in->traced = true;
+	in->held = true;
+	in->trace_opts = opts;
+	in->seized = true;
 	task_status_field(pid, tid, "Seccomp:", &seccomp);
 	if (seccomp && !(opts & PTRACE_O_SUSPEND_SECCOMP) &&
 	    ptrace(PTRACE_SETOPTIONS, tid, 0, (void *)(opts | PTRACE_O_SUSPEND_SECCOMP)) == 0)
@@ -632,6 +652,11 @@ static int resume_traced(struct pid_inject *in, long sig, int err)
 {
 	if (in->seccomp_suspended)
 		ptrace(PTRACE_SETOPTIONS, in->tid, 0, (void *)in->trace_opts);
+	if (in->held) { /* it stays in its stop, for the keeper to let go */
+		in->seized = false;
+		in->dirty = false;
+		return err;
+	}
 	if (in->was_stopped && ptrace(PTRACE_INTERRUPT, in->tid, 0, 0) && !err)
 		err = dpt_fail(-errno, "pid %d: PTRACE_INTERRUPT: %s", in->pid, strerror(errno));
 	if (ptrace(PTRACE_CONT, in->tid, 0, (void *)sig) && !err)

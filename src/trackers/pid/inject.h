@@ -38,6 +38,7 @@ struct pid_inject {
 	uint64_t syscall_ip;	       /* address of a `syscall` instruction in the target */
 	int wait_status;	       /* last waitpid status (for exit status in launch mode) */
 	bool traced;		       /* the keeper traces the thread: resume it, never detach */
+	bool held;		       /* traced, and held in a stop by the keeper: leave it there */
 	unsigned long trace_opts;      /* traced: the keeper's ptrace options */
 	bool seccomp_suspended;	       /* traced: PTRACE_O_SUSPEND_SECCOMP added for the call */
 	int exit_status;	       /* traced: the thread's exit stop (PTRACE_EVENT_EXIT) met
@@ -72,6 +73,12 @@ int pid_inject_attach(struct pid_inject *in, pid_t pid, int parent_fd);
 int pid_inject_attach_traced(struct pid_inject *in, pid_t pid, pid_t tid, unsigned long opts,
 			     int parent_fd);
 
+/* The same for a thread the keeper holds in a ptrace stop (a child at its first stop, a
+ * program at the exit of its execve): it is not interrupted, and pid_inject_detach() restores
+ * it and leaves it in that stop, for the keeper to let go. */
+int pid_inject_attach_held(struct pid_inject *in, pid_t pid, pid_t tid, unsigned long opts,
+			   int parent_fd);
+
 /* Run syscall nr with up to 6 arguments in the stopped thread; *ret gets its return value (a
  * negative errno on failure, as the kernel returns it). Returns 0, or -errno if the injection
  * itself failed (thread died: -ESRCH). */
@@ -97,31 +104,55 @@ int pid_inject_hook_fd(void);
 void pid_inject_send_result(int sock, int err, int fd);
 int pid_inject_recv_result(int sock, pid_t pid, int *fd, bool *answered);
 
-/* ---- launch mode's keeper (keeper.c): the launched program's tracer ---- */
+/* ---- the keeper (keeper.c): the tracer of the programs dpt tracks ---- */
 
-/* Start the keeper of pid, a program dpt launched, stopped in a group stop and not traced:
+/* Start the keeper of root, a program dpt launched, stopped in a group stop and not traced:
  * until told otherwise, it lets the program run (SIGCONT) if dpt dies. One per program. For
- * --hold, the keeper of a running process dpt attached to (then pid_keeper_seize(pid, true)). */
-int pid_keeper_start(pid_t pid, pid_t *keeper);
+ * --hold, the keeper of a running process dpt attached to (then pid_keeper_seize(root,
+ * true)). With follow, it follows root's descendants too (fork, vfork, clone of a process):
+ * each is held at its birth, at the end of its execve() and at its exit, and reported, until
+ * pid_keeper_let_go(). root 0: no root program (a cgroup); processes come with
+ * pid_keeper_adopt(). */
+int pid_keeper_start(pid_t root, bool follow, pid_t *keeper);
 /* Make it the program's tracer, holding it at its exit; -errno if it cannot (it stays a
- * launch guard). running: pid is not a launched program in its group stop but a process dpt
- * attached to (--hold), running: every thread is seized as it runs. */
-int pid_keeper_seize(pid_t pid, bool running);
+ * launch guard). running: root is not a launched program in its group stop but a process dpt
+ * attached to (--hold, --follow), running: every thread is seized as it runs (and, following,
+ * every descendant's). */
+int pid_keeper_seize(pid_t root, bool running);
+/* Following: trace pid too, a running process (and its descendants), as pid_keeper_seize. */
+int pid_keeper_adopt(pid_t root, pid_t pid);
 /* Was pid launched by this dpt (its keeper is not one started for --hold)? */
 bool pid_keeper_launched(pid_t pid);
 /* Let the program run (the keeper sends SIGCONT). */
-int pid_keeper_resume(pid_t pid);
-/* Is there a keeper for pid (a program this dpt launched and has not released)? */
+int pid_keeper_resume(pid_t root);
+/* Does a keeper of this dpt trace pid (the program, or a process it follows)? */
 bool pid_keeper_exists(pid_t pid);
-/* pid_inject_run() for a program with a keeper: the keeper runs fn (arg must be NULL). */
+/* pid_inject_run() for a process a keeper traces: the keeper runs fn (arg must be NULL). */
 int pid_keeper_inject(pid_t pid, pid_inject_fn fn, void *arg, int *fd);
-/* The fd that becomes readable when the keeper has something to report: the program is held
- * at its exit, or the keeper is gone; -1 if the keeper does not trace pid. */
-int pid_keeper_report_fd(pid_t pid);
-/* Read that report: 1 and *status (a wait status: how it is exiting) if the program is held at
- * its exit, 0 if the keeper is gone (then the report fd is closed), -EAGAIN if nothing. */
-int pid_keeper_report(pid_t pid, int *status);
-/* Let the program go: the keeper detaches (a held program finishes exiting) and exits. */
-void pid_keeper_release(pid_t pid);
+/* The fd that becomes readable when root's keeper has something to report, or is gone; -1
+ * if it does not trace. */
+int pid_keeper_report_fd(pid_t root);
+
+enum pid_keeper_event_type {
+	PID_KEEPER_EXIT = 1, /* pid is held at its exit (status: how it is exiting) */
+	PID_KEEPER_BIRTH,    /* pid, a new child of ppid, is held before its first instruction */
+	PID_KEEPER_EXEC,     /* pid is held at the end of its execve(), in its new program */
+};
+
+struct pid_keeper_event {
+	int type;   /* enum pid_keeper_event_type */
+	pid_t pid;
+	pid_t ppid; /* PID_KEEPER_BIRTH: its parent */
+	int status; /* PID_KEEPER_EXIT: a wait status */
+};
+
+/* Read one report: 1 and *ev, 0 if the keeper is gone (then the report fd is closed),
+ * -EAGAIN if nothing. Birth and exec holds last until pid_keeper_let_go(); an exit hold until
+ * pid_keeper_let_go() (following) or pid_keeper_release(); each at most 5 s. */
+int pid_keeper_event(pid_t root, struct pid_keeper_event *ev);
+/* Let the process held go on (following). */
+int pid_keeper_let_go(pid_t root, pid_t pid);
+/* Let every program go: the keeper detaches (a held one goes on) and exits. */
+void pid_keeper_release(pid_t root);
 
 #endif

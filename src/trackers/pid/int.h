@@ -15,6 +15,8 @@
 #include <sys/types.h>
 
 #include "dpt/sample.h"
+#include "trackers/pid/inject.h"
+#include "trackers/pid/pid.h"
 
 #define PID_PAGE 4096ULL
 
@@ -116,34 +118,34 @@ uint64_t pid_layout_page(const struct pid_layout *l, const struct pid_tarea *a, 
 
 /* ---- the tracker's state (pid.c) and its two methods ---- */
 
-struct pid_priv;
+struct pid_proc;
 
 struct pid_method {
 	const char *name;
 	/* Works here? By doing, in dpt's own memory; 0 or -errno with a reason. */
 	int (*probe)(void);
 	/* Get hold of the target (uffd: injection). */
-	int (*attach)(struct pid_priv *p);
+	int (*attach)(struct pid_proc *p);
 	/* Forget what was written so far and arm every area of l; set in has_data (numbered as
 	 * l) the pages that hold data now (present or swapped). */
-	int (*arm)(struct pid_priv *p, struct pid_layout *l, uint64_t *has_data);
+	int (*arm)(struct pid_proc *p, struct pid_layout *l, uint64_t *has_data);
 	/* Set in bm (numbered as in l) the pages written since the last arm or collect, and
 	 * re-arm. Set in gone pages found empty now (neither present nor swapped), at least
 	 * every page zapped since the last collect without a write (MADV_DONTNEED, a balloon,
 	 * free-page reporting); pid.c keeps those that held data as discarded. Areas of l
 	 * marked fresh were not armed before: arm them, and count as written the pages they had
 	 * written before (their first interval). */
-	int (*collect)(struct pid_priv *p, struct pid_layout *l, uint64_t *bm, uint64_t *gone);
+	int (*collect)(struct pid_proc *p, struct pid_layout *l, uint64_t *bm, uint64_t *gone);
 	/* Let go; nothing of ours stays in the target. Safe on a half-attached p. */
-	void (*detach)(struct pid_priv *p);
+	void (*detach)(struct pid_proc *p);
 };
 
 extern const struct pid_method pid_method_uffd;
 extern const struct pid_method pid_method_softdirty;
 
-struct pid_priv {
+struct pid_proc {
 	pid_t pid;
-	int pidfd;	   /* readable when the target ends; t->end_fd */
+	int pidfd;	   /* readable when it has exited */
 	int maps_fd;	   /* /proc/PID/maps */
 	int pagemap_fd;	   /* /proc/PID/pagemap */
 	int uffd;	   /* uffd method: dpt's copy of the userfaultfd made in the target */
@@ -169,14 +171,123 @@ struct pid_priv {
 	void *scratch; /* method buffer: scan vector or pagemap entries */
 	size_t scratch_size;
 	bool first; /* next collect is the first after start() */
-	bool ended;
-	int keeper_fd;	 /* launch mode: the keeper's report fd (t->end_fd), or -1 */
-	bool launched;	 /* dpt launched it: it has a keeper */
-	bool no_hold;	 /* ... which does not trace it (--no-hold) */
-	bool kept;	 /* a keeper traced it at open, to hold it at its exit */
-	bool held;	 /* the keeper holds the program at its exit */
+	unsigned execs; /* execve()s followed so far */
+	uint64_t *birth; /* pages it held alone at its birth, for its first interval */
+	unsigned nr_birth;
 	char comm[32];
 };
+
+/* ---- one process (proc.c) ---- */
+
+struct pid_proc_opts {
+	const char *const *regions; /* --region arguments (struct pid_tracker_opts) */
+	unsigned nr_regions;
+	enum pid_qemu_mode qemu;
+	const char *qmp;  /* QEMU's QMP socket, or NULL */
+	bool launched;	  /* dpt launched it; it is stopped before its first instruction */
+	bool lax;	  /* a region it lacks is no error (the processes of a tree) */
+};
+
+/* Open process pid with method m: check it (a kernel thread, a zombie, one that holds a
+ * userfaultfd of its own or is tracked already are refused), open its /proc files, choose its
+ * regions (strictly: a region that is not there is an error) and attach. 0, or -errno with the
+ * reason (then pid_proc_close() it). */
+int pid_proc_open(struct pid_proc *p, pid_t pid, const struct pid_method *m,
+		  const struct pid_proc_opts *o);
+/* Can process pid be tracked at all (exists, is not a kernel thread nor a zombie, dpt may
+ * read its page tables)? 0, or -errno with the reason. */
+int pid_proc_check(pid_t pid);
+/* Forget what was written so far and arm its layout as its maps are now. */
+int pid_proc_start(struct pid_proc *p);
+/* The pages written since the last collect (or start) into p->bitmap, those discarded into
+ * p->discarded, numbered as p->cur after the call, and re-arm; *flags gains the sample flags
+ * it calls for (untracked, huge), *changed whether its regions changed. An execve() is
+ * followed (its new program attached afresh, counted from its exec). -ESRCH when it has
+ * exited (its memory is gone). */
+int pid_proc_collect(struct pid_proc *p, unsigned *flags, bool *changed);
+/* It called execve(): attach to its new program, every area fresh at the next collect. */
+int pid_proc_exec(struct pid_proc *p);
+/* Every area fresh at the next collect: it counts the pages its program populated. */
+void pid_proc_fresh(struct pid_proc *p);
+/* Held at its birth, not armed yet: note the pages it already holds alone (written for it
+ * before it ran); its first collect counts them. */
+int pid_proc_note_birth(struct pid_proc *p);
+void pid_proc_add_birth_pages(struct pid_proc *p);
+/* Has it exited (its pidfd says so)? */
+bool pid_proc_exited(const struct pid_proc *p);
+/* "pid 1234 (qemu-system-x86, 6 RAM blocks from QMP)" */
+void pid_proc_describe(const struct pid_proc *p, char *buf, size_t size);
+/* Let go (nothing of dpt's stays in it) and free what it holds; safe on a half-open one. */
+void pid_proc_close(struct pid_proc *p);
+/* Its /proc/PID/comm, or "?". */
+void pid_read_comm(pid_t pid, char *comm, size_t size);
+
+/* ---- the tracker: its processes (pid.c, follow.c) ---- */
+
+/* A process of the tracker's set. */
+struct pid_member {
+	struct pid_proc p;
+	pid_t ppid;
+	unsigned flags;	 /* enum dpt_proc_flags of the interval being collected */
+	unsigned sflags; /* sample flags its collects called for (untracked, huge) */
+	bool armed;	 /* opened and started: it is collected */
+	bool exited;	 /* its last interval is read (or lost): gone after the next sample */
+	bool reported;	 /* ... and that sample was made */
+	bool gone;	 /* out of the samples (the root's member stays, gone) */
+};
+
+/* How a process joins a followed set. */
+enum pid_add {
+	PID_ADD_RUNNING, /* found running: tracked from now on */
+	PID_ADD_BIRTH,	 /* held before its first instruction: tracked from its birth */
+	PID_ADD_EXEC,	 /* held at the end of its execve(): counts what its program populated */
+};
+
+struct pid_set {
+	const struct pid_method *method;
+	struct pid_proc_opts child_opts; /* for the processes of a followed tree */
+	bool follow;			 /* a tree or a cgroup: per-process rows */
+	char cgroup[512];		 /* its cgroup.procs, or "" */
+	pid_t root;			 /* the program launched or attached; 0: a cgroup */
+	struct pid_member **v;		 /* v[0] is the root's */
+	unsigned nr, cap;
+	bool set_changed;		 /* processes came or went since the last sample */
+	bool keeper_started;		 /* a cgroup's keeper runs */
+	/* the root's keeper */
+	int keeper_fd;	/* its report fd (t->end_fd), or -1 */
+	bool launched;	/* dpt launched the root: it has a keeper */
+	bool no_hold;	/* ... which does not trace it (--no-hold) */
+	bool kept;	/* a keeper traced it at open */
+	bool held;	/* the keeper holds the root at its exit (not following) */
+	bool ended;	/* the root has been reaped or reported ended */
+	/* the combined sample of a followed set */
+	uint64_t *bitmap, *discarded;
+	size_t words;
+	struct dpt_region *regions;
+	unsigned cap_regions;
+	struct dpt_proc *rows;
+	unsigned cap_rows;
+};
+
+/* follow.c */
+/* Add process pid to the set, open and arm it as how says. A process that cannot be tracked
+ * stays in the set, flagged untracked, after a line saying why. NULL: out of memory. */
+struct pid_member *pid_set_add(struct pid_set *S, pid_t pid, pid_t ppid, enum pid_add how);
+struct pid_member *pid_set_find(struct pid_set *S, pid_t pid);
+/* The running descendants of the root, or the processes of the cgroup, added (and, from the
+ * keeper, traced). */
+int pid_set_add_tree(struct pid_set *S);
+int pid_set_add_cgroup(struct pid_set *S);
+/* Resolve a --cgroup argument to its cgroup.procs into S->cgroup. */
+int pid_set_cgroup_path(struct pid_set *S, const char *arg);
+/* Handle one report of the keeper (birth, exec, exit of a followed process). */
+void pid_set_event(struct pid_set *S, const struct pid_keeper_event *ev, int *root_status,
+		   bool *root_exited);
+/* Collect every process and make the combined sample (rows, regions, bitmaps). */
+int pid_set_collect(struct pid_set *S, struct dpt_sample *s);
+/* Processes still there (not exited). */
+unsigned pid_set_live(const struct pid_set *S);
+void pid_set_fini(struct pid_set *S);
 
 /* ---- helper processes that outlive dpt (helper.c) ---- */
 

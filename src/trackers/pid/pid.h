@@ -40,6 +40,13 @@ struct pid_tracker_opts {
 	 * the whole run to hold it at its exit, so that its last partial interval can be read
 	 * (dpt track --pid PID --hold). Refused, with the reason, if it cannot be traced. */
 	bool hold;
+	/* follow the process's descendants (fork, vfork and clone of a process; every execve),
+	 * each tracked from its birth to its exit (dpt track --follow): the keeper traces every
+	 * one of them. A process dpt launched must have been spawned with PID_SPAWN_FOLLOW. */
+	bool follow;
+	/* a cgroup v2 (a path, or one relative to the cgroup2 mount): track every process in it,
+	 * followed, and the ones that join it (dpt track --cgroup); the target's pid is 0 */
+	const char *cgroup;
 };
 
 /* A launched program, and its keeper (keeper.c), the helper that traces it. */
@@ -64,6 +71,8 @@ int pid_spawn(const char *const argv[], unsigned flags, struct pid_spawn *sp);
 /* flags: the keeper does not trace the program (it is only its launch guard): the program runs
  * untraced, and its last partial interval is lost (dpt track --no-hold) */
 #define PID_SPAWN_NO_HOLD 1u
+/* flags: the keeper follows the program's descendants too (dpt track --follow) */
+#define PID_SPAWN_FOLLOW 2u
 /* Let the spawned program run (SIGCONT). */
 int pid_spawn_resume(struct pid_spawn *sp);
 /* Kill and reap a spawned program that will not be tracked; dismiss its keeper. */

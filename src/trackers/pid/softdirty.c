@@ -99,7 +99,7 @@ out:
 	return err;
 }
 
-static int sd_attach(struct pid_priv *p)
+static int sd_attach(struct pid_proc *p)
 {
 	char path[64];
 
@@ -114,10 +114,10 @@ static int sd_attach(struct pid_priv *p)
 	return 0;
 }
 
-static int read_area(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
+static int read_area(struct pid_proc *p, struct pid_layout *l, const struct pid_tarea *a,
 		     uint64_t *bm, uint64_t *has_data, uint64_t *gone);
 
-static int sd_arm(struct pid_priv *p, struct pid_layout *l, uint64_t *has_data)
+static int sd_arm(struct pid_proc *p, struct pid_layout *l, uint64_t *has_data)
 {
 	int err = 0;
 
@@ -142,7 +142,7 @@ static int sd_arm(struct pid_priv *p, struct pid_layout *l, uint64_t *has_data)
  * anonymous one). In a fresh area every resident page counts, as with the uffd method.
  * has_data: the present or swapped pages; gone: the others. Each may be NULL.
  */
-static int read_area(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
+static int read_area(struct pid_proc *p, struct pid_layout *l, const struct pid_tarea *a,
 		     uint64_t *bm, uint64_t *has_data, uint64_t *gone)
 {
 	const uint64_t here = PM_ENTRY_PRESENT | PM_ENTRY_SWAPPED;
@@ -180,7 +180,7 @@ static int read_area(struct pid_priv *p, struct pid_layout *l, const struct pid_
 	return 0;
 }
 
-static int sd_collect(struct pid_priv *p, struct pid_layout *l, uint64_t *bm, uint64_t *gone)
+static int sd_collect(struct pid_proc *p, struct pid_layout *l, uint64_t *bm, uint64_t *gone)
 {
 	struct timespec t0, t1;
 	int err;
@@ -204,7 +204,7 @@ static int sd_collect(struct pid_priv *p, struct pid_layout *l, uint64_t *bm, ui
 	return 0;
 }
 
-static void sd_detach(struct pid_priv *p)
+static void sd_detach(struct pid_proc *p)
 {
 	if (p->clear_refs_fd >= 0)
 		close(p->clear_refs_fd);

@@ -92,7 +92,7 @@ int pid_spawn(const char *const argv[], unsigned flags, struct pid_spawn *sp)
 	 * it runs. Start the keeper before turning the stop into a group stop, which nothing
 	 * would end if dpt died.
 	 */
-	err = pid_keeper_start(pid, &sp->keeper);
+	err = pid_keeper_start(pid, flags & PID_SPAWN_FOLLOW, &sp->keeper);
 
 	if (err) {
 		pid_spawn_kill(sp);

@@ -265,12 +265,12 @@ close_theirs:
 }
 
 /* The injector makes the userfaultfd in the target and hands dpt the only copy. */
-static int take_uffd(struct pid_priv *p)
+static int take_uffd(struct pid_proc *p)
 {
 	return pid_inject_run(p->pid, make_uffd, NULL, &p->uffd);
 }
 
-static int uffd_attach(struct pid_priv *p)
+static int uffd_attach(struct pid_proc *p)
 {
 	int err;
 
@@ -297,7 +297,7 @@ static int uffd_attach(struct pid_priv *p)
  * sample says so), and tried again at the next collect (it is not registered with us, so its
  * scan fails with EPERM and it is armed afresh then).
  */
-static int register_area(struct pid_priv *p, const struct pid_tarea *a)
+static int register_area(struct pid_proc *p, const struct pid_tarea *a)
 {
 	int err = uffd_register(p->uffd, a->start, a->end);
 
@@ -320,7 +320,7 @@ static void hit(void *ctx, uint64_t start, uint64_t end)
 }
 
 /* One scan of area a of l, its hits set in bm (numbered as l). */
-static int scan_area(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
+static int scan_area(struct pid_proc *p, struct pid_layout *l, const struct pid_tarea *a,
 		     const struct scan_q *q, uint64_t *bm)
 {
 	struct hit_ctx c = {l, a, bm};
@@ -328,7 +328,7 @@ static int scan_area(struct pid_priv *p, struct pid_layout *l, const struct pid_
 	return scan(p->pagemap_fd, a->start, a->end, q, p->scratch, SCAN_VEC_LEN, hit, &c);
 }
 
-static int uffd_arm(struct pid_priv *p, struct pid_layout *l, uint64_t *has_data)
+static int uffd_arm(struct pid_proc *p, struct pid_layout *l, uint64_t *has_data)
 {
 	int err;
 
@@ -377,7 +377,7 @@ static int uffd_arm(struct pid_priv *p, struct pid_layout *l, uint64_t *has_data
  * scanned: zapping file or shared memory keeps the markers (the data is still in the file or
  * the shmem object), and punching a hole in shared memory is not seen as a discard.
  */
-static int scan_discarded(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
+static int scan_discarded(struct pid_proc *p, struct pid_layout *l, const struct pid_tarea *a,
 			  uint64_t *gone)
 {
 	if (a->file || a->shared)
@@ -400,7 +400,7 @@ static int scan_discarded(struct pid_priv *p, struct pid_layout *l, const struct
  * (bench/pid-overhead). The one page an armed area could report without a write is one the
  * program discarded since (MADV_DONTNEED): scan_discarded(), run first, takes those out.
  */
-static int scan_written(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
+static int scan_written(struct pid_proc *p, struct pid_layout *l, const struct pid_tarea *a,
 			bool fresh, uint64_t *bm)
 {
 	struct scan_q q = q_written;
@@ -427,7 +427,7 @@ static int scan_written(struct pid_priv *p, struct pid_layout *l, const struct p
  * kernel takes a fast path that write-protects every pte of the range, whatever the category
  * masks say, which would lose the pages written before we came just the same.
  */
-static int arm_fresh(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
+static int arm_fresh(struct pid_proc *p, struct pid_layout *l, const struct pid_tarea *a,
 		     uint64_t *bm, uint64_t *gone)
 {
 	int err = register_area(p, a);
@@ -465,7 +465,7 @@ static void widen(void *ctx, uint64_t start, uint64_t end)
  * them. A page written or zapped outside the span after the look is seen at the next collect:
  * nothing is lost, and an idle area costs one fast walk.
  */
-static int collect_area(struct pid_priv *p, struct pid_layout *l, const struct pid_tarea *a,
+static int collect_area(struct pid_proc *p, struct pid_layout *l, const struct pid_tarea *a,
 			uint64_t *bm, uint64_t *gone)
 {
 	struct span sp = {UINT64_MAX, 0};
@@ -491,7 +491,7 @@ static int collect_area(struct pid_priv *p, struct pid_layout *l, const struct p
  * (area) at a time, where a refusal can only come first and loses nothing, and arm the newcomer
  * as a fresh area.
  */
-static int uffd_collect(struct pid_priv *p, struct pid_layout *l, uint64_t *bm, uint64_t *gone)
+static int uffd_collect(struct pid_proc *p, struct pid_layout *l, uint64_t *bm, uint64_t *gone)
 {
 	int err;
 
@@ -511,7 +511,7 @@ static int uffd_collect(struct pid_priv *p, struct pid_layout *l, uint64_t *bm, 
 	return 0;
 }
 
-static void uffd_detach(struct pid_priv *p)
+static void uffd_detach(struct pid_proc *p)
 {
 	if (p->uffd >= 0)
 		close(p->uffd);
