@@ -30,6 +30,7 @@ enum {
 	OPT_SAMPLE_PAGES,
 	OPT_NO_HOLD,
 	OPT_HOLD,
+	OPT_CGROUP,
 };
 
 static const struct option track_longopts[] = {
@@ -44,12 +45,15 @@ static const struct option track_longopts[] = {
 	{"sample-pages", required_argument, 0, OPT_SAMPLE_PAGES},
 	{"no-hold", no_argument, 0, OPT_NO_HOLD},
 	{"hold", no_argument, 0, OPT_HOLD},
+	{"follow", no_argument, 0, 'f'},
+	{"cgroup", required_argument, 0, OPT_CGROUP},
 	{0},
 };
 
 static const char track_usage[] =
-	"usage: dpt track [OPTIONS] --pid PID\n"
-	"       dpt track [OPTIONS] [--] CMD [ARGS...]\n"
+	"usage: dpt track [OPTIONS] [-f] --pid PID\n"
+	"       dpt track [OPTIONS] [-f] [--] CMD [ARGS...]\n"
+	"       dpt track [OPTIONS] --cgroup PATH\n"
 	"       dpt track [OPTIONS] --qmp SOCKET\n\n"
 	"Measure how fast a process (QEMU, Firecracker, a database, anything) dirties its memory,\n"
 	"exactly, from the host's page tables (pid tracker); or ask an unmodified QEMU for its own\n"
@@ -62,6 +66,11 @@ static const char track_usage[] =
 	"  CMD [ARGS...]          launch CMD and track it from its first instruction; when it\n"
 	"                         ends, its last partial interval is written and dpt exits with\n"
 	"                         its status\n"
+	"  -f, --follow           every descendant too (fork, clone, every execve), each from\n"
+	"                         its birth to its exit, with a row per process (-v, and a\n"
+	"                         .procs.csv beside -o csv:FILE)\n"
+	"      --cgroup PATH      every process of a cgroup v2 (a path, or one below the cgroup2\n"
+	"                         mount), followed, and those that join it\n"
 	"      --no-hold          launch mode: do not trace CMD to hold it at its exit (for\n"
 	"                         programs that must run untraced: LeakSanitizer, crash reporters,\n"
 	"                         debuggers); its last partial interval is then lost\n"
@@ -93,6 +102,8 @@ struct track_args {
 	char **cmd; /* launch mode */
 	bool no_hold;
 	bool hold;
+	bool follow;
+	const char *cgroup;
 };
 
 static int track_parse_one(struct track_args *a, int opt, const char *arg)
@@ -138,6 +149,12 @@ static int track_parse_one(struct track_args *a, int opt, const char *arg)
 	case OPT_HOLD:
 		a->hold = true;
 		return 0;
+	case 'f':
+		a->follow = true;
+		return 0;
+	case OPT_CGROUP:
+		a->cgroup = arg;
+		return 0;
 	case OPT_SAMPLE_PAGES:
 		if (parse_uint(arg, 128, 16384, &v))
 			return dpt_fail(-EINVAL, "--sample-pages: '%s' is not from 128 to 16384", arg);
@@ -152,16 +169,23 @@ static int track_check(struct track_args *a, const char **tracker)
 {
 	bool launch = a->cmd && a->cmd[0];
 
-	if (launch && a->pid)
-		return dpt_fail(-EINVAL, "give either --pid or a command to launch, not both");
+	if (launch + !!a->pid + !!a->cgroup > 1)
+		return dpt_fail(-EINVAL, "give one of --pid, --cgroup or a command to launch");
 	if (a->no_hold && !launch)
 		return dpt_fail(-EINVAL, "--no-hold is for launch mode (a command to run)");
+	if (a->no_hold && a->follow)
+		return dpt_fail(-EINVAL, "--follow needs the keeper that --no-hold turns off");
 	if (a->hold && !a->pid)
 		return dpt_fail(-EINVAL, "--hold is for --pid (a launched command is held anyway)");
-	if (!launch && !a->pid && !a->qmp)
-		return dpt_fail(-EINVAL, "nothing to track: give --pid PID, --qmp SOCKET or a "
-					 "command");
-	if (launch || a->pid) {
+	if (a->follow && !launch && !a->pid)
+		return dpt_fail(-EINVAL, "--follow is for --pid or a command (a cgroup is "
+					 "followed anyway)");
+	if (!launch && !a->pid && !a->qmp && !a->cgroup)
+		return dpt_fail(-EINVAL, "nothing to track: give --pid PID, --cgroup PATH, --qmp "
+					 "SOCKET or a command");
+	if (a->cgroup && a->qmp)
+		return dpt_fail(-EINVAL, "--qmp is for one QEMU, not a cgroup");
+	if (launch || a->pid || a->cgroup) {
 		if (a->mode || a->sample_pages)
 			return dpt_fail(-EINVAL, "--mode and --sample-pages are for the qmp tracker "
 						 "(--qmp without --pid)");
@@ -183,7 +207,7 @@ static int track_parse(int argc, char **argv, struct track_args *a, struct run_o
 	opterr = 0;
 	optind = 1;
 	/* '+': stop at the first non-option, so a launched command keeps its own options */
-	while ((opt = getopt_long(argc, argv, "+p:" RUN_SHORTOPTS, track_longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+p:f" RUN_SHORTOPTS, track_longopts, NULL)) != -1) {
 		if (opt == 'h') {
 			fputs(track_usage, stdout);
 			*done = true;
@@ -244,6 +268,7 @@ int cmd_track(int argc, char **argv)
 
 	struct pid_tracker_opts popts = {
 		.regions = a.regions, .nr_regions = a.nr_regions, .qemu = a.qemu, .hold = a.hold,
+		.follow = a.follow, .cgroup = a.cgroup,
 	};
 	struct qmp_tracker_opts qopts = {
 		.interval_ns = ro.loop.interval_ns, .sample_pages = a.sample_pages,
@@ -257,7 +282,8 @@ int cmd_track(int argc, char **argv)
 		topts.extra = &popts;
 	}
 	if (a.cmd) {
-		if (pid_spawn((const char *const *)a.cmd, a.no_hold ? PID_SPAWN_NO_HOLD : 0,
+		if (pid_spawn((const char *const *)a.cmd,
+			      (a.no_hold ? PID_SPAWN_NO_HOLD : 0) | (a.follow ? PID_SPAWN_FOLLOW : 0),
 			      &launch.sp))
 			return cmd_error("cannot launch the command");
 		target.pid = launch.sp.pid;

@@ -137,6 +137,21 @@ static void text_details(struct text *tx, const struct dpt_sample *s)
 		}
 		fprintf(tx->out, "\n");
 	}
+	for (unsigned i = 0; i < s->nr_procs; i++) {
+		static const char *const pnames[] = DPT_PROC_FLAG_NAMES;
+		const struct dpt_proc *r = &s->procs[i];
+		const char *sep = " [";
+
+		fprintf(tx->out, "    pid %d (%s) dirty %llu / %llu, discarded %llu", r->pid,
+			r->comm, (unsigned long long)r->dirty, (unsigned long long)r->total,
+			(unsigned long long)r->discarded);
+		for (unsigned f = 0; f < DPT_PROC_NR_FLAGS; f++)
+			if (r->flags & (1u << f)) {
+				fprintf(tx->out, "%s%s", sep, pnames[f]);
+				sep = "|";
+			}
+		fprintf(tx->out, "%s\n", r->flags ? "]" : "");
+	}
 	if (tx->discards && !(s->flags & (DPT_SAMPLE_ALL | DPT_SAMPLE_LOST)))
 		fprintf(tx->out, "    discarded %llu pages (zapped without a write; zeros now)\n",
 			(unsigned long long)s->discarded);

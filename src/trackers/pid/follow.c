@@ -52,7 +52,7 @@ unsigned pid_set_live(const struct pid_set *S)
 	return n;
 }
 
-static pid_t parent_of(pid_t pid)
+pid_t pid_parent_of(pid_t pid)
 {
 	char path[64], buf[2048], *p;
 
@@ -158,7 +158,7 @@ int pid_set_add_tree(struct pid_set *S)
 			dpt_clear_error(); /* known already, or gone meanwhile */
 			continue;
 		}
-		pid_set_add(S, c, parent_of(c), PID_ADD_RUNNING);
+		pid_set_add(S, c, pid_parent_of(c), PID_ADD_RUNNING);
 		children(c, &v, &n, &cap);
 	}
 	free(v);
@@ -219,7 +219,7 @@ int pid_set_add_cgroup(struct pid_set *S)
 			dpt_clear_error();
 			continue;
 		}
-		pid_set_add(S, pid, parent_of(pid), PID_ADD_RUNNING);
+		pid_set_add(S, pid, pid_parent_of(pid), PID_ADD_RUNNING);
 	}
 	return 0;
 }
@@ -238,7 +238,7 @@ void pid_set_event(struct pid_set *S, const struct pid_keeper_event *ev, int *ro
 		break;
 	case PID_KEEPER_EXEC:
 		if (!m) { /* a vfork child, which shared its parent's memory until now */
-			pid_set_add(S, ev->pid, parent_of(ev->pid), PID_ADD_EXEC);
+			pid_set_add(S, ev->pid, pid_parent_of(ev->pid), PID_ADD_EXEC);
 			break;
 		}
 		m->flags |= DPT_PROC_EXEC;

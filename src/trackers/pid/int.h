@@ -274,6 +274,8 @@ struct pid_set {
  * stays in the set, flagged untracked, after a line saying why. NULL: out of memory. */
 struct pid_member *pid_set_add(struct pid_set *S, pid_t pid, pid_t ppid, enum pid_add how);
 struct pid_member *pid_set_find(struct pid_set *S, pid_t pid);
+/* Its parent's pid (PPid in /proc/PID/status), 0 if unknown. */
+pid_t pid_parent_of(pid_t pid);
 /* The running descendants of the root, or the processes of the cgroup, added (and, from the
  * keeper, traced). */
 int pid_set_add_tree(struct pid_set *S);

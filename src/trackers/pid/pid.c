@@ -146,6 +146,7 @@ static int open_root(struct pid_set *S, const struct dpt_target *target,
 	if (err)
 		return err;
 	m->armed = true;
+	m->ppid = pid_parent_of(target->pid);
 	/* the processes of a followed tree take the same regions, without the root's QMP */
 	S->child_opts = o;
 	S->child_opts.qmp = NULL;

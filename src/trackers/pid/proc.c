@@ -466,14 +466,15 @@ static unsigned say_untracked(struct pid_proc *p)
 			 p->pid, p->comm, p->untracked / 1048576.0);
 	else if (p->untracked != p->untracked_said)
 		dpt_info("pid %d (%s): all of its memory is tracked again", p->pid, p->comm);
-	if (shared != p->shared_said && shared)
+	if (shared > p->shared_said)
 		dpt_warn("pid %d (%s): %.1f MiB of shared writable memory is not tracked: %s. "
 			 "Shared memory is also written through the other processes that map it, "
 			 "which dpt does not see; to track this process's writes to it anyway, "
 			 "name it with --region",
 			 p->pid, p->comm, shared / 1048576.0, names);
 	p->untracked_said = p->untracked;
-	p->shared_said = shared;
+	if (shared > p->shared_said || !shared)
+		p->shared_said = shared; /* said again when it grows (or comes back) */
 	return p->untracked || shared ? DPT_SAMPLE_UNTRACKED : 0;
 }
 
