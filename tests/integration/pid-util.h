@@ -14,6 +14,8 @@
  *	d A B        discard pages [A, B) (MADV_DONTNEED)        -> ok
  *	D P P P ...  discard the listed pages                     -> ok
  *	R A B        map fresh memory over pages [A, B) (mmap MAP_FIXED: the old is gone) -> ok
+ *	f A B        fork a child that writes pages [A, B) of its copy and waits  -> ok PID
+ *	g A B        fork a child that writes pages [A, B) of its copy and exits  -> ok PID
  *	t A B N      write pages [A, B) N times over, timed      -> ok NANOSECONDS
  *	x CODE       exit with CODE (no answer)
  * Header-only, so the static soft-dirty check for the test VM can carry it too.
@@ -168,6 +170,25 @@ static inline __attribute__((noreturn)) void tgt_main(int in, int out, unsigned 
 				_exit(96);
 			tgt_reply(out, "ok\n");
 			break;
+		case 'f':
+		case 'g': {
+			pid_t c;
+
+			sscanf(line + 1, "%lu %lu", &a, &b);
+			c = fork();
+			if (c < 0)
+				_exit(95);
+			if (!c) {
+				for (unsigned long i = a; i < b; i++)
+					tgt_write_page(v + i * TGT_PAGE, stamp++);
+				if (line[0] == 'g')
+					_exit(0);
+				for (;;)
+					pause();
+			}
+			tgt_reply(out, "ok %d\n", (int)c);
+			break;
+		}
 		case 'D':
 			for (p = line + 1;; p = e) {
 				unsigned long i = strtoul(p, &e, 10);

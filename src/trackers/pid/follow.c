@@ -339,6 +339,7 @@ static void drop_reported(struct pid_set *S)
 		}
 		pid_proc_close(&m->p);
 		free(m);
+		S->set_changed = true;
 	}
 	S->nr = k;
 }
