@@ -34,8 +34,10 @@ within() { [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }
 
 # --- stress-ng: the vm stressor is a grandchild --------------------------------------------------
 if command -v stress-ng >/dev/null; then
+	# --vm-keep: without it the stressor unmaps its buffer after each pass, and the writes to
+	# a buffer unmapped before the interval's end go with it (docs/pid-tracker.md)
 	"$DPT" track -q -f --interval 1s -o csv:"$TMP/sng.csv" -- \
-		stress-ng --vm 1 --vm-bytes 64M --vm-method incdec -t 5 >/dev/null 2>&1
+		stress-ng --vm 1 --vm-bytes 64M --vm-keep -t 5 >/dev/null 2>&1
 	check stress-ng-exit test $? = 0
 	# every full interval sees its 16384 pages (64 MiB) at least
 	check stress-ng-rate awk -F, 'NR > 2 && $7 !~ /partial/ { n++; if ($4 < 16384) bad = 1 }
