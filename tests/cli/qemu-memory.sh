@@ -24,7 +24,7 @@ qmp() { "$VMKIT/qmp.sh" "$vm.sock" "$@"; }
 blocks_pages() {
 	qmp '{"execute":"human-monitor-command","arguments":{"command-line":"info ramblock"}}' |
 		grep -o '0x[0-9a-f]* *0x[0-9a-f]* *0x[0-9a-f]*' |
-		while read -r _ _ max; do echo $(((max + 4095) / 4096)); done | paste -sd+ | bc
+		while read -r _ _ max; do echo $(((max + 4095) / 4096)); done | awk '{ s += $1 } END { print s }'
 }
 # rate CSV FROM: mean dirty pages per second over the rows from seq FROM on
 rate() {
