@@ -48,7 +48,10 @@ if ! command -v qemu-system-x86_64 >/dev/null; then
 	skip sd-guest "no qemu-system-x86_64 (scripts/deps.sh installs it)"
 	exit 0
 fi
-tests/vmkit/run.sh --timeout 120 --file "$bin" -- pid-softdirty-check >"$tmp/guest.out" 2>&1
+# transparent huge pages on, for the THP check (the guest boots with them off)
+tests/vmkit/run.sh --timeout 120 --file "$bin" -- sh -c \
+	'echo always >/sys/kernel/mm/transparent_hugepage/enabled; pid-softdirty-check' \
+	>"$tmp/guest.out" 2>&1
 rc=$?
 grep -E '^(ok|FAIL|skip|#) ' "$tmp/guest.out" | sed 's/^\(ok\|FAIL\|skip\) /\1 guest-/'
 n=$(grep -c '^ok ' "$tmp/guest.out")

@@ -57,6 +57,17 @@ out:
 	tgt_stop(&g);
 }
 
+/* kB of AnonHugePages in the process (smaps_rollup). */
+static unsigned long proc_anon_huge(pid_t pid)
+{
+	char path[64], buf[4096], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	if (pid_read_file(path, buf, sizeof(buf)) <= 0 || !(p = strstr(buf, "AnonHugePages:")))
+		return 0;
+	return strtoul(p + 14, NULL, 10);
+}
+
 static void test_default(void)
 {
 	struct dpt_tracker t;
@@ -114,6 +125,35 @@ out:
 	tgt_stop(&g);
 }
 
+/* Transparent huge pages: soft-dirty sees writes there per 2 MiB, and says so (the flag huge),
+ * a write counting its huge page's 512 pages. Skipped where the guest gives no THP. */
+static void test_thp(void)
+{
+	struct dpt_tracker t;
+	struct dpt_sample s;
+	struct tgt g;
+	uint64_t addr = 0;
+	int err, r;
+
+	if (tgt_start(&g, 16))
+		return;
+	err = pid_test_open(&t, g.pid, "soft-dirty", NULL, 0) || t.ops->start(&t) ||
+	      tgt_cmd_val(&g, &addr, 1, "H 4") || pid_test_collect(&t, &s);
+	if (!err && !proc_anon_huge(g.pid)) {
+		test_skip("sd-thp", "no transparent huge page in this guest");
+		t.ops->close(&t);
+		tgt_stop(&g);
+		return;
+	}
+	/* one page written in one huge page: 512 pages, flagged */
+	err = err || tgt_cmd(&g, "M %" PRIx64 " 3 4", addr) || pid_test_collect(&t, &s);
+	r = err ? -1 : region_at(&s, addr);
+	TEST_CHECK(r >= 0 && (s.flags & DPT_SAMPLE_HUGE) && s.dirty >= 512, "sd-thp-flagged",
+		   "%s; dirty %" PRIu64 ", flags %x", pid_test_err(), s.dirty, s.flags);
+	t.ops->close(&t);
+	tgt_stop(&g);
+}
+
 /* Launch mode, the program's end (itself, as the launched target): its keeper holds it at
  * its exit, and the last partial interval holds exactly the pages it wrote on its way out. */
 static void test_launch_exit(void)
@@ -145,6 +185,7 @@ int main(int argc, char **argv)
 	}
 	test_exact();
 	test_default();
+	test_thp();
 	test_launch_exit();
 	return test_done();
 }

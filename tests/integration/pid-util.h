@@ -16,6 +16,7 @@
  *	R A B        map fresh memory over pages [A, B) (mmap MAP_FIXED: the old is gone) -> ok
  *	f A B        fork a child that writes pages [A, B) of its copy and waits  -> ok PID
  *	g A B        fork a child that writes pages [A, B) of its copy and exits  -> ok PID
+ *	H N          map N MiB on 2 MiB boundaries, MADV_HUGEPAGE, write it whole -> ok ADDR
  *	t A B N      write pages [A, B) N times over, timed      -> ok NANOSECONDS
  *	x CODE       exit with CODE (no answer)
  * Header-only, so the static soft-dirty check for the test VM can carry it too.
@@ -189,6 +190,17 @@ static inline __attribute__((noreturn)) void tgt_main(int in, int out, unsigned 
 			tgt_reply(out, "ok %d\n", (int)c);
 			break;
 		}
+		case 'H':
+			sscanf(line + 1, "%lu", &n);
+			p = mmap(NULL, (n + 2) << 20, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p == MAP_FAILED)
+				_exit(94);
+			p = (char *)(((unsigned long)p + (2UL << 20) - 1) & ~((2UL << 20) - 1));
+			madvise(p, n << 20, MADV_HUGEPAGE);
+			memset(p, 1, n << 20);
+			tgt_reply(out, "ok %lx\n", (unsigned long)p);
+			break;
 		case 'D':
 			for (p = line + 1;; p = e) {
 				unsigned long i = strtoul(p, &e, 10);

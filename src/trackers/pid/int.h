@@ -158,6 +158,8 @@ struct pid_proc {
 	uint64_t untracked;    /* bytes of the areas it could not arm this interval (EBUSY) */
 	uint64_t untracked_said, shared_said; /* what the last lines said, to say changes */
 	uint64_t huge_said;		      /* the huge-page regions said (a signature) */
+	uint64_t thp_bytes, thp_said; /* soft-dirty: tracked memory in THPs (seen per 2 MiB) */
+	long thp_next_ms;
 
 	struct pid_maps maps;
 	struct pid_layout cur;	/* the layout armed, reported by the last sample */

@@ -493,6 +493,14 @@ static unsigned say_huge(struct pid_proc *p, const struct pid_layout *l)
 			sig = (sig ^ l->regions[r].start ^ l->regions[r].granule) * 1099511628211ULL;
 			flags = DPT_SAMPLE_HUGE;
 		}
+	if (p->thp_bytes > p->thp_said)
+		dpt_warn("pid %d (%s): %.1f MiB of its tracked memory is in transparent huge pages, "
+			 "where soft-dirty sees writes per 2 MiB: each counts its 512 pages",
+			 p->pid, p->comm, p->thp_bytes / 1048576.0);
+	if (p->thp_bytes > p->thp_said || !p->thp_bytes)
+		p->thp_said = p->thp_bytes;
+	if (p->thp_bytes)
+		flags = DPT_SAMPLE_HUGE;
 	if (sig == p->huge_said)
 		return flags;
 	p->huge_said = sig;

@@ -180,11 +180,51 @@ static int read_area(struct pid_proc *p, struct pid_layout *l, const struct pid_
 	return 0;
 }
 
+/*
+ * Transparent huge pages: a write to one sets its pmd's soft-dirty bit, which pagemap shows for
+ * all its 512 entries -- the method sees writes there per 2 MiB. Which tracked memory is THP
+ * comes from smaps (AnonHugePages of the VMAs tracked), read at most every 10 s: into
+ * p->thp_bytes, for the tracker to say and flag (proc.c).
+ */
+static void look_for_thp(struct pid_proc *p, const struct pid_layout *l)
+{
+	char path[64], line[512];
+	struct timespec now;
+	bool tracked = false;
+	uint64_t sum = 0;
+	long ms;
+	FILE *f;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	if (ms < p->thp_next_ms)
+		return;
+	p->thp_next_ms = ms + 10000;
+	snprintf(path, sizeof(path), "/proc/%d/smaps", p->pid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		uint64_t s, e, kb;
+
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " ", &s, &e) == 2 &&
+		    strchr(line, ':') > strchr(line, ' ')) {
+			tracked = false;
+			for (unsigned i = 0; i < l->nr_areas && !tracked; i++)
+				tracked = l->areas[i].start < e && s < l->areas[i].end;
+		} else if (tracked && sscanf(line, "AnonHugePages: %" SCNu64 " kB", &kb) == 1) {
+			sum += kb << 10;
+		}
+	}
+	if (f)
+		fclose(f);
+	p->thp_bytes = sum;
+}
+
 static int sd_collect(struct pid_proc *p, struct pid_layout *l, uint64_t *bm, uint64_t *gone)
 {
 	struct timespec t0, t1;
 	int err;
 
+	look_for_thp(p, l);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (unsigned i = 0; i < l->nr_areas; i++) {
 		err = read_area(p, l, &l->areas[i], bm, NULL, gone);
