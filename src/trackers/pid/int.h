@@ -55,6 +55,8 @@ void pid_maps_fini(struct pid_maps *m);
 /* Is this a mapping whose memory a program writes (private or shared writable, not [vvar],
  * [vsyscall], device memory)? */
 bool pid_area_trackable(const struct pid_area *a);
+/* bytes as "4 KiB" or "2.5 MiB", in buf. */
+const char *pid_size(char *buf, size_t size, uint64_t bytes);
 /* The shared writable memory the default selection leaves out, in bytes; names gets the
  * largest such mappings' names and sizes ("/dev/shm/x (2.0 MiB), ..."). */
 uint64_t pid_maps_shared(const struct pid_maps *m, char *names, size_t size);

@@ -231,6 +231,15 @@ bool pid_area_trackable(const struct pid_area *a)
 	return true;
 }
 
+const char *pid_size(char *buf, size_t size, uint64_t bytes)
+{
+	if (bytes < (1 << 20))
+		snprintf(buf, size, "%llu KiB", (unsigned long long)(bytes >> 10));
+	else
+		snprintf(buf, size, "%.1f MiB", bytes / 1048576.0);
+	return buf;
+}
+
 uint64_t pid_maps_shared(const struct pid_maps *m, char *names, size_t size)
 {
 	uint64_t total = 0, said = ~0ULL;
@@ -255,9 +264,11 @@ uint64_t pid_maps_shared(const struct pid_maps *m, char *names, size_t size)
 		if (!best)
 			break;
 		said = best->end - best->start;
-		len += snprintf(names + len, len < size ? size - len : 0, "%s%s (%.1f MiB)",
+		char sz[32];
+
+		len += snprintf(names + len, len < size ? size - len : 0, "%s%s (%s)",
 				k ? ", " : "", best->name[0] ? best->name : "anonymous",
-				said / 1048576.0);
+				pid_size(sz, sizeof(sz), said));
 	}
 	return total;
 }

@@ -456,22 +456,22 @@ static void account_discards(struct pid_proc *p, const uint64_t *bm, uint64_t *g
  */
 static unsigned say_untracked(struct pid_proc *p)
 {
-	char names[512];
+	char names[512], sz[32];
 	uint64_t shared = !p->qemu && !p->nr_sels ? pid_maps_shared(&p->maps, names, sizeof(names))
 						   : 0;
 
 	if (p->untracked != p->untracked_said && p->untracked)
-		dpt_warn("pid %d (%s): %.1f MiB of its memory is registered with a userfaultfd "
+		dpt_warn("pid %d (%s): %s of its memory is registered with a userfaultfd "
 			 "that is not dpt's (its own?): not tracked while it is",
-			 p->pid, p->comm, p->untracked / 1048576.0);
+			 p->pid, p->comm, pid_size(sz, sizeof(sz), p->untracked));
 	else if (p->untracked != p->untracked_said)
 		dpt_info("pid %d (%s): all of its memory is tracked again", p->pid, p->comm);
 	if (shared > p->shared_said)
-		dpt_warn("pid %d (%s): %.1f MiB of shared writable memory is not tracked: %s. "
+		dpt_warn("pid %d (%s): %s of shared writable memory is not tracked: %s. "
 			 "Shared memory is also written through the other processes that map it, "
 			 "which dpt does not see; to track this process's writes to it anyway, "
 			 "name it with --region",
-			 p->pid, p->comm, shared / 1048576.0, names);
+			 p->pid, p->comm, pid_size(sz, sizeof(sz), shared), names);
 	p->untracked_said = p->untracked;
 	if (shared > p->shared_said || !shared)
 		p->shared_said = shared; /* said again when it grows (or comes back) */
