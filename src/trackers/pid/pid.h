@@ -10,9 +10,15 @@
  * target's mappings and regions_changed says when it changed. For QEMU, regions are its RAM
  * blocks at page offset/4096 of QEMU's RAM address space, as in Qemu-DPT's bitmap files.
  *
+ * Following a tree (follow, cgroup): one region per mapping run of each process, named
+ * "PID:name", one process after another; a row per process (struct dpt_proc) in every sample.
+ *
  * end_fd is a pidfd, readable once the target has exited; collect() then fails with -ESRCH
  * (the memory of the last partial interval is gone with the process) and end_reason says how
- * it ended; end_status is its exit status (128 + signal if killed) when it is dpt's child.
+ * it ended; end_status is its exit status (128 + signal if killed) when it is dpt's child. With
+ * a keeper (launch mode, hold, follow, cgroup), end_fd is the keeper's report socket and
+ * ended() reads it: the root held at its exit, or, following, births, execs and exits handled
+ * there; the tree has ended when its last process has.
  */
 #ifndef DPT_PID_H
 #define DPT_PID_H
