@@ -19,7 +19,6 @@
  * untracked after a line saying why, so that its exit is still let go and its children still
  * followed.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -110,47 +109,13 @@ struct pid_member *pid_set_add(struct pid_set *S, pid_t pid, pid_t ppid, enum pi
 	return m;
 }
 
-/* The children of pid, from /proc/PID/task/TID/children, into *v. */
-static void children(pid_t pid, pid_t **v, unsigned *n, unsigned *cap)
-{
-	char path[96], buf[8192];
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	while (d && (de = readdir(d))) {
-		if (atoi(de->d_name) <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/children", pid, de->d_name);
-		if (pid_read_file(path, buf, sizeof(buf)) <= 0)
-			continue;
-		for (char *s = buf, *e; *s; s = e) {
-			pid_t c = (pid_t)strtol(s, &e, 10);
-
-			if (e == s)
-				break;
-			if (*n == *cap) {
-				pid_t *nv = realloc(*v, (*cap = *cap ? 2 * *cap : 64) * sizeof(*nv));
-
-				if (!nv)
-					break;
-				*v = nv;
-			}
-			(*v)[(*n)++] = c;
-		}
-	}
-	if (d)
-		closedir(d);
-}
-
 int pid_set_add_tree(struct pid_set *S)
 {
 	pid_t *v = NULL;
 	unsigned n = 0, cap = 0;
 
 	/* breadth first: each process's children after it */
-	children(S->root, &v, &n, &cap);
+	pid_children(S->root, &v, &n, &cap);
 	for (unsigned i = 0; i < n; i++) {
 		pid_t c = v[i];
 
@@ -159,7 +124,7 @@ int pid_set_add_tree(struct pid_set *S)
 			continue;
 		}
 		pid_set_add(S, c, pid_parent_of(c), PID_ADD_RUNNING);
-		children(c, &v, &n, &cap);
+		pid_children(c, &v, &n, &cap);
 	}
 	free(v);
 	return 0;
@@ -188,7 +153,7 @@ int pid_set_cgroup_path(struct pid_set *S, const char *arg)
 		return dpt_fail(-ENOTDIR, "--cgroup %s: not a cgroup v2 directory%s%s%s", arg,
 				mnt[0] ? " (cgroup2 is mounted at " : " (no cgroup2 is mounted)",
 				mnt[0] ? mnt : "", mnt[0] ? ")" : "");
-	snprintf(S->cgroup, sizeof(S->cgroup), "%s/cgroup.procs", dir);
+	snprintf(S->cgroup, sizeof(S->cgroup), "%.480s/cgroup.procs", dir);
 	return 0;
 }
 
@@ -277,13 +242,15 @@ void pid_set_event(struct pid_set *S, const struct pid_keeper_event *ev, int *ro
 /* A region's name in the combined sample: "PID:name", keeping the end of a long one. */
 static void member_region_name(char *dst, size_t size, pid_t pid, const char *name)
 {
-	char pfx[16];
-	size_t n = strlen(name), k = (size_t)snprintf(pfx, sizeof(pfx), "%d:", pid);
+	size_t n = strlen(name), k = (size_t)snprintf(dst, size, "%d:", pid), room = size - 1 - k;
 
-	if (k + n < size)
-		snprintf(dst, size, "%s%s", pfx, name);
-	else
-		snprintf(dst, size, "%s...%s", pfx, name + n - (size - k - 4));
+	if (n <= room) {
+		memcpy(dst + k, name, n + 1);
+	} else {
+		memcpy(dst + k, "...", 3);
+		memcpy(dst + k + 3, name + n - (room - 3), room - 3);
+		dst[size - 1] = 0;
+	}
 }
 
 static int reserve(struct pid_set *S, uint64_t total, unsigned nr_regions)

@@ -528,8 +528,9 @@ int pid_inject_attach(struct pid_inject *in, pid_t pid, int parent_fd)
 	return stop_and_save(in);
 }
 
-int pid_inject_attach_traced(struct pid_inject *in, pid_t pid, pid_t tid, unsigned long opts,
-			     int parent_fd)
+/* A thread the calling process traces with options opts; held: in a stop already. */
+static int attach_tracee(struct pid_inject *in, pid_t pid, pid_t tid, unsigned long opts,
+			 int parent_fd, bool held)
 {
 	long seccomp = 0;
 
@@ -538,6 +539,7 @@ int pid_inject_attach_traced(struct pid_inject *in, pid_t pid, pid_t tid, unsign
 	in->tid = tid;
 	in->parent_fd = parent_fd;
 	in->traced = true;
+	in->held = held;
 	in->trace_opts = opts;
 	in->seized = true;
 	/* as seize() does, for a program that installed a seccomp filter since its launch */
@@ -548,24 +550,16 @@ int pid_inject_attach_traced(struct pid_inject *in, pid_t pid, pid_t tid, unsign
 	return stop_and_save(in);
 }
 
+int pid_inject_attach_traced(struct pid_inject *in, pid_t pid, pid_t tid, unsigned long opts,
+			     int parent_fd)
+{
+	return attach_tracee(in, pid, tid, opts, parent_fd, false);
+}
+
 int pid_inject_attach_held(struct pid_inject *in, pid_t pid, pid_t tid, unsigned long opts,
 			   int parent_fd)
 {
-	long seccomp = 0;
-
-	memset(in, 0, sizeof(*in));
-	in->pid = pid;
-	in->tid = tid;
-	in->parent_fd = parent_fd;
-	in->traced = true;
-	in->held = true;
-	in->trace_opts = opts;
-	in->seized = true;
-	task_status_field(pid, tid, "Seccomp:", &seccomp);
-	if (seccomp && !(opts & PTRACE_O_SUSPEND_SECCOMP) &&
-	    ptrace(PTRACE_SETOPTIONS, tid, 0, (void *)(opts | PTRACE_O_SUSPEND_SECCOMP)) == 0)
-		in->seccomp_suspended = true;
-	return stop_and_save(in);
+	return attach_tracee(in, pid, tid, opts, parent_fd, true);
 }
 
 int pid_inject_syscall(struct pid_inject *in, long nr, const uint64_t args[6], int64_t *ret)

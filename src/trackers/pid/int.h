@@ -42,6 +42,8 @@ struct pid_maps {
 	unsigned nr, cap_v;
 };
 
+/* Append pid's children (from /proc/PID/task/TID/children) to the growing array *v. */
+void pid_children(pid_t pid, pid_t **v, unsigned *n, unsigned *cap);
 /* Read a small /proc file into buf (NUL-terminated). Returns its length or -errno. */
 int pid_read_file(const char *path, char *buf, size_t size);
 /* -EPERM, with the reason ("permission denied: cannot WHAT pid N" and why: not root, Yama, or

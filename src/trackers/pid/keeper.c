@@ -651,34 +651,19 @@ static int seize_threads(struct keeper *k, pid_t pid, int *err)
 	return seized;
 }
 
-/* Following: the children of process pid, from /proc/PID/task/TID/children. */
+/* Following: the children of process pid that it does not trace yet. */
 static void add_children(struct keeper *k, pid_t pid, bool *more)
 {
-	char path[96], buf[4096];
-	struct dirent *de;
-	DIR *d;
+	pid_t *v = NULL;
+	unsigned n = 0, cap = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	while (d && (de = readdir(d))) {
-		if (atoi(de->d_name) <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/children", pid, de->d_name);
-		if (pid_read_file(path, buf, sizeof(buf)) <= 0)
-			continue;
-		for (char *s = buf, *e; *s; s = e) {
-			pid_t c = (pid_t)strtol(s, &e, 10);
-
-			if (e == s)
-				break;
-			if (c > 0 && !kp_find(k, c)) {
-				kp_add(k, c, pid);
-				*more = true;
-			}
+	pid_children(pid, &v, &n, &cap);
+	for (unsigned i = 0; i < n; i++)
+		if (v[i] > 0 && !kp_find(k, v[i])) {
+			kp_add(k, v[i], pid);
+			*more = true;
 		}
-	}
-	if (d)
-		closedir(d);
+	free(v);
 }
 
 /*

@@ -18,6 +18,7 @@
  * writable, [vvar]/[vvar_vclock]/[vsyscall]/[vdso], and device memory (/dev/... other than
  * /dev/zero and /dev/shm), whose pages are not ordinary memory.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -52,6 +53,40 @@ int pid_read_file(const char *path, char *buf, size_t size)
 	buf[len] = 0;
 	close(fd);
 	return (int)len;
+}
+
+void pid_children(pid_t pid, pid_t **v, unsigned *n, unsigned *cap)
+{
+	char path[96], buf[8192];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	while (d && (de = readdir(d))) {
+		if (atoi(de->d_name) <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/children", pid, de->d_name);
+		if (pid_read_file(path, buf, sizeof(buf)) <= 0)
+			continue;
+		for (char *s = buf, *e; *s; s = e) {
+			pid_t c = (pid_t)strtol(s, &e, 10);
+
+			if (e == s)
+				break;
+			if (*n == *cap) {
+				pid_t *nv = realloc(*v, (*cap ? 2 * *cap : 64) * sizeof(*nv));
+
+				if (!nv)
+					break;
+				*v = nv;
+				*cap = *cap ? 2 * *cap : 64;
+			}
+			(*v)[(*n)++] = c;
+		}
+	}
+	if (d)
+		closedir(d);
 }
 
 /* A capability set ("CapPrm:") from /proc/PID/status; 0 and false if unreadable. */
