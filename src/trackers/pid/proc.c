@@ -532,10 +532,11 @@ int pid_proc_note_birth(struct pid_proc *p)
 {
 	uint64_t e[512];
 
-	for (unsigned i = 0; i < p->maps.nr; i++) {
-		const struct pid_area *a = &p->maps.v[i];
+	/* its layout's areas: what it tracks (not an ASan shadow's terabytes of reservation) */
+	for (unsigned i = 0; i < p->cur.nr_areas; i++) {
+		const struct pid_tarea *a = &p->cur.areas[i];
 
-		if (!pid_area_trackable(a) || a->shared)
+		if (a->shared)
 			continue;
 		for (uint64_t addr = a->start; addr < a->end;) {
 			size_t n = (a->end - addr) / PID_PAGE;
