@@ -38,6 +38,8 @@ static double run(char *const argv[])
 	if (c < 0)
 		return -1;
 	if (!c) {
+		if (!freopen("/dev/null", "w", stderr)) /* dpt's closing line */
+			_exit(126);
 		execvp(argv[0], argv);
 		_exit(127);
 	}
