@@ -68,7 +68,7 @@ demo: deps $(BUILD)/dpt
 	@echo "per-interval table written to $(BUILD)/demo.csv"
 
 bench: $(BUILD)/dpt $(BENCH_BIN)
-	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+	@for b in $(BENCH_BIN); do echo "== $$b"; DPT=$(BUILD)/dpt $$b || exit 1; done
 
 # every tracker side by side under QEMU -accel kvm (about 9 minutes; docs/accuracy.md)
 accuracy: $(BUILD)/dpt $(BUILD)/bench/accuracy $(GUEST_KERNEL)
