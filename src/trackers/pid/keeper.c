@@ -844,8 +844,8 @@ static __attribute__((noreturn)) void keeper_main(pid_t root, bool follow, int s
 			leave(&k);
 		if (pfd[0].revents)
 			on_request(&k);
-		if (k.tracing && !k.nr)
-			_exit(0); /* every program is gone; dpt sees EOF */
+		if (k.tracing && !k.nr && k.root > 0)
+			_exit(0); /* every program is gone; dpt sees EOF (a cgroup may fill again) */
 	}
 }
 
@@ -924,8 +924,9 @@ int pid_keeper_start(pid_t root, bool follow, pid_t *keeper)
 		close(rv[0]);
 		return dpt_fail_ctx(err, "pid %d: starting its keeper", root);
 	}
+	/* a cgroup's keeper reports from the start, whether it traces anything yet or not */
 	*r = (struct keeper_ref){.root = root ? root : -1, .keeper = c, .sock = sock,
-				 .report = rv[0]};
+				 .report = rv[0], .tracing = !root};
 	*keeper = c;
 	return 0;
 }
