@@ -125,6 +125,20 @@ else
 	check cgroup-rows-add-up rows_add_up "$TMP/cg.csv"
 	check cgroup-described grep -q "cgroup $cg/cgroup.procs" "$TMP/cg.err"
 	wait
+	# an empty cgroup: dpt waits; a shell joins it and starts a writer: both followed, the
+	# writer's exit read
+	"$DPT" track -q --cgroup "dpt-test-$$" --interval 500ms --count 6 -o csv:"$TMP/empty.csv" \
+		2>/dev/null &
+	dpid=$!
+	sleep 1.2
+	sh -c "echo \$\$ >\"$cg/cgroup.procs\"; \"$W\" --wss 2M --rate 1000 --duration 1.2 >\"$TMP/e.out\"" &
+	wait $dpid
+	check cgroup-empty-exit test $? = 0
+	e=$(writer_ready "$TMP/e.out")
+	check cgroup-empty-joined within "$(median_of "$TMP/empty.procs.csv" "$e")" 500 540
+	check cgroup-empty-exited awk -F, -v p="$e" '$3 == p && $9 ~ /exited/ && $9 !~ /lost/ { ok = 1 } END { exit !ok }' \
+		"$TMP/empty.procs.csv"
+	wait
 	rmdir "$cg"
 fi
 mkdir -p "$TMP/bad" && cd "$TMP/bad"
