@@ -43,7 +43,9 @@ for p in "${progs[@]}"; do
 	fi
 	pass=$((pass + p_ok)) fail=$((fail + p_fail)) skip=$((skip + p_skip))
 	printf '%-28s %3d ok %3d failed %3d skipped  (%d.%03ds)\n' "$name" "$p_ok" "$p_fail" "$p_skip" $((ms / 1000)) $((ms % 1000))
-	grep -E '^(FAIL|skip) ' "$out" | sed 's/^/    /'
+	# FAIL and skip lines, each FAIL with the "# " lines right after it (the table it judged)
+	awk '/^(FAIL|skip) / { print "    " $0; after = /^FAIL/; next }
+	     after && /^# / { print "    " $0; next } { after = 0 }' "$out"
 	if [ "$p_fail" != 0 ]; then
 		echo "    --- last output of $name:"
 		tail -n 30 "$out" | sed 's/^/    | /'

@@ -14,7 +14,12 @@ skip() { echo "skip $1: $2"; }
 check() {
 	local name=$1
 	shift
-	if "$@"; then ok "$name"; else fail "$name" "$*"; fi
+	if "$@"; then ok "$name"; else
+		fail "$name" "$*"
+		# a failed check on a table shows the table (rate checks on a noisy machine)
+		local last=${!#}
+		if [[ "$last" == *.csv ]] && [ -f "$last" ]; then head -n 40 "$last" | sed 's/^/# /'; fi
+	fi
 }
 # writer_ready FILE: wait (up to 5 s) for tests/helpers/writer's ready line in FILE; print its pid.
 writer_ready() {

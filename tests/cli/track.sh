@@ -102,9 +102,11 @@ writer_ready "$TMP/w.out" >/dev/null
 "$DPT" track --pid $wpid --interval 500ms --count 4 -o csv:"$TMP/attach.csv" 2>"$TMP/attach.err"
 check attach-exit-0 test $? = 0
 # 2000 pages/s over 500 ms = 1000 distinct pages of a 4096-page working set, plus a few pages
-# of stack and libc per interval
-check attach-rate awk -F, 'NR > 1 && ($4 < 1000 || $4 > 1040) { bad = 1 } END { exit bad }' \
-	"$TMP/attach.csv"
+# of stack and libc per interval. The writer keeps to its clock (after t s, floor(2000 t) writes),
+# so an interval holds 2000 x its own length; a writer held up at a boundary for a few ms moves
+# a few pages to the next interval, and the sum over the run stays exact.
+check attach-rate awk -F, 'NR > 1 { d = $4 - 2000 * $3; if (d < -40 || d > 60) bad = 1; s += d }
+	END { exit bad || s < -20 || s > 80 }' "$TMP/attach.csv"
 check attach-target-running kill -0 $wpid
 check attach-no-uffd-left bash -c "! ls -l /proc/$wpid/fd | grep -q userfaultfd"
 wait $wpid
