@@ -7,10 +7,10 @@ CC       ?= cc
 BUILD    ?= build
 CFLAGS   ?= -O2 -g
 XCFLAGS  := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
-	    -Iinclude -Isrc -MMD -MP -pthread
-LDLIBS   := -pthread -lm $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+	    -Iinclude -Ilib -Isrc -MMD -MP -pthread
+LDLIBS   := -pthread -lm -lzstd $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
-LIB_SRC  := $(wildcard lib/*.c)
+LIB_SRC  := $(wildcard lib/*.c lib/trace/*.c)
 DPT_SRC  := $(filter-out src/main.c,$(wildcard src/*.c src/trackers/*.c src/trackers/pid/*.c src/writers/*.c \
 	      src/analysis/*.c src/vm/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -1,0 +1,200 @@
+/* trace.h - the .dpt trace file: a compact, crash-safe record of a tracking run, and its reader.
+ *
+ * The format is specified in docs/trace-format.md. In short: a 16-byte file prefix, then
+ * self-framed records (header, one per interval, non-zero page sets, session start/stop,
+ * messages), each with a CRC-32C, payloads zstd-compressed when that helps, and at a clean end
+ * a footer record with an index plus a 16-byte trailer. Dirty sets are sorted page indices,
+ * encoded per record as delta+varint indices, runs or a raw bitmap, whichever is smallest.
+ *
+ * This is library code: no /proc, no KVM, no exit. Every function returns 0 (or a count) or
+ * -errno with the reason recorded by dpt_fail().
+ */
+#ifndef DPT_TRACE_H
+#define DPT_TRACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "dpt/sample.h"
+
+#define DPT_TRACE_MAJOR 1
+#define DPT_TRACE_MINOR 0
+
+/* What a reader accepts by default: at most 2^32 pages (16 TiB of 4 KiB pages) per record,
+ * decoded records of at most 256 MiB. */
+#define DPT_TRACE_MAX_PAGES   (1ULL << 32)
+#define DPT_TRACE_MAX_RECORD  (256u << 20)
+
+enum trace_header_flags {
+	TRACE_ESTIMATE = 1 << 0,	 /* counts are estimates (qmp page sampling) */
+	TRACE_HAS_SETS = 1 << 1,	 /* interval records carry dirty sets (else counts only) */
+	TRACE_COUNTS_DISCARDED = 1 << 2, /* discarded counts (and sets) are known */
+	TRACE_PER_PROCESS = 1 << 3,	 /* interval records carry per-process rows */
+	TRACE_COMPAT = 1 << 4,		 /* recorded with --compat (Qemu-DPT's first bitmap and
+					    final naming) */
+	TRACE_IMPORTED = 1 << 5,	 /* made by dpt import from Qemu-DPT bitmap files */
+};
+
+/* The run's description, written once at the start. Strings may be NULL (written empty). */
+struct trace_header {
+	uint32_t page_size;
+	const char *dpt_version;
+	const char *kernel;   /* "Linux 6.1.0-28-amd64 #1 SMP ..." */
+	const char *cpu;      /* "AMD EPYC 7B13, 2 CPUs" */
+	const char *hostname;
+	const char *tracker;  /* "kvm", "pid", "qmp", "import" */
+	const char *mode;     /* the tracker's mechanism */
+	const char *target;   /* the target's description */
+	const char *command;  /* dpt's command line */
+	uint64_t interval_ns; /* requested interval */
+	uint64_t zero_scan_ns; /* non-zero scans every this long, 0 = none but at start and end */
+	int64_t wall_start_ns; /* CLOCK_REALTIME at the start of recording */
+	int64_t mono_start_ns; /* CLOCK_MONOTONIC at the same moment */
+	unsigned flags;	      /* enum trace_header_flags */
+	unsigned nr_vcpus;
+	int32_t owner_pid;    /* for Qemu-DPT file names */
+	unsigned nr_regions;  /* the region table at the start */
+	const struct dpt_region *regions;
+};
+
+/* How a non-zero set was taken. */
+enum trace_nonzero_method {
+	TRACE_NZ_CONTENT = 1, /* present pages read and tested for zeros; absent ones are zero */
+	TRACE_NZ_WRITTEN = 2, /* pages written since the target started all zeros (micro-VM) */
+};
+
+/* A non-zero set: the pages whose content was not all zeros when they were looked at. */
+struct trace_nonzero {
+	uint64_t after_seq;	       /* the last interval ended before the scan began (0: none) */
+	struct timespec mono_start, mono_end; /* the scan ran over [start, end] */
+	struct timespec wall_start, wall_end;
+	unsigned method;	       /* enum trace_nonzero_method */
+	uint64_t total;		       /* pages in the numbering of regions */
+	uint64_t count;		       /* non-zero pages (set bits) */
+	uint64_t unknown;	       /* of those, pages whose content could not be read (swapped
+					  out, unreadable), counted as non-zero */
+	uint64_t bytes_read;	       /* bytes read to take it */
+	unsigned nr_regions;
+	const struct dpt_region *regions;
+	const uint64_t *bitmap;	       /* bitmap_words(total) words */
+};
+
+/* ---- writing -------------------------------------------------------------------------- */
+
+struct trace_writer;
+
+/* Create path (O_EXCL unless overwrite) and write the prefix and the header record. */
+int trace_writer_open(struct trace_writer **twp, const char *path, bool overwrite,
+		      const struct trace_header *h);
+/* Append one interval. Its dirty set is s->bitmap (NULL: counts only; a DPT_SAMPLE_ALL
+ * sample without a bitmap is recorded as every page). The region table is written when
+ * s->regions_changed or it differs from the last one written. */
+int trace_writer_sample(struct trace_writer *tw, const struct dpt_sample *s);
+int trace_writer_nonzero(struct trace_writer *tw, const struct trace_nonzero *z);
+/* A tracking session starts (start = true) or stops, at these times. */
+int trace_writer_session(struct trace_writer *tw, bool start, const struct timespec *mono,
+			 const struct timespec *wall);
+/* A line dpt said (a warning, a change of the target), at these times. */
+int trace_writer_message(struct trace_writer *tw, const struct timespec *mono,
+			 const struct timespec *wall, const char *text);
+/* Bytes written so far. */
+uint64_t trace_writer_bytes(const struct trace_writer *tw);
+/* Write the footer (index) when footer, then close; frees tw. With discard, remove the file.
+ * Returns the first write error met, if any. */
+int trace_writer_close(struct trace_writer *tw, bool footer, bool discard);
+
+/* Compression level for new writers (zstd, default 1; 0 = store uncompressed). */
+extern int trace_zstd_level;
+
+/* ---- reading -------------------------------------------------------------------------- */
+
+enum trace_record_type {
+	TRACE_REC_HEADER = 1,
+	TRACE_REC_INTERVAL = 2,
+	TRACE_REC_NONZERO = 3,
+	TRACE_REC_START = 4,
+	TRACE_REC_STOP = 5,
+	TRACE_REC_MESSAGE = 6,
+	TRACE_REC_FOOTER = 7,
+};
+
+/* A header as read: the strings and regions belong to the reader. */
+struct trace_info {
+	uint16_t major, minor;
+	struct trace_header h;
+	bool has_footer;	/* the file ended cleanly with an index */
+	uint64_t nr_intervals;	/* from the index (0 without one) */
+	uint64_t file_size;
+};
+
+/* One record as read. Pointers refer to reader-owned storage valid until the next
+ * trace_reader_next(). */
+struct trace_record {
+	enum trace_record_type type;
+	uint64_t offset; /* of the record in the file */
+	/* TRACE_REC_INTERVAL: seq, times, counts, flags, vCPU counts, processes, regions (with
+	 * regions_changed), page_size. bitmap and discarded_bitmap are NULL: ask for them with
+	 * trace_reader_bitmap() / trace_reader_runs(). */
+	struct dpt_sample s;
+	bool has_set;	       /* the record holds its dirty set */
+	bool has_discarded_set;
+	/* TRACE_REC_NONZERO (bitmap NULL until trace_reader_bitmap()) */
+	struct trace_nonzero nz;
+	/* TRACE_REC_START / STOP / MESSAGE: the times; MESSAGE: the text */
+	struct timespec mono, wall;
+	const char *text;
+};
+
+/* A run of consecutive pages [start, start + len). */
+struct trace_run {
+	uint64_t start, len;
+};
+
+struct trace_reader;
+
+/* Open a trace file, or a trace in memory (not copied; must outlive the reader), and read its
+ * prefix and header. */
+int trace_reader_open(struct trace_reader **rp, const char *path);
+int trace_reader_open_mem(struct trace_reader **rp, const void *buf, size_t len);
+/* Lower the limits (0 keeps the default): at most max_pages per record, records of at most
+ * max_record bytes decoded. */
+void trace_reader_limits(struct trace_reader *r, uint64_t max_pages, uint64_t max_record);
+const struct trace_info *trace_reader_info(const struct trace_reader *r);
+
+/* The next record: 1 and *rec filled, 0 at the end of the trace, -errno on a malformed record
+ * (the reason recorded; reading stops there). At the end, a torn tail (a recording killed
+ * mid-record, or garbage after the last whole record) is not an error: its size is in
+ * trace_reader_tail(). */
+int trace_reader_next(struct trace_reader *r, struct trace_record *rec);
+/* Bytes ignored at the end of the file: a torn last record or trailing garbage (0 when the
+ * trace ended cleanly). Meaningful once trace_reader_next() returned 0. */
+uint64_t trace_reader_tail(const struct trace_reader *r);
+
+/* The current record's dirty set (which = 0), discarded set (1) or non-zero set (for a
+ * non-zero record, which = 0), as a bitmap of the record's total pages owned by the reader,
+ * or as sorted runs. -ENOENT if the record has no such set. */
+int trace_reader_bitmap(struct trace_reader *r, int which, const uint64_t **bitmap);
+int trace_reader_runs(struct trace_reader *r, int which, const struct trace_run **runs,
+		      size_t *nr_runs);
+
+/* Go back to the first record after the header. */
+int trace_reader_rewind(struct trace_reader *r);
+void trace_reader_close(struct trace_reader *r);
+
+/* ---- the set codec, exposed for tests and benchmarks ---------------------------------- */
+
+enum trace_set_kind {
+	TRACE_SET_INDICES = 0, /* count, first index, then gaps - 1, varints */
+	TRACE_SET_RUNS = 1,    /* run count, then (gap from the previous run's end, length - 1) */
+	TRACE_SET_BITMAP = 2,  /* ceil(total / 8) bytes, bit i of byte j = page 8j + i */
+};
+
+/* Size in bytes of each encoding of the set bm (nbits pages, count set): sizes[kind]. */
+void trace_set_sizes(const uint64_t *bm, uint64_t nbits, size_t sizes[3]);
+
+/* CRC-32C (Castagnoli) of buf, continuing from crc (0 to start). */
+uint32_t trace_crc32c(uint32_t crc, const void *buf, size_t len);
+
+#endif
