@@ -1,5 +1,6 @@
 /* log.c - recorded failure reasons and one-line messages (see include/dpt/log.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,22 +56,27 @@ void dpt_clear_error(void)
 	last_error[0] = 0;
 }
 
-static void vmsg(const char *what, const char *fmt, va_list ap)
+void (*dpt_log_hook)(void *arg, const char *line);
+void *dpt_log_hook_arg;
+
+static void vmsg(const char *what, const char *fmt, va_list ap, bool hook)
 {
-	char buf[1024];
+	char buf[1024], line[1100];
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	fprintf(stderr, "dpt: %s%s\n", what, buf);
+	snprintf(line, sizeof(line), "%s%s", what, buf);
+	if (hook && dpt_log_hook)
+		dpt_log_hook(dpt_log_hook_arg, line);
+	if (dpt_verbosity >= 1 && (hook || dpt_verbosity >= 2))
+		fprintf(stderr, "dpt: %s\n", line);
 }
 
 void dpt_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (dpt_verbosity < 1)
-		return;
 	va_start(ap, fmt);
-	vmsg("warning: ", fmt, ap);
+	vmsg("warning: ", fmt, ap, true);
 	va_end(ap);
 }
 
@@ -78,10 +84,8 @@ void dpt_info(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (dpt_verbosity < 1)
-		return;
 	va_start(ap, fmt);
-	vmsg("", fmt, ap);
+	vmsg("", fmt, ap, true);
 	va_end(ap);
 }
 
@@ -92,6 +96,6 @@ void dpt_debug(const char *fmt, ...)
 	if (dpt_verbosity < 2)
 		return;
 	va_start(ap, fmt);
-	vmsg("debug: ", fmt, ap);
+	vmsg("debug: ", fmt, ap, false);
 	va_end(ap);
 }

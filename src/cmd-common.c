@@ -15,6 +15,7 @@ void run_opts_init(struct run_opts *ro)
 	memset(ro, 0, sizeof(*ro));
 	ro->loop.interval_ns = 1000000000ULL;
 	ro->min_interval_ns = 10000000ULL;
+	ro->loop.zero_scan_ns = 10000000000ULL;
 }
 
 int run_opts_parse(struct run_opts *ro, int opt, const char *arg)
@@ -45,6 +46,11 @@ int run_opts_parse(struct run_opts *ro, int opt, const char *arg)
 		return 1;
 	case OPT_COMPAT:
 		ro->loop.compat = true;
+		return 1;
+	case OPT_ZERO_SCAN:
+		if (parse_duration_ns(arg, &v))
+			return dpt_fail(-EINVAL, "--zero-scan-every: '%s' is not a duration", arg);
+		ro->loop.zero_scan_ns = v;
 		return 1;
 	case 'o':
 		if (ro->nr_outputs == RUN_MAX_OUTPUTS)
@@ -107,6 +113,10 @@ static int writers_open(struct run_opts *ro, struct dpt_tracker *t, struct dpt_w
 		.estimate = t->estimate,
 		.counts_discarded = t->counts_discarded,
 		.per_process = t->per_process,
+		.has_bitmap = t->has_bitmap,
+		.compat = ro->loop.compat,
+		.zero_scan_ns = ro->loop.zero_scan_ns,
+		.command = cmd_line,
 	};
 	char text_arg[4200];
 	int err = 0;

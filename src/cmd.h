@@ -15,6 +15,9 @@
 
 int cmd_vm(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+
+/* dpt's command line, as typed (for trace headers). */
+extern const char *cmd_line;
 int cmd_track(int argc, char **argv);
 
 #define RUN_MAX_OUTPUTS 8
@@ -31,6 +34,7 @@ struct run_opts {
 
 enum {
 	OPT_COMPAT = 0x1000,
+	OPT_ZERO_SCAN,
 	OPT_RUN_LAST, /* commands number their own long-only options from here */
 };
 
@@ -39,7 +43,8 @@ enum {
 		{"duration", required_argument, 0, 'd'}, {"bitmaps", required_argument, 0, 'b'},   \
 		{"compat", no_argument, 0, OPT_COMPAT}, {"output", required_argument, 0, 'o'},     \
 		{"monitor", required_argument, 0, 'm'}, {"quiet", no_argument, 0, 'q'},            \
-		{"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}
+		{"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'},                  \
+		{"zero-scan-every", required_argument, 0, OPT_ZERO_SCAN}
 #define RUN_SHORTOPTS "i:c:d:b:o:m:qvh"
 
 #define RUN_USAGE                                                                                  \
@@ -48,7 +53,10 @@ enum {
 	"  -d, --duration DUR     stop after DUR (the last interval may be partial)\n"             \
 	"  -b, --bitmaps DIR      write a Qemu-DPT bitmap file per interval into DIR\n"            \
 	"      --compat           Qemu-DPT's all-dirty first bitmap and final bitmap naming\n"     \
-	"  -o, --output FMT:FILE  also write FMT to FILE (csv); repeatable\n"                      \
+	"  -o, --output FMT:FILE  also write FMT to FILE: trace (a .dpt trace for dpt report),\n"  \
+	"                         csv, ndjson, text; repeatable\n"                                  \
+	"      --zero-scan-every DUR  with -o trace: record which pages are not all zeros at\n"   \
+	"                         the start, every DUR and at the end (default 10s; 0: never)\n"  \
 	"  -m, --monitor WHERE    control with dpt_start/dpt_stop on stdio or unix:PATH;\n"        \
 	"                         tracking then waits for dpt_start\n"                             \
 	"  -q, --quiet            no per-interval lines on stderr\n"                               \

@@ -12,6 +12,10 @@
  *    dirty pages are unknown. Every session's last sample is final, however it ended.
  * Intervals are contiguous because each collect both reports and re-arms: what is written after
  * one collect is in the next.
+ * 4. non-zero scans, when a writer takes them and the tracker can: one at each start, one
+ *    every zero_scan_ns (its slow part on a thread of its own, so intervals keep their
+ *    boundaries; an eventfd tells the poll it is done), and one at each stop, after the last
+ *    interval, waited for.
  */
 #include <errno.h>
 #include <poll.h>
@@ -20,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -56,6 +61,18 @@ struct loop {
 	uint64_t session_first; /* seq of the session's first interval */
 	double secs_sum;
 	int err;
+
+	/* the non-zero scan */
+	bool zwanted;		/* a writer takes them, the tracker can, and they are on */
+	bool zrunning;		/* zthread runs zscan_run() */
+	bool zwarned;
+	int zfd;		/* eventfd: the scan thread is done */
+	pthread_t zthread;
+	struct dpt_zscan *zs;
+	struct dpt_nonzero z;
+	int zerr;
+	char zwhy[512];
+	struct timespec znext;	/* the next periodic scan is due */
 };
 
 static const uint64_t NSEC = 1000000000ULL;
@@ -246,6 +263,98 @@ static void plan_next(struct loop *l, const struct timespec *now)
 	l->next_is_end = false;
 }
 
+/* ---- non-zero scans ---- */
+
+static void *zscan_thread(void *arg)
+{
+	struct loop *l = arg;
+	uint64_t one = 1;
+
+	clock_gettime(CLOCK_MONOTONIC, &l->z.mono_start);
+	clock_gettime(CLOCK_REALTIME, &l->z.wall_start);
+	l->zerr = l->t->ops->zscan_run(l->zs, &l->z);
+	if (l->zerr)
+		snprintf(l->zwhy, sizeof(l->zwhy), "%s",
+			 dpt_last_error() ? dpt_last_error() : strerror(-l->zerr));
+	clock_gettime(CLOCK_MONOTONIC, &l->z.mono_end);
+	clock_gettime(CLOCK_REALTIME, &l->z.wall_end);
+	if (write(l->zfd, &one, sizeof(one)) < 0) {
+	}
+	return NULL;
+}
+
+static void zscan_warn(struct loop *l, const char *why)
+{
+	if (!l->zwarned)
+		dpt_warn("the non-zero pages could not be taken: %s", why);
+	l->zwarned = true;
+}
+
+/* Start a scan on its thread (nothing if one runs, or none is wanted). */
+static void zscan_begin(struct loop *l)
+{
+	if (!l->zwanted || l->zrunning)
+		return;
+	int err = l->t->ops->zscan_prepare(l->t, &l->zs);
+	if (err) {
+		zscan_warn(l, dpt_last_error() ? dpt_last_error() : strerror(-err));
+		dpt_clear_error();
+		return;
+	}
+	memset(&l->z, 0, sizeof(l->z));
+	l->z.after_seq = l->seq;
+	l->zerr = 0;
+	err = pthread_create(&l->zthread, NULL, zscan_thread, l);
+	if (err) {
+		zscan_warn(l, strerror(err));
+		l->t->ops->zscan_free(l->zs);
+		l->zs = NULL;
+		return;
+	}
+	l->zrunning = true;
+}
+
+/* Wait for the scan in flight, hand its set to the writers (unless drop), plan the next. */
+static int zscan_finish(struct loop *l, bool drop)
+{
+	uint64_t v;
+	int err = 0;
+
+	if (!l->zrunning)
+		return 0;
+	pthread_join(l->zthread, NULL);
+	if (read(l->zfd, &v, sizeof(v)) < 0) {
+	}
+	l->zrunning = false;
+	if (l->zerr) {
+		zscan_warn(l, l->zwhy);
+	} else if (!drop) {
+		dpt_debug("non-zero pages: %llu of %llu (%llu unreadable, counted non-zero), %.1f MiB "
+			  "read in %.3f s",
+			  (unsigned long long)l->z.count, (unsigned long long)l->z.total,
+			  (unsigned long long)l->z.unknown, (double)l->z.bytes_read / 1048576.0,
+			  ts_diff(&l->z.mono_end, &l->z.mono_start));
+		for (unsigned i = 0; i < l->nw && !err; i++)
+			if (l->w[i].ops->nonzero && (err = l->w[i].ops->nonzero(&l->w[i], &l->z)))
+				err = dpt_fail_ctx(err, "%s output", l->w[i].ops->name);
+	}
+	l->t->ops->zscan_free(l->zs);
+	l->zs = NULL;
+	l->znext = ts_add_ns(l->z.mono_start, l->o->zero_scan_ns);
+	return err;
+}
+
+/* The scan at a stop: the one in flight, then one of the memory as the session leaves it. */
+static int zscan_at_stop(struct loop *l, bool target_gone)
+{
+	int err = zscan_finish(l, false);
+
+	if (err || target_gone || !l->zwanted)
+		return err;
+	zscan_begin(l);
+	return zscan_finish(l, false);
+}
+
 static int tracking_start(struct loop *l)
 {
 	int err = l->t->ops->start(l->t);
@@ -279,6 +388,8 @@ static int tracking_start(struct loop *l)
 			l->compat_pending = true;
 	}
 	plan_next(l, &l->prev_mono);
+	if (!err)
+		zscan_begin(l);
 	return err ? err : arm_timer(l);
 }
 
@@ -295,8 +406,9 @@ static int tracking_stop(struct loop *l, bool collect)
 		err = take_sample(l, DPT_SAMPLE_FINAL | DPT_SAMPLE_PARTIAL);
 	if (err && l->have_last && !(l->last.flags & DPT_SAMPLE_FINAL))
 		emit_lost(l);
+	int e1 = zscan_at_stop(l, err != 0);
 	int e2 = writers_each(l, w_stop);
-	return err ? err : e2;
+	return err ? err : e1 ? e1 : e2;
 }
 
 /* The target ended: its last partial interval is written if the tracker can still see it (a
@@ -314,6 +426,7 @@ static int tracking_stop_ended(struct loop *l, struct loop_result *res)
 			 dpt_last_error() ? dpt_last_error() : "");
 		dpt_clear_error();
 		int err = emit_lost(l);
+		zscan_finish(l, true);
 		if (err) {
 			writers_each(l, w_stop);
 			return err;
@@ -322,6 +435,11 @@ static int tracking_stop_ended(struct loop *l, struct loop_result *res)
 		res->final_written = true;
 		res->final_seconds = sample_seconds(&l->last);
 		res->final_dirty = l->last.dirty;
+		int err = zscan_at_stop(l, false);
+		if (err) {
+			writers_each(l, w_stop);
+			return err;
+		}
 	}
 	return writers_each(l, w_stop);
 }
@@ -348,6 +466,8 @@ static int on_timer(struct loop *l)
 		return err;
 	if (last)
 		return tracking_stop(l, false);
+	if (l->zwanted && !l->zrunning && ts_cmp(&l->prev_mono, &l->znext) >= 0)
+		zscan_begin(l);
 	plan_next(l, &l->prev_mono);
 	return arm_timer(l);
 }
@@ -444,12 +564,13 @@ static int on_signal(struct loop *l, struct loop_result *res)
 static int loop_poll(struct loop *l, struct loop_result *res)
 {
 	for (;;) {
-		struct pollfd pfd[3 + MONITOR_MAX_FDS] = {
+		struct pollfd pfd[4 + MONITOR_MAX_FDS] = {
 			{.fd = l->sfd, .events = POLLIN},
 			{.fd = l->tfd, .events = POLLIN},
 			{.fd = l->t->end_fd, .events = POLLIN},
+			{.fd = l->zrunning ? l->zfd : -1, .events = POLLIN},
 		};
-		unsigned n = 3 + (l->mon ? monitor_pollfds(l->mon, pfd + 3) : 0);
+		unsigned n = 4 + (l->mon ? monitor_pollfds(l->mon, pfd + 4) : 0);
 
 		if (poll(pfd, n, -1) < 0) {
 			if (errno == EINTR)
@@ -470,8 +591,13 @@ static int loop_poll(struct loop *l, struct loop_result *res)
 			if (!l->tracking && !l->mon)
 				return 0;
 		}
-		if (l->mon && n > 3) {
-			int quit = monitor_serve(l->mon, pfd + 3, n - 3);
+		if (pfd[3].revents & POLLIN) {
+			int err = zscan_finish(l, false);
+			if (err)
+				return err;
+		}
+		if (l->mon && n > 4) {
+			int quit = monitor_serve(l->mon, pfd + 4, n - 4);
 			if (l->err)
 				return l->err;
 			if (quit)
@@ -483,7 +609,7 @@ static int loop_poll(struct loop *l, struct loop_result *res)
 int loop_run(struct dpt_tracker *t, struct dpt_writer *w, unsigned nw, const struct loop_opts *o,
 	     struct loop_result *res)
 {
-	struct loop l = {.t = t, .w = w, .nw = nw, .o = o, .tfd = -1, .sfd = -1};
+	struct loop l = {.t = t, .w = w, .nw = nw, .o = o, .tfd = -1, .sfd = -1, .zfd = -1};
 	sigset_t set;
 	int err;
 
@@ -496,6 +622,13 @@ int loop_run(struct dpt_tracker *t, struct dpt_writer *w, unsigned nw, const str
 	l.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (l.sfd < 0 || l.tfd < 0) {
 		err = dpt_fail(-errno, "signalfd/timerfd: %s", strerror(errno));
+		goto out;
+	}
+	for (unsigned i = 0; i < nw; i++)
+		l.zwanted |= w[i].ops->nonzero != NULL;
+	l.zwanted &= o->zero_scan_ns && t->ops->zscan_prepare;
+	if (l.zwanted && (l.zfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		err = dpt_fail(-errno, "eventfd: %s", strerror(errno));
 		goto out;
 	}
 	if (o->monitor) {
@@ -518,6 +651,9 @@ int loop_run(struct dpt_tracker *t, struct dpt_writer *w, unsigned nw, const str
 		dpt_fail(err, "%s", saved); /* the run's own error, not the writers' */
 	}
 out:
+	zscan_finish(&l, true);
+	if (l.zfd >= 0)
+		close(l.zfd);
 	res->intervals = l.intervals;
 	res->started = l.started;
 	monitor_close(l.mon);

@@ -16,6 +16,9 @@ struct loop_opts {
 	uint64_t duration_ns;   /* length of a tracking session, 0 = unlimited */
 	bool compat;            /* Qemu-DPT's all-dirty first sample at each start */
 	const char *monitor;    /* NULL (track at once), "stdio" or "unix:PATH" */
+	/* Non-zero scans (for writers that take them, with a tracker that can): at each start,
+	 * every zero_scan_ns and at each stop; 0: none. */
+	uint64_t zero_scan_ns;
 	/* Called after each successful tracker start(), before the first interval runs (launch
 	 * mode lets its program run here); -errno ends the run. */
 	int (*after_start)(void *arg);

@@ -1,5 +1,7 @@
 /* main.c - dpt's command table. */
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
@@ -29,8 +31,31 @@ static void usage(FILE *f)
 	fprintf(f, "\n'dpt COMMAND --help' describes a command's options.\n");
 }
 
+const char *cmd_line = "dpt";
+
+/* argv joined with spaces, arguments with spaces or quotes single-quoted. */
+static void set_cmd_line(int argc, char **argv)
+{
+	size_t n = 1;
+	for (int i = 0; i < argc; i++)
+		n += 4 * strlen(argv[i]) + 3;
+	char *s = malloc(n), *p = s;
+	if (!s)
+		return;
+	for (int i = 0; i < argc; i++) {
+		bool quote = !argv[i][0] || strpbrk(argv[i], " \t'\"\\$`*?;&|<>()");
+		p += sprintf(p, "%s%s", i ? " " : "", quote ? "'" : "");
+		for (const char *c = argv[i]; *c; c++)
+			p += *c == '\'' && quote ? sprintf(p, "'\\''") : sprintf(p, "%c", *c);
+		if (quote)
+			*p++ = '\'', *p = 0;
+	}
+	cmd_line = s;
+}
+
 int main(int argc, char **argv)
 {
+	set_cmd_line(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

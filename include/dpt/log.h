@@ -24,6 +24,11 @@ void dpt_clear_error(void);
 void dpt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void dpt_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Called with every warning and info line ("warning: ..." or the line), whatever the
+ * verbosity, from whichever thread said it (a trace records them). NULL: none. */
+extern void (*dpt_log_hook)(void *arg, const char *line);
+extern void *dpt_log_hook_arg;
+
 /* 0 = quiet, 1 = normal (default), 2 = verbose (dpt_debug prints). */
 extern int dpt_verbosity;
 void dpt_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -90,6 +90,33 @@ struct dpt_sample {
 	bool regions_changed;            /* differs from the previous sample's list */
 };
 
+/* How a non-zero set was taken. */
+enum dpt_nonzero_method {
+	DPT_NZ_CONTENT = 1, /* present pages read and tested for zeros; absent ones are zero */
+};
+
+/*
+ * The non-zero pages: those whose content was not all zeros when they were looked at. A
+ * migration sends a zero page in a few bytes, so a forecast needs them; a Linux guest holds
+ * many present pages of zeros, so presence is not enough. Taken at the start, every few
+ * seconds and at the end of a recording (a scan takes time: the pages are looked at over
+ * [mono_start, mono_end], while the target runs).
+ */
+struct dpt_nonzero {
+	uint64_t after_seq;	       /* the last interval ended before the scan began (0: none) */
+	struct timespec mono_start, mono_end; /* the scan ran over [start, end] */
+	struct timespec wall_start, wall_end;
+	unsigned method;	       /* enum dpt_nonzero_method */
+	uint64_t total;		       /* pages in the numbering of regions */
+	uint64_t count;		       /* non-zero pages (set bits) */
+	uint64_t unknown;	       /* of those, pages whose content could not be read (swapped
+					  out, unreadable), counted as non-zero */
+	uint64_t bytes_read;	       /* bytes read to take it */
+	unsigned nr_regions;
+	const struct dpt_region *regions;
+	const uint64_t *bitmap;	       /* bitmap_words(total) words */
+};
+
 /* Seconds between two timespecs. */
 double ts_diff(const struct timespec *end, const struct timespec *start);
 

@@ -59,28 +59,6 @@ struct trace_header {
 	const struct dpt_region *regions;
 };
 
-/* How a non-zero set was taken. */
-enum trace_nonzero_method {
-	TRACE_NZ_CONTENT = 1, /* present pages read and tested for zeros; absent ones are zero */
-	TRACE_NZ_WRITTEN = 2, /* pages written since the target started all zeros (micro-VM) */
-};
-
-/* A non-zero set: the pages whose content was not all zeros when they were looked at. */
-struct trace_nonzero {
-	uint64_t after_seq;	       /* the last interval ended before the scan began (0: none) */
-	struct timespec mono_start, mono_end; /* the scan ran over [start, end] */
-	struct timespec wall_start, wall_end;
-	unsigned method;	       /* enum trace_nonzero_method */
-	uint64_t total;		       /* pages in the numbering of regions */
-	uint64_t count;		       /* non-zero pages (set bits) */
-	uint64_t unknown;	       /* of those, pages whose content could not be read (swapped
-					  out, unreadable), counted as non-zero */
-	uint64_t bytes_read;	       /* bytes read to take it */
-	unsigned nr_regions;
-	const struct dpt_region *regions;
-	const uint64_t *bitmap;	       /* bitmap_words(total) words */
-};
-
 /* ---- writing -------------------------------------------------------------------------- */
 
 struct trace_writer;
@@ -92,7 +70,7 @@ int trace_writer_open(struct trace_writer **twp, const char *path, bool overwrit
  * sample without a bitmap is recorded as every page). The region table is written when
  * s->regions_changed or it differs from the last one written. */
 int trace_writer_sample(struct trace_writer *tw, const struct dpt_sample *s);
-int trace_writer_nonzero(struct trace_writer *tw, const struct trace_nonzero *z);
+int trace_writer_nonzero(struct trace_writer *tw, const struct dpt_nonzero *z);
 /* A tracking session starts (start = true) or stops, at these times. */
 int trace_writer_session(struct trace_writer *tw, bool start, const struct timespec *mono,
 			 const struct timespec *wall);
@@ -141,7 +119,7 @@ struct trace_record {
 	bool has_set;	       /* the record holds its dirty set */
 	bool has_discarded_set;
 	/* TRACE_REC_NONZERO (bitmap NULL until trace_reader_bitmap()) */
-	struct trace_nonzero nz;
+	struct dpt_nonzero nz;
 	/* TRACE_REC_START / STOP / MESSAGE: the times; MESSAGE: the text */
 	struct timespec mono, wall;
 	const char *text;

@@ -19,6 +19,7 @@
 #include "dpt/sample.h"
 
 struct vm;
+struct dpt_zscan; /* a tracker's snapshot of what a non-zero scan reads */
 
 enum dpt_target_kind {
 	DPT_TARGET_VM,  /* dpt's built-in micro-VM */
@@ -61,6 +62,15 @@ struct dpt_tracker_ops {
 	bool (*ended)(struct dpt_tracker *t);
 	/* Detach; safe on a half-opened tracker; leaves the target as it was found. */
 	void (*close)(struct dpt_tracker *t);
+
+	/* Optional: the non-zero pages (struct dpt_nonzero), in two steps so that the slow one
+	 * runs off the loop's thread. zscan_prepare() runs on the loop's thread between two
+	 * collects and snapshots what to look at (cheap). zscan_run() runs on a thread of its
+	 * own, possibly while collect() runs, so it touches nothing of the tracker's: it reads
+	 * the memory and fills z, whose bitmap and regions belong to zs until zscan_free(). */
+	int (*zscan_prepare)(struct dpt_tracker *t, struct dpt_zscan **zs);
+	int (*zscan_run)(struct dpt_zscan *zs, struct dpt_nonzero *z);
+	void (*zscan_free)(struct dpt_zscan *zs);
 };
 
 struct dpt_tracker {

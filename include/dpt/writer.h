@@ -27,6 +27,10 @@ struct dpt_run_info {
 	int estimate;            /* counts are estimates */
 	bool counts_discarded;   /* samples' discarded counts are known */
 	bool per_process;        /* samples carry per-process rows */
+	bool has_bitmap;         /* samples carry dirty bitmaps */
+	bool compat;             /* Qemu-DPT's all-dirty first sample and final naming */
+	uint64_t zero_scan_ns;   /* non-zero scans every this long (0: none) */
+	const char *command;     /* dpt's command line */
 };
 
 struct dpt_writer;
@@ -37,6 +41,8 @@ struct dpt_writer_ops {
 	int (*start)(struct dpt_writer *w);
 	int (*sample)(struct dpt_writer *w, const struct dpt_sample *s);
 	int (*stop)(struct dpt_writer *w);
+	/* Optional: a non-zero set was taken (only writers that have this ask for the scans). */
+	int (*nonzero)(struct dpt_writer *w, const struct dpt_nonzero *z);
 	/* Flush and release; returns -errno if buffered data could not be written. Safe after a
 	 * failed open. */
 	int (*close)(struct dpt_writer *w);

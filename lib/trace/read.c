@@ -668,7 +668,7 @@ static int parse_interval(struct trace_reader *r, uint64_t off, struct trace_rec
 static int parse_nonzero(struct trace_reader *r, uint64_t off, struct trace_record *rec)
 {
 	struct tcur c = {r->raw.p, r->raw.p + r->raw.len};
-	struct trace_nonzero *z = &rec->nz;
+	struct dpt_nonzero *z = &rec->nz;
 	const struct trace_header *h = &r->info.h;
 	int64_t t[4] = {0};
 	uint64_t v, pages = 0;

@@ -376,7 +376,8 @@ int trace_writer_sample(struct trace_writer *tw, const struct dpt_sample *s)
 		if ((err = put_bytes(b, IF_VCPUS, tw->tmp.p, tw->tmp.len)))
 			goto out;
 	}
-	if (s->nr_regions && (s->regions_changed || regions_differ(tw, s->nr_regions, s->regions))) {
+	/* a sample without regions (Qemu-DPT's all-dirty one) after some: an empty table */
+	if (s->regions_changed || regions_differ(tw, s->nr_regions, s->regions)) {
 		if ((err = put_regions(tw, b, IF_REGIONS, s->nr_regions, s->regions)) ||
 		    (err = remember_regions(tw, s->nr_regions, s->regions)))
 			goto out;
@@ -409,7 +410,7 @@ out:
 	return err;
 }
 
-int trace_writer_nonzero(struct trace_writer *tw, const struct trace_nonzero *z)
+int trace_writer_nonzero(struct trace_writer *tw, const struct dpt_nonzero *z)
 {
 	struct tbuf *b = &tw->raw;
 	uint64_t at;

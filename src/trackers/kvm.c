@@ -380,6 +380,75 @@ static int kvm_collect(struct dpt_tracker *t, struct dpt_sample *s)
 	return 0;
 }
 
+/*
+ * Non-zero pages: the workload memory is mapped in dpt, so the scan reads it in place, a page
+ * at a time, while the guest runs (a page written during the scan is seen either way). The
+ * memory starts zeroed and the guest writes a non-zero stamp into every page it writes.
+ */
+struct dpt_zscan {
+	const uint8_t *mem;
+	uint64_t pages;
+	struct dpt_region region;
+	uint64_t *bm;
+};
+
+static int kvm_zscan_prepare(struct dpt_tracker *t, struct dpt_zscan **zsp)
+{
+	struct kvm_priv *p = t->priv;
+	struct dpt_zscan *zs = calloc(1, sizeof(*zs));
+
+	if (!zs)
+		return -ENOMEM;
+	zs->pages = p->pages;
+	zs->region = p->region;
+	zs->mem = vm_mem_ptr(p->vm, vm_workload_gpa(p->vm), p->pages * 4096);
+	zs->bm = calloc(bitmap_words(p->pages) + 1, sizeof(uint64_t));
+	if (!zs->mem || !zs->bm) {
+		free(zs->bm);
+		free(zs);
+		return dpt_fail(-ENOMEM, "non-zero scan: no workload memory");
+	}
+	*zsp = zs;
+	return 0;
+}
+
+static bool page_is_zero(const uint8_t *page)
+{
+	const uint64_t *w = (const uint64_t *)page;
+	uint64_t acc = 0;
+
+	for (unsigned i = 0; i < 4096 / 8; i += 8)
+		acc |= w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] |
+		       w[i + 7];
+	return !acc;
+}
+
+static int kvm_zscan_run(struct dpt_zscan *zs, struct dpt_nonzero *z)
+{
+	uint64_t n = 0;
+
+	for (uint64_t i = 0; i < zs->pages; i++)
+		if (!page_is_zero(zs->mem + i * 4096)) {
+			bitmap_set(zs->bm, i);
+			n++;
+		}
+	z->method = DPT_NZ_CONTENT;
+	z->total = zs->pages;
+	z->count = n;
+	z->bytes_read = zs->pages * 4096;
+	z->nr_regions = 1;
+	z->regions = &zs->region;
+	z->bitmap = zs->bm;
+	return 0;
+}
+
+static void kvm_zscan_free(struct dpt_zscan *zs)
+{
+	if (zs)
+		free(zs->bm);
+	free(zs);
+}
+
 static void kvm_close(struct dpt_tracker *t)
 {
 	struct kvm_priv *p = t->priv;
@@ -433,4 +502,7 @@ const struct dpt_tracker_ops kvm_tracker_ops = {
     .start = kvm_start,
     .collect = kvm_collect,
     .close = kvm_close,
+	.zscan_prepare = kvm_zscan_prepare,
+	.zscan_run = kvm_zscan_run,
+	.zscan_free = kvm_zscan_free,
 };

@@ -232,10 +232,10 @@ static int write_run(const char *path, bool footer, int level)
 	for (int i = 0; i < NS && !err; i++) {
 		err = trace_writer_sample(tw, &run[i].s);
 		if (!err && i == 10) {
-			struct trace_nonzero z = {
+			struct dpt_nonzero z = {
 				.after_seq = 11, .mono_start = run[i].s.mono_end,
 				.mono_end = run[i].s.mono_end, .wall_start = run[i].s.wall_end,
-				.wall_end = run[i].s.wall_end, .method = TRACE_NZ_CONTENT,
+				.wall_end = run[i].s.wall_end, .method = DPT_NZ_CONTENT,
 				.total = 3000, .count = run[3].s.dirty, .unknown = 2,
 				.bytes_read = 12345, .nr_regions = 2, .regions = base_regions,
 				.bitmap = run[3].bm};
