@@ -250,6 +250,49 @@ static void test_errors(void)
 	TEST_CHECK(access(path, F_OK) != 0, "csv-discard-removes", "file left behind");
 }
 
+/* Qemu-DPT file names read back: the inverse of the writer's naming, canonical only. */
+static void test_name_parse(void)
+{
+	static const struct {
+		const char *name;
+		int ok;
+		pid_t pid;
+		int64_t secs;
+		unsigned suffix;
+	} cases[] = {
+		{"qemu.bm-14528.1434530585", 1, 14528, 1434530585, 0},
+		{"qemu.bm-14528.1434530585.1", 1, 14528, 1434530585, 1},
+		{"qemu.bm-1.0.12", 1, 1, 0, 12},
+		{"qemu.bm-14528.1434530585.0", 0, 0, 0, 0},  /* the writer never adds .0 */
+		{"qemu.bm-014528.1434530585", 0, 0, 0, 0},   /* leading zero: not a name it writes */
+		{"qemu.bm-14528.1434530585.", 0, 0, 0, 0},
+		{"qemu.bm-14528", 0, 0, 0, 0},
+		{"qemu.bm--1.5", 0, 0, 0, 0},
+		{"qemu.bm-99999999999.5", 0, 0, 0, 0},	   /* pid out of range */
+		{"qemu.bm-1.5.1.1", 0, 0, 0, 0},
+		{"qemu.bm-1.5x", 0, 0, 0, 0},
+		{"README", 0, 0, 0, 0},
+		{".dpt-probe-abc123", 0, 0, 0, 0},
+	};
+	char why[300] = "";
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		pid_t pid = 0;
+		int64_t secs = 0;
+		unsigned suffix = 0;
+		int ok = !bitmap_name_parse(cases[i].name, &pid, &secs, &suffix);
+
+		if (ok != cases[i].ok || (ok && (pid != cases[i].pid || secs != cases[i].secs ||
+						 suffix != cases[i].suffix))) {
+			snprintf(why, sizeof(why), "%s: %s (pid %d, secs %lld, suffix %u)",
+				 cases[i].name, ok ? "accepted" : "refused", (int)pid,
+				 (long long)secs, suffix);
+			break;
+		}
+	}
+	TEST_CHECK(!why[0], "bitmap-name-parse", "%s", why);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -261,6 +304,7 @@ int main(void)
 	test_csv();
 	test_lost_text();
 	test_errors();
+	test_name_parse();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
