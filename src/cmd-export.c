@@ -318,6 +318,7 @@ int cmd_export(int argc, char **argv)
 	if (!err)
 		err = e;
 	uint64_t tail = trace_reader_tail(ex.r);
+	bool footer = trace_reader_info(ex.r)->has_footer;
 	trace_reader_close(ex.r);
 	if (err)
 		return cmd_error("export failed");
@@ -325,5 +326,9 @@ int cmd_export(int argc, char **argv)
 		dpt_warn("%s: its last %llu bytes are a torn record (the recording was killed "
 			 "mid-write): ignored; %llu intervals exported",
 			 o.trace, (unsigned long long)tail, (unsigned long long)ex.intervals);
+	else if (!footer)
+		dpt_warn("%s: no footer (the recording was killed between two records): %llu "
+			 "intervals exported, the last ones may be missing",
+			 o.trace, (unsigned long long)ex.intervals);
 	return 0;
 }

@@ -143,24 +143,36 @@ static int import_list(struct import *im)
 	return err;
 }
 
-/* The pids of the files, "123, 456" (at most a line's worth). */
-static void import_pids(const struct import *im, char *buf, size_t len, unsigned *nr)
+static int pid_cmp(const void *a, const void *b)
 {
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The pids of the files in increasing order, "123, 456" (at most len bytes); how many. */
+static int import_pids(const struct import *im, char *buf, size_t len, unsigned *nr)
+{
+	pid_t *pids = malloc(im->n * sizeof(*pids));
 	size_t off = 0;
 
+	if (!pids)
+		return -ENOMEM;
+	for (size_t i = 0; i < im->n; i++)
+		pids[i] = im->files[i].pid;
+	qsort(pids, im->n, sizeof(*pids), pid_cmp);
 	*nr = 0;
 	buf[0] = 0;
 	for (size_t i = 0; i < im->n; i++) {
-		size_t j = 0;
-		while (j < i && im->files[j].pid != im->files[i].pid)
-			j++;
-		if (j < i)
+		if (i && pids[i] == pids[i - 1])
 			continue;
 		if (off < len)
 			off += (size_t)snprintf(buf + off, len - off, "%s%d", *nr ? ", " : "",
-						(int)im->files[i].pid);
+						(int)pids[i]);
 		(*nr)++;
 	}
+	free(pids);
+	return 0;
 }
 
 /* Keep the files of one pid: the only one, or want (0: none asked for). */
@@ -170,7 +182,8 @@ static int import_pick_pid(struct import *im, pid_t want)
 	unsigned nr;
 	size_t kept = 0;
 
-	import_pids(im, pids, sizeof(pids), &nr);
+	if (import_pids(im, pids, sizeof(pids), &nr))
+		return -ENOMEM;
 	if (!want && nr > 1)
 		return dpt_fail(-EINVAL,
 				"%s holds the bitmap files of %u processes (pids %s): pick one "
@@ -479,8 +492,9 @@ int cmd_import(int argc, char **argv)
 			 im.dir, im.n, im.n == 1 ? "" : "s", (int)im.files[0].pid, out, nr,
 			 nr == 1 ? "" : "s", im.all_first ? " after the all-dirty one" : "", what);
 		if (im.same_second)
-			dpt_info("%u interval%s end in the second the one before ended in: Qemu-DPT "
-				 "names give whole seconds, so %s length is unknown (0 in the trace)",
+			dpt_info("%u interval%s ended in the same second as the one before: "
+				 "Qemu-DPT names give whole seconds, so %s length is unknown (0 in "
+				 "the trace)",
 				 im.same_second, im.same_second == 1 ? "" : "s",
 				 im.same_second == 1 ? "its" : "their");
 	}
