@@ -192,9 +192,9 @@ fi
 
 # --- a followed tree: per-process rows, the CSV's companion file ---------------------------------
 if "$DPT" check 2>/dev/null | grep -q '^tracker pid, uffd method *works'; then
-	export LSAN_OPTIONS=detect_leaks=0
 	W=$HELPERS/writer
-	"$DPT" track -q -f --interval 200ms -o trace:"$TMP/F.dpt" -o csv:"$TMP/F.csv" \
+	# its processes are traced by a keeper: a sanitizer build's leak check must be off there
+	LSAN_OPTIONS=detect_leaks=0 "$DPT" track -q -f --interval 200ms -o trace:"$TMP/F.dpt" -o csv:"$TMP/F.csv" \
 		-o ndjson:"$TMP/F.json" -- sh -c "\"$W\" --wss 4M --rate 2000 --duration 1 >/dev/null &
 		\"$W\" --wss 4M --rate 1000 --duration 1.2 >/dev/null; wait" 2>/dev/null
 	check follow-run test $? = 0 -a -s "$TMP/F.procs.csv"
