@@ -61,7 +61,7 @@ struct export_run {
 	struct bitmap_dir dir;
 	char **paths; /* bitmap files written, removed on failure */
 	size_t nr_paths, paths_cap;
-	uint64_t intervals, files;
+	uint64_t intervals;
 };
 
 static int export_parse(int argc, char **argv, struct export_opts *o, bool *done)
@@ -235,7 +235,6 @@ static int export_bitmap(struct export_run *ex, struct dpt_sample *s)
 		return -ENOMEM;
 	}
 	ex->nr_paths++;
-	ex->files++;
 	return 0;
 }
 
@@ -277,7 +276,7 @@ static bool in_range(const struct export_opts *o, const struct trace_header *h,
 static int export_replay(struct export_run *ex, const struct export_opts *o)
 {
 	struct trace_record rec;
-	int got, err = 0;
+	int got = 0, err = 0;
 
 	while (!err && (got = trace_reader_next(ex->r, &rec)) > 0) {
 		switch (rec.type) {
@@ -290,7 +289,7 @@ static int export_replay(struct export_run *ex, const struct export_opts *o)
 			if (in_range(o, ex->h, &rec.s.mono_start, &rec.s.mono_end))
 				err = export_interval(ex, &rec);
 			break;
-		default: /* non-zero sets and messages: no live writer but the trace has them */
+		default: /* non-zero sets, messages: only the trace writer takes them live */
 			break;
 		}
 	}

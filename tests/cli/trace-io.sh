@@ -47,6 +47,7 @@ bad_io() {
 bytes() {
 	local f=$1 off=$2
 	shift 2
+	# shellcheck disable=SC2059 # octal escapes, built on purpose
 	printf "$(printf '\\%s' "$@")" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
 }
 # zeros FILE N: a file of N zero bytes
