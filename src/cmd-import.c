@@ -9,7 +9,8 @@
  *    file's size in bits, an upper bound (a file holds ceil(T/64) words: T may be up to 63
  *    less).
  * 3. Times: a name gives the second its interval ended in (time(NULL) in Qemu-DPT, the end's
- *    second in dpt); an interval starts where the previous one ended. After an all-dirty
+ *    second in dpt); the files of one second (dpt's sub-second intervals) have their ends
+ *    spread evenly over it; an interval starts where the previous one ended. After an all-dirty
  *    first file, the last file is named after the second after its end (dpt_stop's
  *    time(NULL) + 1, dpt's --compat): its end is one second less, and the trace is marked
  *    compat so that dpt export names it back alike. Monotonic times are the wall times.
@@ -294,6 +295,14 @@ static int import_times(struct import *im)
 		if (i > first && im->ends[i] == im->ends[i - 1])
 			im->same_second++;
 	}
+	/* files that share a second (dpt's sub-second intervals): spread their ends evenly over
+	 * it, an estimate that keeps each end in its second (so export names them alike) */
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && im->ends[j] == im->ends[i];)
+			j++;
+		for (size_t k = i + 1; k < j; k++)
+			im->ends[k] += (int64_t)(k - i) * NSEC / (int64_t)(j - i);
+	}
 	/* n ends: n - 1 intervals after the all-dirty one, or n - 1 gaps between intervals */
 	int64_t span = im->ends[n - 1] - im->ends[0];
 	im->interval = n > 1 && span > 0 ? span / (int64_t)(n - 1) : NSEC;
@@ -493,8 +502,8 @@ int cmd_import(int argc, char **argv)
 			 nr == 1 ? "" : "s", im.all_first ? " after the all-dirty one" : "", what);
 		if (im.same_second)
 			dpt_info("%u interval%s ended in the same second as the one before: "
-				 "Qemu-DPT names give whole seconds, so %s length is unknown (0 in "
-				 "the trace)",
+				 "Qemu-DPT names give whole seconds, so the ends of the files of one "
+				 "second are spread evenly over it (%s length is an estimate)",
 				 im.same_second, im.same_second == 1 ? "" : "s",
 				 im.same_second == 1 ? "its" : "their");
 	}

@@ -114,6 +114,12 @@ if have_kvm; then
 		"$TMP/seq/I.dump"
 	check import-seq-header grep -q 'tracker=import .*flags=0x32 .*pid=[1-9]' "$TMP/seq/I.dump"
 	check import-random-upper-bound grep -q '16384 pages, an upper bound' "$TMP/random/imerr"
+	# 100-ms files share seconds: their ends are spread over them (m files of a second 1/m s
+	# apart), so every interval has a length, under a second; said to be an estimate
+	check import-spread-lengths awk '/^interval seq=[1-9]/ { sub(/mono=/, "", $3)
+		split($3, t, /\.\./); d = t[2] - t[1]
+		if (d <= 0.05 || d > 1) bad = 1; n++ } END { exit bad || n < 10 }' "$TMP/random/I.dump"
+	check import-spread-said grep -q 'spread evenly over it' "$TMP/random/imerr"
 	# the dirty counts come through: the import's ndjson has the live run's counts
 	"$DPT" export "$TMP/seq/I.dpt" --csv "$TMP/seq/I.csv"
 	check import-seq-counts cmp <(cut -d, -f1,4,5 "$TMP/seq/C.csv") \
