@@ -486,13 +486,6 @@ static void put32(uint8_t *p, uint32_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static void refit_crc(uint8_t *rec)
-{
-	uint32_t stored = (uint32_t)rec[8] | (uint32_t)rec[9] << 8 | (uint32_t)rec[10] << 16 |
-			  (uint32_t)rec[11] << 24;
-	put32(rec + 16 + stored, trace_crc32c(0, rec, 16 + stored));
-}
-
 static void test_hostile(const char *dir)
 {
 	char path[4096];
@@ -591,7 +584,7 @@ static void test_hostile(const char *dir)
 		trace_reader_close(r);
 	}
 	memcpy(t + len, "DPTR\x02\0\0\0\xff\xff\0\0\xff\xff\0\0", 16);
-	refit_crc(t + len); /* declared far past the end: a torn record */
+	/* declared far past the end: a torn record (its CRC would be past the end too) */
 	err = trace_reader_open_mem(&r, t, len + 40);
 	if (!err) {
 		int n = 0, got;
