@@ -835,12 +835,14 @@ int trace_reader_bitmap(struct trace_reader *r, int which, const uint64_t **bitm
 		return err;
 	size_t words = bitmap_words(r->total);
 	if (!r->bm_ok[which]) {
-		if (words > r->bm_words[which]) {
-			uint64_t *p = realloc(r->bm[which], words * sizeof(*p));
+		/* at least a word: a set of no pages is a bitmap too, never NULL */
+		if (!r->bm[which] || words > r->bm_words[which]) {
+			size_t n = words ? words : 1;
+			uint64_t *p = realloc(r->bm[which], n * sizeof(*p));
 			if (!p)
 				return -ENOMEM;
 			r->bm[which] = p;
-			r->bm_words[which] = words;
+			r->bm_words[which] = n;
 		}
 		memset(r->bm[which], 0, words * sizeof(uint64_t));
 		err = set_decode_bitmap(r->set[which], r->set_len[which], r->total,

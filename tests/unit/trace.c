@@ -600,6 +600,59 @@ static void test_hostile(const char *dir)
 	free(t);
 }
 
+/* ---- regressions: inputs the fuzz test (trace-fuzz.c) found wrong ---- */
+
+/* A trace of one session with these samples and messages (NULL: none), no footer. */
+static int write_small(const char *path, const struct dpt_sample *s, unsigned n,
+		       const char *const *msgs, unsigned nmsgs)
+{
+	struct trace_header h = header();
+	struct trace_writer *tw;
+	struct timespec m = ts(5000000000LL), w = ts(1795920000123456789LL);
+	int err;
+
+	h.nr_regions = 0;
+	unlink(path);
+	if ((err = trace_writer_open(&tw, path, false, &h)))
+		return err;
+	for (unsigned i = 0; i < n && !err; i++)
+		err = trace_writer_sample(tw, &s[i]);
+	for (unsigned i = 0; i < nmsgs && !err; i++)
+		err = trace_writer_message(tw, &m, &w, msgs[i]);
+	int e2 = trace_writer_close(tw, false, false);
+	return err ? err : e2;
+}
+
+/* A set of zero pages asked for as a bitmap: nothing to copy, and no NULL handed to memset
+ * (UBSan in make sanitize). */
+static void test_zero_pages(const char *dir)
+{
+	char path[4096];
+	uint64_t word = 0;
+	struct dpt_sample s = {.seq = 1, .total = 0, .page_size = 4096, .bitmap = &word};
+	struct trace_reader *r;
+	struct trace_record rec;
+	const uint64_t *bm;
+	const struct trace_run *runs;
+	size_t nr = 1;
+	int err;
+
+	snprintf(path, sizeof(path), "%s/zero.dpt", dir);
+	err = write_small(path, &s, 1, NULL, 0);
+	if (!err)
+		err = trace_reader_open(&r, path);
+	if (!err) {
+		int got = trace_reader_next(r, &rec);
+		int e1 = trace_reader_bitmap(r, 0, &bm), e2 = trace_reader_runs(r, 0, &runs, &nr);
+		TEST_CHECK(got == 1 && rec.has_set && !e1 && !e2 && !nr, "zero-page-set",
+			   "%d %d %d %zu: %s", got, e1, e2, nr, dpt_last_error());
+		trace_reader_close(r);
+	} else {
+		TEST_CHECK(0, "zero-page-set", "%s", dpt_last_error());
+	}
+	dpt_clear_error();
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/dpt-trace-test.XXXXXX";
@@ -616,6 +669,7 @@ int main(void)
 	test_truncation(dir);
 	test_flips(dir);
 	test_hostile(dir);
+	test_zero_pages(dir);
 	char cmd[4200];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd)) {
