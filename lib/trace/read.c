@@ -734,6 +734,7 @@ static int parse_event(struct trace_reader *r, uint64_t off, struct trace_record
 	struct tcur c = {r->raw.p, r->raw.p + r->raw.len};
 	const struct trace_header *h = &r->info.h;
 	int64_t mono = 0, wall = 0;
+	bool has_text = false;
 	struct field f;
 	int got, err = 0;
 
@@ -742,8 +743,8 @@ static int parse_event(struct trace_reader *r, uint64_t off, struct trace_record
 			err = field_int(&f, &mono);
 		else if (f.tag == EF_WALL)
 			err = field_int(&f, &wall);
-		else if (f.tag == EF_TEXT)
-			err = field_str(&f, &r->text);
+		else if (f.tag == EF_TEXT && !(err = field_str(&f, &r->text)))
+			has_text = true;
 	}
 	if (err == -ENOMEM)
 		return err;
@@ -751,7 +752,7 @@ static int parse_event(struct trace_reader *r, uint64_t off, struct trace_record
 		return bad(r, off, "malformed event");
 	rec->mono = ns_ts(h->mono_start_ns + mono);
 	rec->wall = ns_ts(h->wall_start_ns + wall);
-	rec->text = r->text ? r->text : "";
+	rec->text = has_text ? r->text : ""; /* not an earlier message's */
 	return 0;
 }
 

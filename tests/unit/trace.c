@@ -653,6 +653,33 @@ static void test_zero_pages(const char *dir)
 	dpt_clear_error();
 }
 
+/* A message without its text field says nothing, not the previous message's text. */
+static void test_message_without_text(const char *dir)
+{
+	static const char *const msgs[] = {"first", NULL};
+	char path[4096], text[2][64] = {"?", "?"};
+	struct trace_reader *r;
+	struct trace_record rec;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/msg.dpt", dir);
+	if (write_small(path, NULL, 0, msgs, 2) || trace_reader_open(&r, path)) {
+		TEST_CHECK(0, "message-without-text", "%s", dpt_last_error());
+		return;
+	}
+	for (int pass = 0; pass < 2; pass++) { /* and after a rewind */
+		while (trace_reader_next(r, &rec) > 0)
+			if (rec.type == TRACE_REC_MESSAGE && n < 2)
+				snprintf(text[n++], sizeof(text[0]), "%s", rec.text);
+		TEST_CHECK(n == 2 && !strcmp(text[0], "first") && !text[1][0],
+			   pass ? "message-without-text-rewind" : "message-without-text",
+			   "%d messages: '%s', '%s'", n, text[0], text[1]);
+		trace_reader_rewind(r);
+		n = 0;
+	}
+	trace_reader_close(r);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/dpt-trace-test.XXXXXX";
@@ -670,6 +697,7 @@ int main(void)
 	test_flips(dir);
 	test_hostile(dir);
 	test_zero_pages(dir);
+	test_message_without_text(dir);
 	char cmd[4200];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd)) {
