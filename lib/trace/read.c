@@ -594,7 +594,8 @@ static int parse_interval(struct trace_reader *r, uint64_t off, struct trace_rec
 		case IF_PROCS: {
 			struct tcur pc = f.v;
 			uint64_t n;
-			if (get_varint(&pc, &n) || n > (uint64_t)(pc.end - pc.p) / 8) {
+			/* a row is 7 varints and its comm: at least 7 bytes */
+			if (get_varint(&pc, &n) || n > (uint64_t)(pc.end - pc.p) / 7) {
 				err = -EBADMSG;
 				break;
 			}

@@ -680,6 +680,29 @@ static void test_message_without_text(const char *dir)
 	trace_reader_close(r);
 }
 
+/* The smallest per-process row (pid 0, no comm, zeros) is 7 bytes: the writer writes it, the
+ * reader reads it. */
+static void test_small_proc_row(const char *dir)
+{
+	char path[4096];
+	struct dpt_proc p = {.pid = 0, .ppid = 0, .comm = ""};
+	struct dpt_sample s = {.seq = 1, .total = 10, .page_size = 4096, .nr_procs = 1, .procs = &p};
+	struct trace_reader *r;
+	struct trace_record rec;
+	int got = -1;
+	bool same = false;
+
+	snprintf(path, sizeof(path), "%s/proc.dpt", dir);
+	if (!write_small(path, &s, 1, NULL, 0) && !trace_reader_open(&r, path)) {
+		got = trace_reader_next(r, &rec);
+		same = got == 1 && rec.s.nr_procs == 1 && !rec.s.procs[0].comm[0] &&
+		       !rec.s.procs[0].pid && !rec.s.procs[0].total;
+		trace_reader_close(r);
+	}
+	TEST_CHECK(same, "proc-row-7-bytes", "%d: %s", got, dpt_last_error());
+	dpt_clear_error();
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/dpt-trace-test.XXXXXX";
@@ -698,6 +721,7 @@ int main(void)
 	test_hostile(dir);
 	test_zero_pages(dir);
 	test_message_without_text(dir);
+	test_small_proc_row(dir);
 	char cmd[4200];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd)) {
