@@ -70,6 +70,27 @@ static struct timespec ns_ts(int64_t ns)
 	return t;
 }
 
+/* The time rel ns after base: 0, or -EBADMSG if it leaves the int64 range (a hostile time). */
+static int rel_ts(int64_t base, int64_t rel, struct timespec *t)
+{
+	int64_t ns;
+
+	if (__builtin_add_overflow(base, rel, &ns))
+		return -EBADMSG;
+	*t = ns_ts(ns);
+	return 0;
+}
+
+/* Monotonic and wall-clock start and end, relative to the header's. */
+static int rel_times(const struct trace_header *h, const int64_t t[4], struct timespec *ms,
+		     struct timespec *me, struct timespec *ws, struct timespec *we)
+{
+	if (rel_ts(h->mono_start_ns, t[0], ms) || rel_ts(h->mono_start_ns, t[1], me) ||
+	    rel_ts(h->wall_start_ns, t[2], ws) || rel_ts(h->wall_start_ns, t[3], we))
+		return -EBADMSG;
+	return 0;
+}
+
 static int bad(const struct trace_reader *r, uint64_t off, const char *what)
 {
 	return dpt_fail(-EBADMSG, "trace: record at offset %llu: %s", (unsigned long long)off, what);
@@ -654,10 +675,8 @@ static int parse_interval(struct trace_reader *r, uint64_t off, struct trace_rec
 		return bad(r, off, "its regions do not cover its pages");
 	s->nr_regions = nr;
 	s->regions = nr ? r->regions : NULL;
-	s->mono_start = ns_ts(h->mono_start_ns + t[0]);
-	s->mono_end = ns_ts(h->mono_start_ns + t[1]);
-	s->wall_start = ns_ts(h->wall_start_ns + t[2]);
-	s->wall_end = ns_ts(h->wall_start_ns + t[3]);
+	if (rel_times(h, t, &s->mono_start, &s->mono_end, &s->wall_start, &s->wall_end))
+		return bad(r, off, "time out of range");
 	r->total = s->total;
 	r->set_count[0] = s->dirty;
 	r->set_count[1] = s->discarded;
@@ -721,10 +740,8 @@ static int parse_nonzero(struct trace_reader *r, uint64_t off, struct trace_reco
 		return bad(r, off, "non-zero record out of range");
 	z->nr_regions = nr;
 	z->regions = nr ? r->nz_regions : NULL;
-	z->mono_start = ns_ts(h->mono_start_ns + t[0]);
-	z->mono_end = ns_ts(h->mono_start_ns + t[1]);
-	z->wall_start = ns_ts(h->wall_start_ns + t[2]);
-	z->wall_end = ns_ts(h->wall_start_ns + t[3]);
+	if (rel_times(h, t, &z->mono_start, &z->mono_end, &z->wall_start, &z->wall_end))
+		return bad(r, off, "time out of range");
 	r->total = z->total;
 	r->set_count[0] = z->count;
 	return 0;
@@ -751,8 +768,8 @@ static int parse_event(struct trace_reader *r, uint64_t off, struct trace_record
 		return err;
 	if (err || got < 0)
 		return bad(r, off, "malformed event");
-	rec->mono = ns_ts(h->mono_start_ns + mono);
-	rec->wall = ns_ts(h->wall_start_ns + wall);
+	if (rel_ts(h->mono_start_ns, mono, &rec->mono) || rel_ts(h->wall_start_ns, wall, &rec->wall))
+		return bad(r, off, "time out of range");
 	rec->text = has_text ? r->text : ""; /* not an earlier message's */
 	return 0;
 }

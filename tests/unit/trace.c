@@ -486,6 +486,13 @@ static void put32(uint8_t *p, uint32_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
+static void refit_crc(uint8_t *rec)
+{
+	uint32_t stored = (uint32_t)rec[8] | (uint32_t)rec[9] << 8 | (uint32_t)rec[10] << 16 |
+			  (uint32_t)rec[11] << 24;
+	put32(rec + 16 + stored, trace_crc32c(0, rec, 16 + stored));
+}
+
 static void test_hostile(const char *dir)
 {
 	char path[4096];
@@ -602,6 +609,29 @@ static void test_hostile(const char *dir)
 
 /* ---- regressions: inputs the fuzz test (trace-fuzz.c) found wrong ---- */
 
+/* Append a record framed by hand (type, payload, right CRC) at t + *len. */
+static void append_record(uint8_t *t, size_t *len, unsigned type, const struct tbuf *payload)
+{
+	uint8_t *rec = t + *len;
+
+	memcpy(rec, "DPTR", 4);
+	rec[4] = (uint8_t)type;
+	rec[5] = rec[6] = rec[7] = 0;
+	put32(rec + 8, (uint32_t)payload->len);
+	put32(rec + 12, (uint32_t)payload->len);
+	memcpy(rec + 16, payload->p, payload->len);
+	refit_crc(rec);
+	*len += 16 + payload->len + 4;
+}
+
+static void put_field(struct tbuf *b, unsigned tag, uint64_t v)
+{
+	tbuf_reserve(b, 21);
+	put_varint(b, tag);
+	put_varint(b, varint_size(v));
+	put_varint(b, v);
+}
+
 /* A trace of one session with these samples and messages (NULL: none), no footer. */
 static int write_small(const char *path, const struct dpt_sample *s, unsigned n,
 		       const char *const *msgs, unsigned nmsgs)
@@ -703,6 +733,43 @@ static void test_small_proc_row(const char *dir)
 	dpt_clear_error();
 }
 
+/* A time whose sum with the header's start (positive here) leaves int64 is refused, with no
+ * signed overflow on the way (UBSan in make sanitize). */
+static void test_time_overflow(const char *dir)
+{
+	char path[4096];
+	size_t len;
+	struct tbuf b = {0};
+	struct trace_reader *r;
+	struct trace_record rec;
+	int refused = 0;
+
+	snprintf(path, sizeof(path), "%s/time.dpt", dir);
+	write_small(path, NULL, 0, NULL, 0); /* header: mono_start_ns 5 s, wall 2026 */
+	uint8_t *full = slurp(path, &len), *t = malloc(len + 256);
+	for (int i = 0; i < 4; i++) {
+		memcpy(t, full, len);
+		size_t n = len;
+		b.len = 0;
+		put_field(&b, IF_SEQ, 1);
+		for (unsigned tag = IF_MONO_START; tag <= IF_WALL_END; tag++)
+			put_field(&b, tag, zigzag(tag - IF_MONO_START == (unsigned)i ? INT64_MAX : 0));
+		put_field(&b, IF_TOTAL, 0);
+		append_record(t, &n, TRACE_REC_INTERVAL, &b);
+		int got = -1;
+		if (!trace_reader_open_mem(&r, t, n)) {
+			got = trace_reader_next(r, &rec);
+			trace_reader_close(r);
+		}
+		refused += got == -EBADMSG && strstr(dpt_last_error(), "time");
+		dpt_clear_error();
+	}
+	TEST_CHECK(refused == 4, "time-out-of-range", "%d of 4 refused", refused);
+	tbuf_free(&b);
+	free(full);
+	free(t);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/dpt-trace-test.XXXXXX";
@@ -722,6 +789,7 @@ int main(void)
 	test_zero_pages(dir);
 	test_message_without_text(dir);
 	test_small_proc_row(dir);
+	test_time_overflow(dir);
 	char cmd[4200];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd)) {
