@@ -136,7 +136,7 @@ static int sink_run(struct run_sink *k, uint64_t start, uint64_t len)
 		size_t cap = *k->cap ? *k->cap * 2 : 64;
 		r = realloc(r, cap * sizeof(*r));
 		if (!r)
-			return -ENOMEM;
+			return dpt_fail(-ENOMEM, "trace: out of memory");
 		*k->runs = r;
 		*k->cap = cap;
 	}

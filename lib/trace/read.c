@@ -91,6 +91,11 @@ static int rel_times(const struct trace_header *h, const int64_t t[4], struct ti
 	return 0;
 }
 
+static int oom(void)
+{
+	return dpt_fail(-ENOMEM, "trace: out of memory");
+}
+
 static int bad(const struct trace_reader *r, uint64_t off, const char *what)
 {
 	return dpt_fail(-EBADMSG, "trace: record at offset %llu: %s", (unsigned long long)off, what);
@@ -150,7 +155,7 @@ static int read_frame(struct trace_reader *r, uint64_t off, uint64_t limit, unsi
 	if (limit - off - TRACE_FRAME_SIZE - TRACE_CRC_SIZE < stored)
 		return 0;
 	if (tbuf_reserve(&r->stored, TRACE_FRAME_SIZE + stored + TRACE_CRC_SIZE))
-		return -ENOMEM;
+		return oom();
 	memcpy(r->stored.p, hdr, sizeof(hdr));
 	if ((err = src_read(r, off + TRACE_FRAME_SIZE, r->stored.p + TRACE_FRAME_SIZE,
 			    stored + TRACE_CRC_SIZE)))
@@ -162,14 +167,14 @@ static int read_frame(struct trace_reader *r, uint64_t off, uint64_t limit, unsi
 		return bad(r, off, "unknown frame flags");
 	r->raw.len = 0;
 	if (tbuf_reserve(&r->raw, raw ? raw : 1))
-		return -ENOMEM;
+		return oom();
 	const uint8_t *payload = r->stored.p + TRACE_FRAME_SIZE;
 	if (hdr[5] & TRACE_FRAME_ZSTD) {
 		unsigned long long n = ZSTD_getFrameContentSize(payload, stored);
 		if (n != raw)
 			return bad(r, off, "compressed size does not match the frame");
 		if (!r->dctx && !(r->dctx = ZSTD_createDCtx()))
-			return -ENOMEM;
+			return oom();
 		size_t got = ZSTD_decompressDCtx(r->dctx, r->raw.p, raw, payload, stored);
 		if (ZSTD_isError(got) || got != raw)
 			return bad(r, off, "corrupt compressed payload");
@@ -233,7 +238,7 @@ static int field_str(const struct field *f, char **s)
 		return -EBADMSG;
 	char *copy = malloc(n + 1);
 	if (!copy)
-		return -ENOMEM;
+		return oom();
 	memcpy(copy, f->v.p, n);
 	copy[n] = 0;
 	free(*s);
@@ -252,7 +257,7 @@ static int field_regions(struct trace_reader *r, const struct field *f, struct d
 		return -EBADMSG;
 	struct dpt_region *t = calloc(n ? n : 1, sizeof(*t));
 	if (!t)
-		return -ENOMEM;
+		return oom();
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t start, len, first, granule, namelen;
 		if (get_varint(&c, &start) || get_varint(&c, &len) || get_varint(&c, &first) ||
@@ -352,9 +357,9 @@ static int parse_header(struct trace_reader *r)
 	return 0;
 }
 
-/* The footer, if the file ends with a trailer pointing at a valid one. Never an error: a file
- * without a (valid) footer is read to its end. */
-static void find_footer(struct trace_reader *r)
+/* The footer, if the file ends with a trailer pointing at a valid one. Not an error when there
+ * is none (a file without a valid footer is read to its end), only when out of memory. */
+static int find_footer(struct trace_reader *r)
 {
 	uint8_t tr[TRACE_TRAILER_SIZE];
 	unsigned type;
@@ -364,22 +369,25 @@ static void find_footer(struct trace_reader *r)
 	if (r->size < r->first + TRACE_TRAILER_SIZE ||
 	    src_read(r, r->size - TRACE_TRAILER_SIZE, tr, sizeof(tr)) ||
 	    memcmp(tr + 8, TRACE_TRAILER_MAGIC, 8))
-		return;
+		return 0;
 	uint64_t at = le64(tr), limit = r->size - TRACE_TRAILER_SIZE;
-	if (at < r->first || at >= limit || read_frame(r, at, limit, &type, &next) != 1 ||
-	    type != TRACE_REC_FOOTER || next != limit) {
+	int got = at < r->first || at >= limit ? 0 : read_frame(r, at, limit, &type, &next);
+	if (got == -ENOMEM)
+		return got;
+	if (got != 1 || type != TRACE_REC_FOOTER || next != limit) {
 		dpt_clear_error();
-		return;
+		return 0;
 	}
 	struct tcur c = {r->raw.p, r->raw.p + r->raw.len};
 	struct field f;
 	uint64_t n = 0;
 	while (next_field(&c, &f) > 0)
 		if (f.tag == FF_INTERVALS && field_uint(&f, &n))
-			return;
+			return 0;
 	r->info.has_footer = true;
 	r->info.nr_intervals = n;
 	r->end = at;
+	return 0;
 }
 
 static void reader_free(struct trace_reader *r)
@@ -435,7 +443,8 @@ static int reader_start(struct trace_reader *r)
 		return bad(r, TRACE_PREFIX_SIZE, "the first record is not the header");
 	if ((err = parse_header(r)))
 		return err;
-	find_footer(r);
+	if ((err = find_footer(r)))
+		return err;
 	return trace_reader_rewind(r);
 }
 
@@ -447,7 +456,7 @@ int trace_reader_open(struct trace_reader **rp, const char *path)
 
 	*rp = NULL;
 	if (!r)
-		return -ENOMEM;
+		return oom();
 	r->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0) {
 		err = dpt_fail(-errno, "%s: %s", path, strerror(errno));
@@ -480,7 +489,7 @@ int trace_reader_open_mem(struct trace_reader **rp, const void *buf, size_t len)
 
 	*rp = NULL;
 	if (!r)
-		return -ENOMEM;
+		return oom();
 	r->fd = -1;
 	r->mem = buf;
 	r->size = len;
@@ -517,7 +526,7 @@ int trace_reader_rewind(struct trace_reader *r)
 	if (r->hdr_nr) {
 		t = malloc(r->hdr_nr * sizeof(*t));
 		if (!t)
-			return -ENOMEM;
+			return oom();
 		memcpy(t, r->hdr_regions, r->hdr_nr * sizeof(*t));
 	}
 	free(r->regions);
@@ -583,7 +592,7 @@ static int parse_interval(struct trace_reader *r, uint64_t off, struct trace_rec
 			}
 			uint64_t *p = realloc(r->vcpus, (n ? n : 1) * sizeof(*p));
 			if (!p) {
-				err = -ENOMEM;
+				err = oom();
 				break;
 			}
 			r->vcpus = p;
@@ -622,7 +631,7 @@ static int parse_interval(struct trace_reader *r, uint64_t off, struct trace_rec
 			}
 			struct dpt_proc *p = realloc(r->procs, (n ? n : 1) * sizeof(*p));
 			if (!p) {
-				err = -ENOMEM;
+				err = oom();
 				break;
 			}
 			r->procs = p;
@@ -859,7 +868,7 @@ int trace_reader_bitmap(struct trace_reader *r, int which, const uint64_t **bitm
 			size_t n = words ? words : 1;
 			uint64_t *p = realloc(r->bm[which], n * sizeof(*p));
 			if (!p)
-				return -ENOMEM;
+				return oom();
 			r->bm[which] = p;
 			r->bm_words[which] = n;
 		}
