@@ -135,6 +135,43 @@ static uint64_t le64(const uint8_t *p)
 
 /* ---- frames ---- */
 
+/*
+ * The most a zstd frame can decompress to, from its block headers (RFC 8878, 3.1.1): a raw or
+ * RLE block says its size, a compressed block yields at most Block_Maximum_Size (128 KiB, or
+ * the window if smaller). A frame's declared content size is believed up to this only: a few
+ * bytes declaring 256 MiB are refused before anything that size is allocated. 0 for a frame
+ * whose blocks do not fit in its n bytes (zstd refuses it anyway).
+ */
+static uint64_t zstd_bound(const uint8_t *p, size_t n)
+{
+	static const uint8_t did_size[] = {0, 1, 2, 4}, fcs_size[] = {0, 2, 4, 8};
+
+	if (n < 5 || le32(p) != 0xFD2FB528u)
+		return 0;
+	uint8_t fhd = p[4], fcs = fhd >> 6;
+	bool single = fhd & 0x20;
+	size_t off = 5 + !single + did_size[fhd & 3] + (fcs || !single ? fcs_size[fcs] : 1);
+	uint64_t window = 128 << 10, out = 0;
+	if (!single && n > 5) {
+		uint64_t base = 1ULL << (10 + (p[5] >> 3));
+		window = base + base / 8 * (p[5] & 7);
+	}
+	uint64_t block_max = window < (128 << 10) ? window : 128 << 10;
+	for (bool last = false; !last;) {
+		if (off > n || n - off < 3)
+			return 0;
+		uint32_t bh = (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 | (uint32_t)p[off + 2] << 16;
+		uint32_t type = bh >> 1 & 3, size = bh >> 3;
+		off += 3;
+		last = bh & 1;
+		if (type == 3 || n - off < (type == 1 ? 1 : size))
+			return 0;
+		off += type == 1 ? 1 : size;
+		out += type == 2 ? block_max : size;
+	}
+	return out;
+}
+
 /* Read the frame at off: 1 with *type and r->raw holding the payload, *next the offset
  * after it; 0 if it is a torn tail (runs past limit); -errno if malformed. */
 static int read_frame(struct trace_reader *r, uint64_t off, uint64_t limit, unsigned *type,
@@ -165,22 +202,25 @@ static int read_frame(struct trace_reader *r, uint64_t off, uint64_t limit, unsi
 		return bad(r, off, "checksum mismatch");
 	if (hdr[6] || hdr[7] || (hdr[5] & ~TRACE_FRAME_ZSTD))
 		return bad(r, off, "unknown frame flags");
+	/* the raw size is believed only once the payload can hold it */
+	const uint8_t *payload = r->stored.p + TRACE_FRAME_SIZE;
+	bool zstd = hdr[5] & TRACE_FRAME_ZSTD;
+	if (!zstd && stored != raw)
+		return bad(r, off, "stored and raw sizes differ");
+	if (zstd && ZSTD_getFrameContentSize(payload, stored) != raw)
+		return bad(r, off, "compressed size does not match the frame");
+	if (zstd && zstd_bound(payload, stored) < raw)
+		return bad(r, off, "compressed payload too short for its declared size");
 	r->raw.len = 0;
 	if (tbuf_reserve(&r->raw, raw ? raw : 1))
 		return oom();
-	const uint8_t *payload = r->stored.p + TRACE_FRAME_SIZE;
-	if (hdr[5] & TRACE_FRAME_ZSTD) {
-		unsigned long long n = ZSTD_getFrameContentSize(payload, stored);
-		if (n != raw)
-			return bad(r, off, "compressed size does not match the frame");
+	if (zstd) {
 		if (!r->dctx && !(r->dctx = ZSTD_createDCtx()))
 			return oom();
 		size_t got = ZSTD_decompressDCtx(r->dctx, r->raw.p, raw, payload, stored);
 		if (ZSTD_isError(got) || got != raw)
 			return bad(r, off, "corrupt compressed payload");
 	} else {
-		if (stored != raw)
-			return bad(r, off, "stored and raw sizes differ");
 		memcpy(r->raw.p, payload, raw);
 	}
 	r->raw.len = raw;
