@@ -1,8 +1,8 @@
 /* trace-fuzz.c - the trace reader against hostile files: a structure-aware random mutator.
  *
- * No libFuzzer needed (but see LLVMFuzzerTestOneInput at the end). Each input is one of a few
- * small valid traces (written with trace_writer_*: every record type, field and set encoding,
- * zstd levels 0, 1 and 3, with and without a footer) under 1 to 4 stacked mutations:
+ * No libFuzzer needed: each input is one of a few small valid traces (written with
+ * trace_writer_*: every record type, field and set encoding, zstd levels 0, 1 and 3, with and
+ * without a footer) under 1 to 4 stacked mutations:
  *  - records (the trace parsed into frames and payloads, then framed again with right
  *    CRC-32Cs, so the parsers behind the checksum are reached): a varint anywhere in a field
  *    rewritten (huge lengths, counts, page totals), a field dropped, duplicated, retagged or
@@ -22,9 +22,11 @@
  * sized from a declared length), sets that agree with their counts and between bitmap and
  * runs, the same answers after a rewind and from the file, and a one-line reason for every
  * error. One input in 16 also fails one of the reader's allocations on purpose; one in 8 reads
- * under lowered reader limits.
+ * under lowered reader limits. Before the random inputs: every allocation of reading each seed
+ * failed in turn, and records declaring 200 MiB in a few bytes.
  *
- *	trace-fuzz              DPT_FUZZ_ITERS inputs (default 20000, a few seconds),
+ *	trace-fuzz              DPT_FUZZ_ITERS inputs (default 10000, a few seconds), or as
+ *	                        many as DPT_FUZZ_SECONDS allow (e.g. 600 for a long run);
  *	                        DPT_FUZZ_SEED (default 1): the same seed, the same inputs;
  *	                        DPT_FUZZ_FIRST: start at this input (to replay one)
  *	trace-fuzz FILE...      read these files as inputs (e.g. a failing input, kept)
@@ -280,6 +282,24 @@ static void zstd_lie(struct tbuf *out, const uint8_t *src, size_t n, uint64_t si
 		tbuf_put(out, src + hdr, n - hdr);
 }
 
+/* zstd at this level; LEVEL_SMALL_WINDOW: a 1 KiB window, so that frames of more than 1 KiB
+ * are not single-segment and carry a window descriptor. */
+#define LEVEL_SMALL_WINDOW 100
+
+static size_t compress(uint8_t *dst, size_t cap, const struct tbuf *src, int level)
+{
+	static ZSTD_CCtx *cctx;
+
+	if (level != LEVEL_SMALL_WINDOW)
+		return ZSTD_compress(dst, cap, src->p, src->len, level);
+	if (!cctx && !(cctx = ZSTD_createCCtx()))
+		return (size_t)-1;
+	ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 1);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, 10);
+	return ZSTD_compress2(cctx, dst, cap, src->p, src->len);
+}
+
 /* Frame one record into out, with its lie. */
 static void frame_rec(struct tbuf *out, const struct frec *r)
 {
@@ -293,7 +313,7 @@ static void frame_rec(struct tbuf *out, const struct frec *r)
 	hdr[4] = r->type;
 	if (r->level) {
 		tbuf_reserve(&z, bound);
-		size_t n = ZSTD_compress(z.p, bound, r->raw.p, r->raw.len, r->level);
+		size_t n = compress(z.p, bound, &r->raw, r->level);
 		if (!ZSTD_isError(n)) {
 			z.len = n;
 			hdr[5] = TRACE_FRAME_ZSTD;
@@ -458,6 +478,8 @@ static void mutate_bytes(struct tbuf *b, const struct tbuf *other)
 		b->len += n;
 		break;
 	case 4: /* delete a range */
+		if (!b->len)
+			break;
 		n = at + n > b->len ? b->len - at : n;
 		memmove(b->p + at, b->p + at + n, b->len - at - n);
 		b->len -= n;
@@ -595,10 +617,10 @@ struct input {
 	bool valid;		    /* only changes that keep a trace valid so far */
 };
 
-/* A record other than the header (index 0), or 0 if there is none. */
+/* A record: mostly not the header (index 0). */
 static size_t pick_rec(const struct ftrace *t)
 {
-	return t->n > 1 ? 1 + below(t->n - 1) : 0;
+	return t->n > 1 && below(8) ? 1 + below(t->n - 1) : 0;
 }
 
 /* Changes that keep the trace valid. */
@@ -611,8 +633,8 @@ static void mutate_valid(struct input *in)
 
 	switch (below(6)) {
 	case 0: { /* another zstd level, or none */
-		static const int levels[] = {0, 1, 3, 9, -5};
-		r->level = levels[below(5)];
+		static const int levels[] = {0, 1, 3, 9, -5, LEVEL_SMALL_WINDOW};
+		r->level = levels[below(6)];
 		return;
 	}
 	case 1: /* a later minor version */
@@ -630,7 +652,7 @@ static void mutate_valid(struct input *in)
 	default:
 		break;
 	}
-	if (!i || r->type == TRACE_REC_FOOTER)
+	if (r->type == TRACE_REC_FOOTER)
 		return;
 	fields_parse(&r->raw, &fs);
 	switch (below(3)) {
@@ -1375,6 +1397,14 @@ static void check_declared_sizes(void)
 		   inputs);
 }
 
+static double elapsed(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
 static int replay(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -1403,11 +1433,12 @@ static int replay(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	uint64_t iters =
-	    getenv("DPT_FUZZ_ITERS") ? strtoull(getenv("DPT_FUZZ_ITERS"), NULL, 0) : 20000;
+	const char *secs_env = getenv("DPT_FUZZ_SECONDS"), *iters_env = getenv("DPT_FUZZ_ITERS");
+	double limit = secs_env ? strtod(secs_env, NULL) : 0;
+	uint64_t iters = iters_env ? strtoull(iters_env, NULL, 0) : limit > 0 ? UINT64_MAX : 10000;
 	char dir[2048];
 	struct tbuf out = {0};
-	struct timespec t0, t1;
+	struct timespec t0;
 
 	seed = getenv("DPT_FUZZ_SEED") ? strtoull(getenv("DPT_FUZZ_SEED"), NULL, 0) : 1;
 	snprintf(cur_path, sizeof(cur_path), "%s/dpt-fuzz-%d.dpt", tmp, (int)getpid());
@@ -1439,6 +1470,8 @@ int main(int argc, char **argv)
 	unsigned failures = 0;
 	iter = getenv("DPT_FUZZ_FIRST") ? strtoull(getenv("DPT_FUZZ_FIRST"), NULL, 0) : 0;
 	for (; iter < iters; iter++) {
+		if (limit > 0 && !(iter % 256) && elapsed(&t0) > limit)
+			break;
 		rng_seed(seed, iter);
 		fail_name = NULL;
 		alarm(ALARM_SECONDS);
@@ -1450,8 +1483,8 @@ int main(int argc, char **argv)
 			save_input(fail_name);
 		}
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	double secs = elapsed(&t0);
+	iters = iter;
 	printf("# seed %" PRIu64 ": %" PRIu64 " inputs in %.1f s (%" PRIu64
 	       " also from a file, %" PRIu64 " valid changes): %" PRIu64 " opened, %" PRIu64
 	       " read to their end, %" PRIu64 " refused; %" PRIu64 " records, %" PRIu64
