@@ -18,8 +18,9 @@
  *	g A B        fork a child that writes pages [A, B) of its copy and exits  -> ok PID
  *	H N          map N MiB on 2 MiB boundaries, MADV_HUGEPAGE, write it whole -> ok ADDR
  *	t A B N      write pages [A, B) N times over, timed      -> ok NANOSECONDS
- *	N A B        make pages [A, B) non-zero (a byte 0x5a, at another offset in each) -> ok
- *	Z A B        write pages [A, B), then zero them again: present, all zeros -> ok
+ *	N A B [S]    make pages [A, B) (every S-th) non-zero (a byte 0x5a, at another offset in
+ *	             each page) -> ok
+ *	Z A B [S]    write pages [A, B) (every S-th), then zero them again: present, all zeros -> ok
  *	F PATH N     map N pages of file PATH, private and writable -> ok ADDR
  *	S PATH N     map N pages of file PATH, shared and writable -> ok ADDR
  *	K ADDR A B   make pages [A, B) of the mapping at ADDR non-zero, as N does -> ok
@@ -233,14 +234,16 @@ static inline __attribute__((noreturn)) void tgt_main(int in, int out, unsigned 
 			tgt_reply(out, "ok %" PRIu64 "\n", tgt_now_ns() - t0);
 			break;
 		case 'N':
-			sscanf(line + 1, "%lu %lu", &a, &b);
-			for (unsigned long i = a; i < b; i++)
+			n = 1;
+			sscanf(line + 1, "%lu %lu %lu", &a, &b, &n);
+			for (unsigned long i = a; i < b; i += n ? n : 1)
 				tgt_nonzero_page(v + i * TGT_PAGE, i);
 			tgt_reply(out, "ok\n");
 			break;
 		case 'Z':
-			sscanf(line + 1, "%lu %lu", &a, &b);
-			for (unsigned long i = a; i < b; i++) {
+			n = 1;
+			sscanf(line + 1, "%lu %lu %lu", &a, &b, &n);
+			for (unsigned long i = a; i < b; i += n ? n : 1) {
 				tgt_nonzero_page(v + i * TGT_PAGE, i);
 				memset((char *)buf + i * TGT_PAGE, 0, TGT_PAGE);
 			}
