@@ -89,7 +89,7 @@ struct dpt_zscan {
 
 	/* scratch of the run */
 	uint64_t pm[ZS_WINDOW];
-	uint8_t *buf; /* ZS_READ pages */
+	uint8_t *buf; /* ZS_READ pages, page aligned */
 	uint8_t *map; /* file area: our read-only mapping of its file, or MAP_FAILED */
 	uint64_t map_len;
 	uint8_t res[ZS_WINDOW]; /* mincore() of a window */
@@ -318,7 +318,9 @@ int pid_zscan_prepare(struct dpt_tracker *t, struct dpt_zscan **zsp)
 	err = zs_snapshot(zs, S);
 	if (!err) {
 		zs->bm = calloc(bitmap_words(zs->total) + 1, sizeof(uint64_t));
-		zs->buf = malloc(ZS_READ * PID_PAGE);
+		/* page aligned: the kernel copies to a buffer 16 bytes off a page boundary (where
+		 * malloc puts large blocks) about 3 times slower here (bench/pid-zscan) */
+		zs->buf = aligned_alloc(PID_PAGE, ZS_READ * PID_PAGE);
 		if (!zs->bm || !zs->buf)
 			err = dpt_fail(-ENOMEM, "out of memory");
 	}
