@@ -6,6 +6,9 @@
 #   touched; nothing unknown in the whole process (its file mappings read from their files);
 # - a target killed (kill -9) while dpt records and scans it: the run ends as it does without
 #   scans, the trace is valid;
+# - hugetlbfs: content read per 4 KiB page;
+# - dpt in a TCG guest (Debian's 6.1 kernel, the soft-dirty method): present zeros read as zero,
+#   pages swapped out (to zram) counted unknown, said once, and not swapped in;
 # - a QEMU (TCG) with Debian's kernel and a random writer in the guest: the count lies between
 #   the writer's distinct pages and QEMU's present RAM pages, far below the RAM; it grows as
 #   the writer runs; the time each scan took is said with -v.
@@ -141,6 +144,58 @@ else
 	check huge-region-granule grep -q "^  region start=0x$haddr pages=2048 .* granule=2097152 " "$TMP/h.txt"
 fi
 echo "$orig" >/proc/sys/vm/nr_hugepages
+
+# --- in a TCG guest: Debian's 6.1 kernel, the soft-dirty method, pages swapped out ------------------------
+# A static dpt and trace-dump run in the guest (sanitizers cannot link statically: a sanitizer
+# run takes the plain build's library). A writer fills 96 MiB with zeros and idles; dpt sees
+# them present and zero. Then a second writer pushes most of them out to zram swap: the scans
+# count them unknown (as many as VmSwap says), say so in one line, and swap none of them in.
+lib=$BUILD/libdpt.a main=$BUILD/src/main.o
+if nm "$lib" 2>/dev/null | grep -q __asan_; then
+	lib=build/libdpt.a main=build/src/main.o
+	make -s -C "$ROOT" BUILD=build build/libdpt.a build/src/main.o >/dev/null 2>&1
+fi
+mkdir -p "$TMP/g"
+if ! (cd "$ROOT" && ${CC:-cc} -O2 -static -pthread -o "$TMP/g/dpt" "$main" "$lib" -lzstd -ljansson -lm &&
+	${CC:-cc} -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -Isrc -O2 -static -pthread \
+		-o "$TMP/g/trace-dump" tests/helpers/trace-dump.c "$lib" -lzstd -ljansson -lm) \
+	>"$TMP/g/cc.err" 2>&1; then
+	fail swap-build "$(grep -m1 -E 'error|undefined|cannot find' "$TMP/g/cc.err")"
+else
+	cat >"$TMP/g/swap.sh" <<'GUEST'
+#!/bin/sh
+vmswap() { sed -n 's/^VmSwap:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$1/status; }
+echo 192M >/sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null && swapon /dev/zram0 || exit 3
+writer --wss 96M --rate 0 --delay 1000 >/tmp/idle.out &
+sleep 1
+w=$(sed -n 's/.*pid=\([0-9]*\).*/\1/p' /tmp/idle.out)
+dpt track -q --method soft-dirty --pid $w --interval 500ms --count 1 -o trace:/tmp/z.dpt
+trace-dump /tmp/z.dpt | sed -n 's/^nonzero /zeros: nonzero /p'
+echo "swap before: $(vmswap $w)"
+writer --wss 150M --rate 0 --duration 3 >/dev/null
+echo "swap after the hog: $(vmswap $w)"
+dpt track -q --method soft-dirty --pid $w --interval 500ms --count 2 -o trace:/tmp/s.dpt 2>/tmp/s.err
+cat /tmp/s.err
+echo "swap after dpt: $(vmswap $w)"
+trace-dump /tmp/s.dpt | sed -n 's/^nonzero /swapped: nonzero /p'
+GUEST
+	"$VMKIT/run.sh" --mem 256M --modules zram --helpers --file "$TMP/g/dpt" \
+		--file "$TMP/g/trace-dump" --file "$TMP/g/swap.sh" --timeout 120 -- sh /bin/swap.sh \
+		>"$TMP/g/out" 2>&1
+	check swap-guest-ran test $? = 0
+	sed 's/^/# /' "$TMP/g/out" | grep -E 'nonzero|swap|warning'
+	zc=$(sed -n 's/^zeros: nonzero .*count=\([0-9]*\).*/\1/p' "$TMP/g/out" | tail -n1)
+	sw0=$(sed -n 's/^swap after the hog: //p' "$TMP/g/out")
+	sw1=$(sed -n 's/^swap after dpt: //p' "$TMP/g/out")
+	unk=$(sed -n 's/^swapped: nonzero .*unknown=\([0-9]*\).*/\1/p' "$TMP/g/out" | tail -n1)
+	# 24576 present pages of zeros, and a few non-zero ones of the program's own
+	check swap-softdirty-zeros-read test "${zc:-99999}" -lt 200
+	check swap-pushed-out test "${sw0:-0}" -gt 40000
+	check swap-unknown-is-vmswap test "$((${unk:-0} * 4))" -le "${sw0:-0}" -a \
+		"$((${unk:-0} * 4))" -ge "$((${sw0:-0} * 9 / 10))"
+	check swap-said-once test "$(grep -c 'swapped out: the non-zero scan does not read them' "$TMP/g/out")" = 1
+	check swap-none-swapped-in test "${sw1:-0}" = "${sw0:-1}"
+fi
 
 # --- a TCG guest with a random writer --------------------------------------------------------------------
 vm=$TMP/vm
