@@ -1,12 +1,14 @@
 /* trace-dump: print a .dpt trace a record per line, for tests and for looking.
  *
- *	trace-dump [--pages] [--limits PAGES] FILE
+ *	trace-dump [--pages] [--regions] [--limits PAGES] FILE
  *
  *	header tracker=T mode=M target="..." interval_ns=N flags=F vcpus=N pid=P regions=N
  *	start mono=S wall=S
  *	interval seq=N mono=S..S wall=S..S dirty=D total=T discarded=X flags=F set=yes|no
  *	         [regions=N] [vcpus=a,b] [procs=N] [pages=i,j-k,...]
  *	nonzero after=N count=C total=T unknown=U method=M bytes=B scan=S s [pages=...]
+ *	  region start=0xADDR pages=N first=F granule=G name=NAME    (--regions: a non-zero
+ *	                                                               record's table, a line each)
  *	message "TEXT"
  *	stop mono=S
  *	end tail=N footer=yes|no
@@ -31,6 +33,14 @@ static double abs_s(const struct timespec *t)
 	return (double)t->tv_sec + (double)t->tv_nsec / 1e9;
 }
 
+static void regions(const struct dpt_region *g, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		printf("  region start=%#" PRIx64 " pages=%" PRIu64 " first=%" PRIu64
+		       " granule=%u name=%s\n",
+		       g[i].start, g[i].pages, g[i].first_page, g[i].granule, g[i].name);
+}
+
 static void pages(struct trace_reader *r, int which)
 {
 	const struct trace_run *runs;
@@ -50,20 +60,22 @@ static void pages(struct trace_reader *r, int which)
 
 int main(int argc, char **argv)
 {
-	bool show_pages = false;
+	bool show_pages = false, show_regions = false;
 	uint64_t limit = 0;
 	int i = 1;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--pages"))
 			show_pages = true;
+		else if (!strcmp(argv[i], "--regions"))
+			show_regions = true;
 		else if (!strcmp(argv[i], "--limits") && i + 1 < argc)
 			limit = strtoull(argv[++i], NULL, 0);
 		else
 			break;
 	}
 	if (i != argc - 1) {
-		fprintf(stderr, "usage: trace-dump [--pages] [--limits PAGES] FILE\n");
+		fprintf(stderr, "usage: trace-dump [--pages] [--regions] [--limits PAGES] FILE\n");
 		return 2;
 	}
 	struct trace_reader *r;
@@ -109,6 +121,8 @@ int main(int argc, char **argv)
 			if (show_pages)
 				pages(r, 0);
 			printf("\n");
+			if (show_regions)
+				regions(rec.nz.regions, rec.nz.nr_regions);
 			break;
 		case TRACE_REC_START:
 		case TRACE_REC_STOP:

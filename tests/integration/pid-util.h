@@ -18,6 +18,12 @@
  *	g A B        fork a child that writes pages [A, B) of its copy and exits  -> ok PID
  *	H N          map N MiB on 2 MiB boundaries, MADV_HUGEPAGE, write it whole -> ok ADDR
  *	t A B N      write pages [A, B) N times over, timed      -> ok NANOSECONDS
+ *	N A B [S]    make pages [A, B) (every S-th) non-zero (a byte 0x5a, at another offset in
+ *	             each page) -> ok
+ *	Z A B [S]    write pages [A, B) (every S-th), then zero them again: present, all zeros -> ok
+ *	F PATH N     map N pages of file PATH, private and writable -> ok ADDR
+ *	S PATH N     map N pages of file PATH, shared and writable -> ok ADDR
+ *	K ADDR A B   make pages [A, B) of the mapping at ADDR non-zero, as N does -> ok
  *	x CODE       exit with CODE (no answer)
  * Header-only, so the static soft-dirty check for the test VM can carry it too.
  */
@@ -84,6 +90,13 @@ static inline void tgt_reply(int fd, const char *fmt, ...)
 static inline void tgt_write_page(volatile char *p, unsigned stamp)
 {
 	p[(stamp * 64) % TGT_PAGE] = (char)stamp;
+}
+
+/* A non-zero byte in page p, at an offset that differs from page to page (so that a zero test
+ * that looks at part of a page only would miss some). */
+static inline void tgt_nonzero_page(volatile char *p, unsigned long i)
+{
+	p[(i * 520 + 8) % TGT_PAGE] = 0x5a;
 }
 
 static inline __attribute__((noreturn)) void tgt_main(int in, int out, unsigned pages)
@@ -219,6 +232,43 @@ static inline __attribute__((noreturn)) void tgt_main(int in, int out, unsigned 
 				for (unsigned long i = a; i < b; i++)
 					tgt_write_page(v + i * TGT_PAGE, stamp++);
 			tgt_reply(out, "ok %" PRIu64 "\n", tgt_now_ns() - t0);
+			break;
+		case 'N':
+			n = 1;
+			sscanf(line + 1, "%lu %lu %lu", &a, &b, &n);
+			for (unsigned long i = a; i < b; i += n ? n : 1)
+				tgt_nonzero_page(v + i * TGT_PAGE, i);
+			tgt_reply(out, "ok\n");
+			break;
+		case 'Z':
+			n = 1;
+			sscanf(line + 1, "%lu %lu %lu", &a, &b, &n);
+			for (unsigned long i = a; i < b; i += n ? n : 1) {
+				tgt_nonzero_page(v + i * TGT_PAGE, i);
+				memset((char *)buf + i * TGT_PAGE, 0, TGT_PAGE);
+			}
+			tgt_reply(out, "ok\n");
+			break;
+		case 'F':
+		case 'S': {
+			char path[4096];
+			int fd;
+
+			p = NULL;
+			if (sscanf(line + 1, "%4095s %lu", path, &n) == 2 &&
+			    (fd = open(path, O_RDWR)) >= 0) {
+				p = mmap(NULL, n * TGT_PAGE, PROT_READ | PROT_WRITE,
+					 line[0] == 'F' ? MAP_PRIVATE : MAP_SHARED, fd, 0);
+				close(fd);
+			}
+			tgt_reply(out, "ok %lx\n", !p || p == MAP_FAILED ? 0UL : (unsigned long)p);
+			break;
+		}
+		case 'K':
+			sscanf(line + 1, "%lx %lu %lu", &addr, &a, &b);
+			for (unsigned long i = a; i < b; i++)
+				tgt_nonzero_page((volatile char *)addr + i * TGT_PAGE, i);
+			tgt_reply(out, "ok\n");
 			break;
 		case 'x':
 			_exit(atoi(line + 1));

@@ -239,8 +239,7 @@ void pid_set_event(struct pid_set *S, const struct pid_keeper_event *ev, int *ro
 	pid_keeper_let_go(S->root, ev->pid);
 }
 
-/* A region's name in the combined sample: "PID:name", keeping the end of a long one. */
-static void member_region_name(char *dst, size_t size, pid_t pid, const char *name)
+void pid_member_region_name(char *dst, size_t size, pid_t pid, const char *name)
 {
 	size_t n = strlen(name), k = (size_t)snprintf(dst, size, "%d:", pid), room = size - 1 - k;
 
@@ -385,7 +384,7 @@ int pid_set_collect(struct pid_set *S, struct dpt_sample *s)
 
 			*g = p->cur.regions[r];
 			g->first_page += base;
-			member_region_name(g->name, sizeof(g->name), p->pid, p->cur.regions[r].name);
+			pid_member_region_name(g->name, sizeof(g->name), p->pid, p->cur.regions[r].name);
 		}
 		s->dirty += row->dirty;
 		s->discarded += row->discarded;

@@ -152,6 +152,7 @@ struct pid_proc {
 	int pidfd;	   /* readable when it has exited */
 	int maps_fd;	   /* /proc/PID/maps */
 	int pagemap_fd;	   /* /proc/PID/pagemap */
+	int mem_fd;	   /* /proc/PID/mem, for the non-zero scan; -1 if it could not be opened */
 	int uffd;	   /* uffd method: dpt's copy of the userfaultfd made in the target */
 	int clear_refs_fd; /* soft-dirty method */
 	const struct pid_method *method;
@@ -273,9 +274,12 @@ struct pid_set {
 	unsigned cap_regions;
 	struct dpt_proc *rows;
 	unsigned cap_rows;
+	unsigned zscan_said; /* lines the non-zero scans said (zscan.c) */
 };
 
 /* follow.c */
+/* A region's name in a followed set's samples: "PID:name", keeping the end of a long one. */
+void pid_member_region_name(char *dst, size_t size, pid_t pid, const char *name);
 /* Add process pid to the set, open and arm it as how says. A process that cannot be tracked
  * stays in the set, flagged untracked, after a line saying why. NULL: out of memory. */
 struct pid_member *pid_set_add(struct pid_set *S, pid_t pid, pid_t ppid, enum pid_add how);
@@ -296,6 +300,17 @@ int pid_set_collect(struct pid_set *S, struct dpt_sample *s);
 /* Processes still there (not exited). */
 unsigned pid_set_live(const struct pid_set *S);
 void pid_set_fini(struct pid_set *S);
+
+/* ---- the non-zero scan (zscan.c): struct dpt_tracker_ops' zscan_* ---- */
+
+struct dpt_tracker;
+struct dpt_zscan;
+
+/* Snapshot the set as the last sample numbered it, with descriptors of the scan's own. */
+int pid_zscan_prepare(struct dpt_tracker *t, struct dpt_zscan **zs);
+/* Read: never an error for a process that exits or memory unmapped meanwhile (unknown). */
+int pid_zscan_run(struct dpt_zscan *zs, struct dpt_nonzero *z);
+void pid_zscan_free(struct dpt_zscan *zs);
 
 /* ---- helper processes that outlive dpt (helper.c) ---- */
 

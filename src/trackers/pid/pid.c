@@ -397,4 +397,7 @@ const struct dpt_tracker_ops pid_tracker_ops = {
     .collect = pid_collect,
     .ended = pid_ended,
     .close = pid_close,
+    .zscan_prepare = pid_zscan_prepare,
+    .zscan_run = pid_zscan_run,
+    .zscan_free = pid_zscan_free,
 };

@@ -71,6 +71,9 @@ static int open_proc_files(struct pid_proc *p)
 		return pid_permission_denied(p->pid, "read the page tables of");
 	if (p->pagemap_fd < 0)
 		return dpt_fail(errno == ENOENT ? -ESRCH : -errno, "%s: %s", path, strerror(errno));
+	/* for the non-zero scan only: a failure says itself when a scan is asked for */
+	snprintf(path, sizeof(path), "/proc/%d/mem", p->pid);
+	p->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
 	snprintf(path, sizeof(path), "/proc/%d/maps", p->pid);
 	p->maps_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (p->maps_fd < 0)
@@ -267,7 +270,7 @@ static int check_own_userfaultfd(struct pid_proc *p)
 int pid_proc_check(pid_t pid)
 {
 	struct pid_proc p = {.pid = pid, .pidfd = -1, .maps_fd = -1, .pagemap_fd = -1,
-			     .uffd = -1, .clear_refs_fd = -1};
+			     .mem_fd = -1, .uffd = -1, .clear_refs_fd = -1};
 	int err = check_target(&p);
 
 	pid_proc_close(&p);
@@ -284,7 +287,7 @@ int pid_proc_open(struct pid_proc *p, pid_t pid, const struct pid_method *m,
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;
 	p->method = m;
-	p->pidfd = p->maps_fd = p->pagemap_fd = p->uffd = p->clear_refs_fd = -1;
+	p->pidfd = p->maps_fd = p->pagemap_fd = p->mem_fd = p->uffd = p->clear_refs_fd = -1;
 	err = check_target(p);
 	if (!err && m == &pid_method_uffd)
 		err = check_own_userfaultfd(p);
@@ -351,7 +354,9 @@ int pid_proc_exec(struct pid_proc *p)
 	p->method->detach(p);
 	close(p->maps_fd);
 	close(p->pagemap_fd);
-	p->maps_fd = p->pagemap_fd = -1;
+	if (p->mem_fd >= 0)
+		close(p->mem_fd);
+	p->maps_fd = p->pagemap_fd = p->mem_fd = -1;
 	free(p->scratch);
 	p->scratch = NULL;
 	pid_read_comm(p->pid, p->comm, sizeof(p->comm));
@@ -656,6 +661,8 @@ void pid_proc_close(struct pid_proc *p)
 		close(p->maps_fd);
 	if (p->pagemap_fd >= 0)
 		close(p->pagemap_fd);
+	if (p->mem_fd >= 0)
+		close(p->mem_fd);
 	pid_maps_fini(&p->maps);
 	pid_layout_fini(&p->cur);
 	pid_layout_fini(&p->next);
@@ -670,5 +677,5 @@ void pid_proc_close(struct pid_proc *p)
 		pid_qemu_fini(p->qemu);
 	free(p->qemu);
 	memset(p, 0, sizeof(*p));
-	p->pidfd = p->maps_fd = p->pagemap_fd = p->uffd = p->clear_refs_fd = -1;
+	p->pidfd = p->maps_fd = p->pagemap_fd = p->mem_fd = p->uffd = p->clear_refs_fd = -1;
 }
