@@ -179,7 +179,7 @@ static void text_hot(const struct report *rp)
 	for (unsigned i = 0; i < rp->nr_hot; i++) {
 		const struct report_hot *h = &rp->hot[i];
 		char mm[32];
-		snprintf(range, sizeof(range), "%#" PRIx64 "-%#" PRIx64, h->offset,
+		snprintf(range, sizeof(range), "0x%" PRIx64 "-0x%" PRIx64, h->offset,
 			 h->offset + h->pages * rp->h.page_size - 1);
 		snprintf(mm, sizeof(mm), "%u-%u", h->min, h->max);
 		printf("  %-16s %-25s %10" PRIu64 " %10.2f %13s %7.1f%%\n",
