@@ -19,6 +19,7 @@ static const struct command {
 	{"vm", cmd_vm, "run the built-in micro-VM and measure how fast it dirties memory"},
 	{"track", cmd_track, "measure a running process, a program it launches, or a QEMU"},
 	{"check", cmd_check, "show which tracking mechanisms work on this host"},
+	{"report", cmd_report, "what a trace says: rates, working set N(t), hot pages"},
 };
 
 static void usage(FILE *f)
