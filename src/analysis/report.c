@@ -7,6 +7,8 @@
  *    working-set pass (wss.c) in the trace-wide page numbering (numbering.c), which follows
  *    the region table in force. Non-zero scans, messages and session starts in the cut are
  *    kept as they come.
+ *    Every interval of the cut but the synthetic one is then handed to the caller's hook
+ *    (report_opts.on_interval) with its set in that numbering: dpt plot draws from this pass.
  * 3. At the end: rate statistics, the N(t) curve, and from its per-page counts the hot ranges
  *    and the per-region figures (hot.c).
  * A malformed record stops the pass with the reader's reason; a torn tail only ends it.
@@ -145,7 +147,7 @@ static int add_procs(struct report *rp, const struct dpt_sample *s)
 
 /* The interval's dirty set into the working-set pass, in the trace-wide numbering. */
 static int add_set(struct report *rp, struct trace_reader *r, const struct dpt_sample *s,
-		   bool *table_pending)
+		   bool *table_pending, struct report_step *st)
 {
 	const uint64_t *bm, *mapped;
 	uint64_t bits;
@@ -168,7 +170,14 @@ static int add_set(struct report *rp, struct trace_reader *r, const struct dpt_s
 		rp->cap_starts = cap;
 	}
 	rp->starts[rp->curve_n++] = rel_s(rp, &s->mono_start);
+	st->bitmap = mapped;
+	st->bits = bits;
 	return wss_add(rp->wss, mapped, bits);
+}
+
+static int step(struct report *rp, const struct report_opts *o, struct report_step *st)
+{
+	return o->on_interval ? o->on_interval(o->arg, rp, st) : 0;
 }
 
 static int on_interval(struct report *rp, struct trace_reader *r, const struct trace_record *rec,
@@ -176,6 +185,7 @@ static int on_interval(struct report *rp, struct trace_reader *r, const struct t
 {
 	const struct dpt_sample *s = &rec->s;
 	double start = rel_s(rp, &s->mono_start), end = rel_s(rp, &s->mono_end);
+	struct report_step st = {.s = s, .start = start, .end = end};
 	int err;
 
 	rp->recorded++;
@@ -191,8 +201,9 @@ static int on_interval(struct report *rp, struct trace_reader *r, const struct t
 	}
 	if (s->flags & DPT_SAMPLE_LOST) {
 		rp->lost++;
-		return 0;
+		return step(rp, o, &st);
 	}
+	st.counted = true;
 	if (!rp->counted++ || start < rp->first_start)
 		rp->first_start = start;
 	rp->last_end = end > rp->last_end ? end : rp->last_end;
@@ -214,12 +225,14 @@ static int on_interval(struct report *rp, struct trace_reader *r, const struct t
 	if ((err = add_vcpus(rp, s)) || (err = add_procs(rp, s)))
 		return err;
 	if (!rp->wss)
-		return 0;
+		return step(rp, o, &st);
 	if (!rec->has_set) {
 		rp->no_set++;
-		return 0;
+		return step(rp, o, &st);
 	}
-	return add_set(rp, r, s, table_pending);
+	if ((err = add_set(rp, r, s, table_pending, &st)))
+		return err;
+	return step(rp, o, &st);
 }
 
 static int on_nonzero(struct report *rp, const struct dpt_nonzero *z, const struct report_opts *o)

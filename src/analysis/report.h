@@ -25,10 +25,27 @@
 #include "analysis/wss.h"
 #include "dpt/trace.h"
 
+struct report;
+
+/* One interval of the cut (not the synthetic one), as report_compute() saw it: handed to
+ * report_opts.on_interval, for the pictures of dpt plot drawn from the same pass. */
+struct report_step {
+	const struct dpt_sample *s;
+	double start, end;	 /* s from the trace's start */
+	bool counted;		 /* false: lost (its pages unknown, not in any figure) */
+	const uint64_t *bitmap;	 /* its dirty set in the trace-wide numbering (rp->nb), bits
+				    bits; NULL: lost, no set, or a counts-only trace */
+	uint64_t bits;
+};
+
 struct report_opts {
 	int64_t from_ns; /* the cut, in ns from the trace's start */
 	int64_t to_ns;	 /* < 0: to the end */
 	unsigned top;	 /* hot ranges and processes kept (0: 10) */
+	/* called for every interval of the cut but the synthetic one, in order, after it was
+	 * counted; a non-zero return stops the pass with that error */
+	int (*on_interval)(void *arg, const struct report *rp, const struct report_step *st);
+	void *arg;
 };
 
 /* Statistics of the intervals' rates, each over its own measured length, in pages/s. */
