@@ -16,6 +16,7 @@
 int cmd_vm(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 /* dpt's command line, as typed (for trace headers). */
 extern const char *cmd_line;

@@ -20,6 +20,7 @@ static const struct command {
 	{"track", cmd_track, "measure a running process, a program it launches, or a QEMU"},
 	{"check", cmd_check, "show which tracking mechanisms work on this host"},
 	{"report", cmd_report, "what a trace says: rates, working set N(t), hot pages"},
+	{"plot", cmd_plot, "draw a trace: dirty rate, working set N(t), page x time heat map"},
 };
 
 static void usage(FILE *f)
