@@ -21,7 +21,7 @@
 #include "dpt/parse.h"
 
 static const char usage_text[] =
-	"usage: dpt report [--json] [--from T] [--to T] [--top N] FILE.dpt\n"
+	"usage: dpt report [--json | --html OUT.html] [--from T] [--to T] [--top N] FILE.dpt\n"
 	"\n"
 	"What a trace recorded with -o trace:FILE says: when and how it was recorded, dirty rate\n"
 	"statistics, the working-set curve N(t), hot pages, and per region, vCPU and process.\n"
@@ -31,14 +31,17 @@ static const char usage_text[] =
 	"               an interval is in the cut when its middle is in [from, to)\n"
 	"  --top N      hot page ranges and processes shown (default 10)\n"
 	"  --json       one JSON object (keys in docs/report.md)\n"
+	"  --html OUT   one self-contained HTML page: the tables, and the figures of dpt plot\n"
+	"               inline as SVG (needs gnuplot: package gnuplot-nox)\n"
 	"  -h, --help   this text\n";
 
-enum { OPT_JSON = 0x100, OPT_FROM, OPT_TO, OPT_TOP };
+enum { OPT_JSON = 0x100, OPT_FROM, OPT_TO, OPT_TOP, OPT_HTML };
 
 static const struct option report_longopts[] = {
 	{"json", no_argument, 0, OPT_JSON}, {"from", required_argument, 0, OPT_FROM},
 	{"to", required_argument, 0, OPT_TO}, {"top", required_argument, 0, OPT_TOP},
-	{"help", no_argument, 0, 'h'},	    {0, 0, 0, 0},
+	{"html", required_argument, 0, OPT_HTML}, {"help", no_argument, 0, 'h'},
+	{0, 0, 0, 0},
 };
 
 /* ---- text ---- */
@@ -336,7 +339,7 @@ static int parse_time(const char *opt, const char *arg, int64_t *ns)
 }
 
 static int parse_args(int argc, char **argv, struct report_opts *o, bool *json,
-		      const char **path)
+		      const char **html, const char **path)
 {
 	const char *to = NULL;
 	uint64_t top;
@@ -348,6 +351,9 @@ static int parse_args(int argc, char **argv, struct report_opts *o, bool *json,
 		switch (opt) {
 		case OPT_JSON:
 			*json = true;
+			break;
+		case OPT_HTML:
+			*html = optarg;
 			break;
 		case OPT_FROM:
 			if (parse_time("--from", optarg, &o->from_ns))
@@ -375,6 +381,8 @@ static int parse_args(int argc, char **argv, struct report_opts *o, bool *json,
 		o->to_ns += o->from_ns;
 	if (to && o->to_ns <= o->from_ns)
 		return dpt_fail(-EINVAL, "--to must be after --from");
+	if (*json && *html)
+		return dpt_fail(-EINVAL, "--json or --html, not both");
 	if (optind != argc - 1)
 		return dpt_fail(-EINVAL, optind == argc ? "which trace? (FILE.dpt)"
 							 : "one trace at a time");
@@ -386,12 +394,12 @@ int cmd_report(int argc, char **argv)
 {
 	struct report_opts o;
 	struct report rp;
-	const char *path = NULL;
+	const char *path = NULL, *html = NULL;
 	bool json = false;
 	int err;
 
 	opterr = 0;
-	err = parse_args(argc, argv, &o, &json, &path);
+	err = parse_args(argc, argv, &o, &json, &html, &path);
 	if (err > 0) {
 		fputs(usage_text, stdout);
 		return 0;
@@ -401,6 +409,8 @@ int cmd_report(int argc, char **argv)
 		dpt_clear_error();
 		return err;
 	}
+	if (html)
+		return report_html(path, &o, html) ? cmd_error("cannot write the report") : 0;
 	if ((err = report_compute(&rp, path, &o))) {
 		report_fini(&rp);
 		return cmd_error("cannot read the trace");
