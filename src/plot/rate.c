@@ -6,7 +6,8 @@
  * 1. Terminal: the intervals binned into the chart's columns (W consecutive intervals a
  *    column, W = ceil(n / columns); a column's rate is its pages over its time), drawn as bars
  *    from 0 up to the most of a column, PLOT_TERM_RATE_ROWS rows; the row holding the mean is
- *    drawn with '-' where no bar reaches it, and labelled with it.
+ *    drawn with '-' where no bar reaches it, and labelled with it; under it a sparkline of the
+ *    same columns, shaded from the least column's rate to the most's (the ramp of term.c).
  * 2. gnuplot: rate.dat holds one line per counted interval of positive length (seq, start,
  *    end, dirty, total, pages/s, MiB/s: exact, not binned); each interval is a box over its
  *    own time span, the mean a dashed line.
@@ -90,6 +91,18 @@ void plot_rate_term(const struct plot_data *d, const struct plot_term *t)
 		}
 		fprintf(t->f, "|\n");
 	}
+	/* the sparkline: the same columns, shaded from the least column (".") to the most ("@"),
+	 * so that variations a bar from 0 hides show */
+	double lo = top;
+	for (unsigned c = 0; c < n; c++)
+		lo = rate[c] < lo ? rate[c] : lo;
+	plot_term_num(num, sizeof(num), lo, PLOT_TERM_LEFT);
+	fprintf(t->f, "%*s |", PLOT_TERM_LEFT, num);
+	for (unsigned c = 0; c < n; c++)
+		fputs(plot_term_shade(t, top > lo ? 0.01 + 0.99 * (rate[c] - lo) / (top - lo) : 1),
+		      t->f);
+	plot_term_num(num, sizeof(num), top, PLOT_TERM_RIGHT - 4);
+	fprintf(t->f, "| to %s\n", num);
 	plot_term_time_axis(t, t0, n, d->iv[d->nr_iv - 1].t_end);
 out:
 	free(rate);

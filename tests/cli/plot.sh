@@ -202,6 +202,8 @@ check plot-term-hot-band awk -v P="$P" '
 "$DPT" plot "$TMP/rnd.dpt" --width 100 >"$TMP/all.term"
 check plot-term-all sh -c "grep -q '^dirty rate, MiB/s: mean' '$TMP/all.term' &&
 	grep -q '^working set N(t)' '$TMP/all.term' && grep -q '^dirty pages, page x time' '$TMP/all.term'"
+# the sparkline under the bars: a shade per column, from the least column's rate to the most's
+check plot-term-sparkline grep -qE '^ +[0-9.e+-]+ \|[.:=+*#%@-]+\| to [0-9.e+-]+$' "$TMP/all.term"
 check plot-term-ascii sh -c "! LC_ALL=C grep -q '[^ -~]' '$TMP/all.term'"
 "$DPT" plot "$TMP/rnd.dpt" --utf8 >"$TMP/utf8.term"
 block=$(printf '\342\226\210') # U+2588 FULL BLOCK
