@@ -12,7 +12,7 @@ LDLIBS   := -pthread -lm -lzstd $(shell pkg-config --libs jansson 2>/dev/null ||
 
 LIB_SRC  := $(wildcard lib/*.c lib/trace/*.c)
 DPT_SRC  := $(filter-out src/main.c,$(wildcard src/*.c src/trackers/*.c src/trackers/pid/*.c src/writers/*.c \
-	      src/analysis/*.c src/vm/*.c))
+	      src/analysis/*.c src/plot/*.c src/vm/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 DPT_OBJ  := $(DPT_SRC:%.c=$(BUILD)/%.o)
 

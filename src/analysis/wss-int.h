@@ -1,0 +1,87 @@
+/* wss-int.h - inside the working-set pass: shared by wss.c (the API, the curve) and
+ * wss-pass.c (applying batches of intervals, on worker threads). */
+#ifndef DPT_ANALYSIS_WSS_INT_H
+#define DPT_ANALYSIS_WSS_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "analysis/wss.h"
+
+#define WSS_OFF	       64	  /* last[p] = interval + WSS_OFF; 0 = never dirty */
+#define WSS_NEAR       64	  /* distances below this are tallied per interval, then folded */
+#define WSS_INF	       32	  /* the bucket of infinite gaps; finite ones are 0 .. 31 */
+#define WSS_NB	       (WSS_INF + 1)
+#define WSS_BLOCK      16384	  /* pages per block: 32 KiB of state, kept in cache */
+#define WSS_MAX_BATCH  64	  /* intervals per batch */
+#define WSS_BATCH_MEM  (64 << 20) /* bytes per batch at most (but one interval) */
+#define WSS_MAX_WORKERS 2
+
+struct wss_batch {
+	uint64_t *bits; /* n slots of w->stride words */
+	unsigned n;	/* intervals in it */
+	uint64_t base;	/* index of its first interval */
+};
+
+/* What one worker counts: its own, added up at the end. */
+struct wss_counts {
+	uint32_t *col[2][WSS_NB]; /* [0] entering, [1] leaving, per interval and gap bucket;
+				     NULL: all 0 */
+	uint64_t cap;		  /* intervals the columns and gaps hold */
+	uint64_t *gaps;		  /* G[g], g <= cap */
+};
+
+struct wss_worker {
+	struct wss *w;
+	unsigned id;
+	pthread_t thread;
+	bool started;
+	uint64_t seen;			/* the last batch generation it applied */
+	uint32_t (*near)[4][WSS_NEAR];	/* per interval of a batch: distances below WSS_NEAR */
+	uint32_t *idx, *far;		/* a block's dirty pages, the previous intervals of its
+					   long distances */
+	struct wss_counts c;
+	int err;
+};
+
+struct wss {
+	uint64_t pages, cap_pages;	/* largest numbering; room in the per-page state */
+	uint64_t words, stride;		/* words of a slot's bitmap; words between slots */
+	uint32_t *last, *count;		/* per page */
+	unsigned batch_cap;
+	struct wss_batch b[2];
+	unsigned cur;			/* the batch being filled */
+	uint64_t n;			/* intervals added */
+	/* the workers: they apply *todo when gen moves, busy counts those still at it */
+	struct wss_worker wk[WSS_MAX_WORKERS];
+	unsigned nr_workers;		/* threads running (0: batches applied by the caller) */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct wss_batch *todo;
+	uint64_t gen;
+	unsigned busy;
+	bool quit;
+	/* results */
+	bool finished;
+	struct wss_counts c;		/* every worker's counts added up */
+	uint64_t distinct, dirty;
+	uint64_t *s0, *s1;		/* suffix sums of G[g] and g * G[g] */
+	struct wss_point *points;
+	struct wss_curve curve;
+};
+
+/* wss-pass.c */
+/* Apply batch b to the blocks of worker k (every nth block from its id, n = the stride). */
+int wss_pass_batch(struct wss_worker *k, const struct wss_batch *b, unsigned nth);
+/* The worker thread. */
+void *wss_pass_worker(void *arg);
+/* A column of counts, allocated (zeroed) on first use; NULL when out of memory. */
+uint32_t *wss_column(struct wss_counts *c, int side, unsigned bucket);
+/* Room in c for intervals [0, upto). */
+int wss_counts_reserve(struct wss_counts *c, uint64_t upto);
+/* dst += src. */
+int wss_counts_add(struct wss_counts *dst, const struct wss_counts *src);
+void wss_counts_free(struct wss_counts *c);
+
+#endif

@@ -1,0 +1,215 @@
+/* wss-pass.c - the working-set pass: applying a batch of intervals to the per-page state.
+ *
+ * 1. Per page, its last interval (4 bytes, + WSS_OFF, 0 = never dirty) and the number of
+ *    intervals it was dirty in (4 bytes). Dirtied pages touch that state all over memory, so
+ *    the caller gathers up to 64 intervals in a batch, and a batch is applied a block of 4 K
+ *    pages at a time: the block's 32 KiB of state stays in cache while each interval of the
+ *    batch walks its bits over the block. Slots are an odd number of cache lines apart, so
+ *    the 64 intervals' words for one block do not fight for the same cache sets.
+ * 2. Each dirty page's distance d to its previous occurrence: below WSS_NEAR it only counts
+ *    in the interval's small table (four copies, by page, so that a run of equal distances
+ *    does not wait on its own increments), folded after the batch into the entering and
+ *    leaving columns and the gap histogram; longer ones and first occurrences go there at
+ *    once (far_event). Gaps of 0 (dirty in consecutive intervals) count nowhere: such a page
+ *    neither enters nor leaves any window.
+ * 3. Workers split the blocks (worker i takes every nth block from i) and count into their
+ *    own columns and histogram, added up at the end: they share nothing they write.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/wss-int.h"
+
+static unsigned ilog2(uint64_t v)
+{
+	return 63 - (unsigned)__builtin_clzll(v);
+}
+
+uint32_t *wss_column(struct wss_counts *c, int side, unsigned b)
+{
+	if (!c->col[side][b])
+		c->col[side][b] = calloc(c->cap ? c->cap : 1, sizeof(uint32_t));
+	return c->col[side][b];
+}
+
+int wss_counts_reserve(struct wss_counts *c, uint64_t upto)
+{
+	uint64_t cap = c->cap ? c->cap : 256;
+
+	if (upto <= c->cap && c->gaps)
+		return 0;
+	while (cap < upto)
+		cap *= 2;
+	for (int side = 0; side < 2; side++)
+		for (unsigned b = 0; b < WSS_NB; b++) {
+			uint32_t *p = c->col[side][b];
+			if (!p)
+				continue;
+			if (!(p = realloc(p, cap * sizeof(*p))))
+				return -ENOMEM;
+			memset(p + c->cap, 0, (cap - c->cap) * sizeof(*p));
+			c->col[side][b] = p;
+		}
+	uint64_t *g = realloc(c->gaps, (cap + 1) * sizeof(*g)), from = c->gaps ? c->cap + 1 : 0;
+	if (!g)
+		return -ENOMEM;
+	memset(g + from, 0, (cap + 1 - from) * sizeof(*g));
+	c->gaps = g;
+	c->cap = cap;
+	return 0;
+}
+
+int wss_counts_add(struct wss_counts *dst, const struct wss_counts *src)
+{
+	int err;
+
+	if ((err = wss_counts_reserve(dst, src->cap)))
+		return err;
+	for (int side = 0; side < 2; side++)
+		for (unsigned b = 0; b < WSS_NB; b++) {
+			const uint32_t *s = src->col[side][b];
+			uint32_t *d = s ? wss_column(dst, side, b) : NULL;
+			if (s && !d)
+				return -ENOMEM;
+			for (uint64_t i = 0; s && i < src->cap; i++)
+				d[i] += s[i];
+		}
+	for (uint64_t g = 0; src->gaps && g <= src->cap; g++)
+		dst->gaps[g] += src->gaps[g];
+	return 0;
+}
+
+void wss_counts_free(struct wss_counts *c)
+{
+	for (int side = 0; side < 2; side++)
+		for (unsigned b = 0; b < WSS_NB; b++)
+			free(c->col[side][b]);
+	free(c->gaps);
+	memset(c, 0, sizeof(*c));
+}
+
+/* A first occurrence (prev 0) or a long gap, at interval i. */
+static void far_event(struct wss_worker *k, uint64_t i, uint32_t prev)
+{
+	struct wss_counts *c = &k->c;
+	uint32_t *e, *l;
+
+	if (!prev) {
+		if (!(e = wss_column(c, 0, WSS_INF)))
+			k->err = -ENOMEM;
+		else
+			e[i]++;
+		if (i)
+			c->gaps[i]++; /* the leading gap */
+		return;
+	}
+	uint64_t p = prev - WSS_OFF, g = i - p - 1;
+	unsigned b = ilog2(g);
+	if (!(e = wss_column(c, 0, b)) || !(l = wss_column(c, 1, b))) {
+		k->err = -ENOMEM;
+		return;
+	}
+	e[i]++;
+	l[p]++;
+	c->gaps[g]++;
+}
+
+/* The pages of the set bits of words [x0, x1) into idx; how many. */
+static size_t extract(const uint64_t *bm, size_t x0, size_t x1, uint32_t *idx)
+{
+	size_t n = 0;
+
+	for (size_t x = x0; x < x1; x++)
+		for (uint64_t word = bm[x]; word; word &= word - 1)
+			idx[n++] = (uint32_t)(x * 64 + (size_t)__builtin_ctzll(word));
+	return n;
+}
+
+/* Interval j of batch b over the words [x0, x1) of the pages: the pages first, then their
+ * events in a loop without branches (the loads of many pages overlap); the rare long
+ * distances are listed on the way and handled after. */
+static void block_run(struct wss_worker *k, const struct wss_batch *b, unsigned j, size_t x0,
+		      size_t x1)
+{
+	const struct wss *w = k->w;
+	uint32_t now = (uint32_t)(b->base + j + WSS_OFF), (*near)[WSS_NEAR] = k->near[j];
+	uint32_t *last = w->last, *count = w->count, *idx = k->idx, *far = k->far;
+	size_t n = extract(b->bits + (size_t)j * w->stride, x0, x1, idx), nf = 0;
+
+	for (size_t e = 0; e < n; e++) {
+		uint32_t p = idx[e], prev = last[p], d = now - prev;
+		last[p] = now;
+		count[p]++;
+		near[p & 3][d < WSS_NEAR ? d : 0]++;
+		far[nf] = prev;
+		nf += d >= WSS_NEAR;
+	}
+	for (size_t e = 0; e < nf; e++)
+		far_event(k, b->base + j, far[e]);
+}
+
+/* Fold the tallies of short distances into the columns and G. */
+static int fold(struct wss_worker *k, const struct wss_batch *b)
+{
+	struct wss_counts *c = &k->c;
+
+	for (unsigned j = 0; j < b->n; j++) {
+		uint64_t i = b->base + j;
+		for (unsigned d = 2; d < WSS_NEAR; d++) {
+			uint32_t (*t)[WSS_NEAR] = k->near[j], *e, *l;
+			uint32_t n = t[0][d] + t[1][d] + t[2][d] + t[3][d];
+			if (!n)
+				continue;
+			unsigned bk = ilog2(d - 1);
+			if (!(e = wss_column(c, 0, bk)) || !(l = wss_column(c, 1, bk)))
+				return -ENOMEM;
+			e[i] += n;
+			l[i - d] += n;
+			c->gaps[d - 1] += n;
+		}
+		memset(k->near[j], 0, sizeof(k->near[j])); /* [.][0]: the long ones, counted apart */
+	}
+	return 0;
+}
+
+int wss_pass_batch(struct wss_worker *k, const struct wss_batch *b, unsigned nth)
+{
+	const struct wss *w = k->w;
+	size_t step = WSS_BLOCK / 64;
+
+	if (k->err || (k->err = wss_counts_reserve(&k->c, b->base + b->n)))
+		return k->err;
+	for (size_t x0 = k->id * step; x0 < w->words; x0 += nth * step) {
+		size_t x1 = x0 + step < w->words ? x0 + step : w->words;
+		for (unsigned j = 0; j < b->n; j++)
+			block_run(k, b, j, x0, x1);
+	}
+	if (!k->err)
+		k->err = fold(k, b);
+	return k->err;
+}
+
+void *wss_pass_worker(void *arg)
+{
+	struct wss_worker *k = arg;
+	struct wss *w = k->w;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (k->seen == w->gen && !w->quit)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (k->seen == w->gen)
+			break;
+		k->seen = w->gen;
+		const struct wss_batch *b = w->todo;
+		unsigned nth = w->nr_workers;
+		pthread_mutex_unlock(&w->lock);
+		wss_pass_batch(k, b, nth);
+		pthread_mutex_lock(&w->lock);
+		if (!--w->busy)
+			pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
