@@ -48,6 +48,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libdpt.a
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libdpt.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+# the reader's fuzz test sees every allocation the library makes (tests/unit/trace-fuzz.c)
+$(BUILD)/tests/unit/trace-fuzz: LDLIBS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
+
 tests: $(BUILD)/dpt $(TEST_BIN) $(HELPER_BIN)
 
 deps:

@@ -15,6 +15,8 @@
 
 int cmd_vm(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 
 /* dpt's command line, as typed (for trace headers). */

@@ -19,6 +19,8 @@ static const struct command {
 	{"vm", cmd_vm, "run the built-in micro-VM and measure how fast it dirties memory"},
 	{"track", cmd_track, "measure a running process, a program it launches, or a QEMU"},
 	{"check", cmd_check, "show which tracking mechanisms work on this host"},
+	{"import", cmd_import, "make a .dpt trace from a directory of Qemu-DPT bitmap files"},
+	{"export", cmd_export, "write a .dpt trace back out: Qemu-DPT bitmap files, CSV, ndjson"},
 	{"report", cmd_report, "what a trace says: rates, working set N(t), hot pages"},
 };
 

@@ -73,12 +73,7 @@ static inline void tbuf_free(struct tbuf *b)
 /* Unchecked appends: reserve first. */
 static inline size_t varint_size(uint64_t v)
 {
-	size_t n = 1;
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
+	return v < 0x80 ? 1 : (size_t)(63 - __builtin_clzll(v)) / 7 + 1;
 }
 
 static inline void put_varint(struct tbuf *b, uint64_t v)
@@ -138,6 +133,10 @@ struct set_plan {
 void set_plan(const uint64_t *bm, uint64_t nbits, struct set_plan *plan);
 /* Append the set in plan->best's encoding (plan->size[best] bytes, reserved by the caller). */
 void set_encode(struct tbuf *b, const uint64_t *bm, uint64_t nbits, const struct set_plan *plan);
+/* Append the set in its smallest encoding (as set_plan() would choose it, the same bytes
+ * as set_encode() then writes) in one walk over its runs; *count gets its pages. 0 or
+ * -ENOMEM. */
+int set_put(struct tbuf *b, const uint64_t *bm, uint64_t nbits, uint64_t *count);
 /* Encode the whole range [0, nbits) (an all-dirty sample without a bitmap). */
 size_t set_all_size(uint64_t nbits);
 void set_encode_all(struct tbuf *b, uint64_t nbits);

@@ -70,6 +70,32 @@ static struct timespec ns_ts(int64_t ns)
 	return t;
 }
 
+/* The time rel ns after base: 0, or -EBADMSG if it leaves the int64 range (a hostile time). */
+static int rel_ts(int64_t base, int64_t rel, struct timespec *t)
+{
+	int64_t ns;
+
+	if (__builtin_add_overflow(base, rel, &ns))
+		return -EBADMSG;
+	*t = ns_ts(ns);
+	return 0;
+}
+
+/* Monotonic and wall-clock start and end, relative to the header's. */
+static int rel_times(const struct trace_header *h, const int64_t t[4], struct timespec *ms,
+		     struct timespec *me, struct timespec *ws, struct timespec *we)
+{
+	if (rel_ts(h->mono_start_ns, t[0], ms) || rel_ts(h->mono_start_ns, t[1], me) ||
+	    rel_ts(h->wall_start_ns, t[2], ws) || rel_ts(h->wall_start_ns, t[3], we))
+		return -EBADMSG;
+	return 0;
+}
+
+static int oom(void)
+{
+	return dpt_fail(-ENOMEM, "trace: out of memory");
+}
+
 static int bad(const struct trace_reader *r, uint64_t off, const char *what)
 {
 	return dpt_fail(-EBADMSG, "trace: record at offset %llu: %s", (unsigned long long)off, what);
@@ -109,6 +135,43 @@ static uint64_t le64(const uint8_t *p)
 
 /* ---- frames ---- */
 
+/*
+ * The most a zstd frame can decompress to, from its block headers (RFC 8878, 3.1.1): a raw or
+ * RLE block says its size, a compressed block yields at most Block_Maximum_Size (128 KiB, or
+ * the window if smaller). A frame's declared content size is believed up to this only: a few
+ * bytes declaring 256 MiB are refused before anything that size is allocated. 0 for a frame
+ * whose blocks do not fit in its n bytes (zstd refuses it anyway).
+ */
+static uint64_t zstd_bound(const uint8_t *p, size_t n)
+{
+	static const uint8_t did_size[] = {0, 1, 2, 4}, fcs_size[] = {0, 2, 4, 8};
+
+	if (n < 5 || le32(p) != 0xFD2FB528u)
+		return 0;
+	uint8_t fhd = p[4], fcs = fhd >> 6;
+	bool single = fhd & 0x20;
+	size_t off = 5 + !single + did_size[fhd & 3] + (fcs || !single ? fcs_size[fcs] : 1);
+	uint64_t window = 128 << 10, out = 0;
+	if (!single && n > 5) {
+		uint64_t base = 1ULL << (10 + (p[5] >> 3));
+		window = base + base / 8 * (p[5] & 7);
+	}
+	uint64_t block_max = window < (128 << 10) ? window : 128 << 10;
+	for (bool last = false; !last;) {
+		if (off > n || n - off < 3)
+			return 0;
+		uint32_t bh = (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 | (uint32_t)p[off + 2] << 16;
+		uint32_t type = bh >> 1 & 3, size = bh >> 3;
+		off += 3;
+		last = bh & 1;
+		if (type == 3 || n - off < (type == 1 ? 1 : size))
+			return 0;
+		off += type == 1 ? 1 : size;
+		out += type == 2 ? block_max : size;
+	}
+	return out;
+}
+
 /* Read the frame at off: 1 with *type and r->raw holding the payload, *next the offset
  * after it; 0 if it is a torn tail (runs past limit); -errno if malformed. */
 static int read_frame(struct trace_reader *r, uint64_t off, uint64_t limit, unsigned *type,
@@ -129,7 +192,7 @@ static int read_frame(struct trace_reader *r, uint64_t off, uint64_t limit, unsi
 	if (limit - off - TRACE_FRAME_SIZE - TRACE_CRC_SIZE < stored)
 		return 0;
 	if (tbuf_reserve(&r->stored, TRACE_FRAME_SIZE + stored + TRACE_CRC_SIZE))
-		return -ENOMEM;
+		return oom();
 	memcpy(r->stored.p, hdr, sizeof(hdr));
 	if ((err = src_read(r, off + TRACE_FRAME_SIZE, r->stored.p + TRACE_FRAME_SIZE,
 			    stored + TRACE_CRC_SIZE)))
@@ -139,22 +202,25 @@ static int read_frame(struct trace_reader *r, uint64_t off, uint64_t limit, unsi
 		return bad(r, off, "checksum mismatch");
 	if (hdr[6] || hdr[7] || (hdr[5] & ~TRACE_FRAME_ZSTD))
 		return bad(r, off, "unknown frame flags");
+	/* the raw size is believed only once the payload can hold it */
+	const uint8_t *payload = r->stored.p + TRACE_FRAME_SIZE;
+	bool zstd = hdr[5] & TRACE_FRAME_ZSTD;
+	if (!zstd && stored != raw)
+		return bad(r, off, "stored and raw sizes differ");
+	if (zstd && ZSTD_getFrameContentSize(payload, stored) != raw)
+		return bad(r, off, "compressed size does not match the frame");
+	if (zstd && zstd_bound(payload, stored) < raw)
+		return bad(r, off, "compressed payload too short for its declared size");
 	r->raw.len = 0;
 	if (tbuf_reserve(&r->raw, raw ? raw : 1))
-		return -ENOMEM;
-	const uint8_t *payload = r->stored.p + TRACE_FRAME_SIZE;
-	if (hdr[5] & TRACE_FRAME_ZSTD) {
-		unsigned long long n = ZSTD_getFrameContentSize(payload, stored);
-		if (n != raw)
-			return bad(r, off, "compressed size does not match the frame");
+		return oom();
+	if (zstd) {
 		if (!r->dctx && !(r->dctx = ZSTD_createDCtx()))
-			return -ENOMEM;
+			return oom();
 		size_t got = ZSTD_decompressDCtx(r->dctx, r->raw.p, raw, payload, stored);
 		if (ZSTD_isError(got) || got != raw)
 			return bad(r, off, "corrupt compressed payload");
 	} else {
-		if (stored != raw)
-			return bad(r, off, "stored and raw sizes differ");
 		memcpy(r->raw.p, payload, raw);
 	}
 	r->raw.len = raw;
@@ -212,7 +278,7 @@ static int field_str(const struct field *f, char **s)
 		return -EBADMSG;
 	char *copy = malloc(n + 1);
 	if (!copy)
-		return -ENOMEM;
+		return oom();
 	memcpy(copy, f->v.p, n);
 	copy[n] = 0;
 	free(*s);
@@ -231,7 +297,7 @@ static int field_regions(struct trace_reader *r, const struct field *f, struct d
 		return -EBADMSG;
 	struct dpt_region *t = calloc(n ? n : 1, sizeof(*t));
 	if (!t)
-		return -ENOMEM;
+		return oom();
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t start, len, first, granule, namelen;
 		if (get_varint(&c, &start) || get_varint(&c, &len) || get_varint(&c, &first) ||
@@ -331,9 +397,9 @@ static int parse_header(struct trace_reader *r)
 	return 0;
 }
 
-/* The footer, if the file ends with a trailer pointing at a valid one. Never an error: a file
- * without a (valid) footer is read to its end. */
-static void find_footer(struct trace_reader *r)
+/* The footer, if the file ends with a trailer pointing at a valid one. Not an error when there
+ * is none (a file without a valid footer is read to its end), only when out of memory. */
+static int find_footer(struct trace_reader *r)
 {
 	uint8_t tr[TRACE_TRAILER_SIZE];
 	unsigned type;
@@ -343,22 +409,25 @@ static void find_footer(struct trace_reader *r)
 	if (r->size < r->first + TRACE_TRAILER_SIZE ||
 	    src_read(r, r->size - TRACE_TRAILER_SIZE, tr, sizeof(tr)) ||
 	    memcmp(tr + 8, TRACE_TRAILER_MAGIC, 8))
-		return;
+		return 0;
 	uint64_t at = le64(tr), limit = r->size - TRACE_TRAILER_SIZE;
-	if (at < r->first || at >= limit || read_frame(r, at, limit, &type, &next) != 1 ||
-	    type != TRACE_REC_FOOTER || next != limit) {
+	int got = at < r->first || at >= limit ? 0 : read_frame(r, at, limit, &type, &next);
+	if (got == -ENOMEM)
+		return got;
+	if (got != 1 || type != TRACE_REC_FOOTER || next != limit) {
 		dpt_clear_error();
-		return;
+		return 0;
 	}
 	struct tcur c = {r->raw.p, r->raw.p + r->raw.len};
 	struct field f;
 	uint64_t n = 0;
 	while (next_field(&c, &f) > 0)
 		if (f.tag == FF_INTERVALS && field_uint(&f, &n))
-			return;
+			return 0;
 	r->info.has_footer = true;
 	r->info.nr_intervals = n;
 	r->end = at;
+	return 0;
 }
 
 static void reader_free(struct trace_reader *r)
@@ -414,7 +483,8 @@ static int reader_start(struct trace_reader *r)
 		return bad(r, TRACE_PREFIX_SIZE, "the first record is not the header");
 	if ((err = parse_header(r)))
 		return err;
-	find_footer(r);
+	if ((err = find_footer(r)))
+		return err;
 	return trace_reader_rewind(r);
 }
 
@@ -426,7 +496,7 @@ int trace_reader_open(struct trace_reader **rp, const char *path)
 
 	*rp = NULL;
 	if (!r)
-		return -ENOMEM;
+		return oom();
 	r->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0) {
 		err = dpt_fail(-errno, "%s: %s", path, strerror(errno));
@@ -459,7 +529,7 @@ int trace_reader_open_mem(struct trace_reader **rp, const void *buf, size_t len)
 
 	*rp = NULL;
 	if (!r)
-		return -ENOMEM;
+		return oom();
 	r->fd = -1;
 	r->mem = buf;
 	r->size = len;
@@ -496,7 +566,7 @@ int trace_reader_rewind(struct trace_reader *r)
 	if (r->hdr_nr) {
 		t = malloc(r->hdr_nr * sizeof(*t));
 		if (!t)
-			return -ENOMEM;
+			return oom();
 		memcpy(t, r->hdr_regions, r->hdr_nr * sizeof(*t));
 	}
 	free(r->regions);
@@ -562,7 +632,7 @@ static int parse_interval(struct trace_reader *r, uint64_t off, struct trace_rec
 			}
 			uint64_t *p = realloc(r->vcpus, (n ? n : 1) * sizeof(*p));
 			if (!p) {
-				err = -ENOMEM;
+				err = oom();
 				break;
 			}
 			r->vcpus = p;
@@ -594,13 +664,14 @@ static int parse_interval(struct trace_reader *r, uint64_t off, struct trace_rec
 		case IF_PROCS: {
 			struct tcur pc = f.v;
 			uint64_t n;
-			if (get_varint(&pc, &n) || n > (uint64_t)(pc.end - pc.p) / 8) {
+			/* a row is 7 varints and its comm: at least 7 bytes */
+			if (get_varint(&pc, &n) || n > (uint64_t)(pc.end - pc.p) / 7) {
 				err = -EBADMSG;
 				break;
 			}
 			struct dpt_proc *p = realloc(r->procs, (n ? n : 1) * sizeof(*p));
 			if (!p) {
-				err = -ENOMEM;
+				err = oom();
 				break;
 			}
 			r->procs = p;
@@ -653,10 +724,8 @@ static int parse_interval(struct trace_reader *r, uint64_t off, struct trace_rec
 		return bad(r, off, "its regions do not cover its pages");
 	s->nr_regions = nr;
 	s->regions = nr ? r->regions : NULL;
-	s->mono_start = ns_ts(h->mono_start_ns + t[0]);
-	s->mono_end = ns_ts(h->mono_start_ns + t[1]);
-	s->wall_start = ns_ts(h->wall_start_ns + t[2]);
-	s->wall_end = ns_ts(h->wall_start_ns + t[3]);
+	if (rel_times(h, t, &s->mono_start, &s->mono_end, &s->wall_start, &s->wall_end))
+		return bad(r, off, "time out of range");
 	r->total = s->total;
 	r->set_count[0] = s->dirty;
 	r->set_count[1] = s->discarded;
@@ -720,10 +789,8 @@ static int parse_nonzero(struct trace_reader *r, uint64_t off, struct trace_reco
 		return bad(r, off, "non-zero record out of range");
 	z->nr_regions = nr;
 	z->regions = nr ? r->nz_regions : NULL;
-	z->mono_start = ns_ts(h->mono_start_ns + t[0]);
-	z->mono_end = ns_ts(h->mono_start_ns + t[1]);
-	z->wall_start = ns_ts(h->wall_start_ns + t[2]);
-	z->wall_end = ns_ts(h->wall_start_ns + t[3]);
+	if (rel_times(h, t, &z->mono_start, &z->mono_end, &z->wall_start, &z->wall_end))
+		return bad(r, off, "time out of range");
 	r->total = z->total;
 	r->set_count[0] = z->count;
 	return 0;
@@ -734,6 +801,7 @@ static int parse_event(struct trace_reader *r, uint64_t off, struct trace_record
 	struct tcur c = {r->raw.p, r->raw.p + r->raw.len};
 	const struct trace_header *h = &r->info.h;
 	int64_t mono = 0, wall = 0;
+	bool has_text = false;
 	struct field f;
 	int got, err = 0;
 
@@ -742,16 +810,16 @@ static int parse_event(struct trace_reader *r, uint64_t off, struct trace_record
 			err = field_int(&f, &mono);
 		else if (f.tag == EF_WALL)
 			err = field_int(&f, &wall);
-		else if (f.tag == EF_TEXT)
-			err = field_str(&f, &r->text);
+		else if (f.tag == EF_TEXT && !(err = field_str(&f, &r->text)))
+			has_text = true;
 	}
 	if (err == -ENOMEM)
 		return err;
 	if (err || got < 0)
 		return bad(r, off, "malformed event");
-	rec->mono = ns_ts(h->mono_start_ns + mono);
-	rec->wall = ns_ts(h->wall_start_ns + wall);
-	rec->text = r->text ? r->text : "";
+	if (rel_ts(h->mono_start_ns, mono, &rec->mono) || rel_ts(h->wall_start_ns, wall, &rec->wall))
+		return bad(r, off, "time out of range");
+	rec->text = has_text ? r->text : ""; /* not an earlier message's */
 	return 0;
 }
 
@@ -835,12 +903,14 @@ int trace_reader_bitmap(struct trace_reader *r, int which, const uint64_t **bitm
 		return err;
 	size_t words = bitmap_words(r->total);
 	if (!r->bm_ok[which]) {
-		if (words > r->bm_words[which]) {
-			uint64_t *p = realloc(r->bm[which], words * sizeof(*p));
+		/* at least a word: a set of no pages is a bitmap too, never NULL */
+		if (!r->bm[which] || words > r->bm_words[which]) {
+			size_t n = words ? words : 1;
+			uint64_t *p = realloc(r->bm[which], n * sizeof(*p));
 			if (!p)
-				return -ENOMEM;
+				return oom();
 			r->bm[which] = p;
-			r->bm_words[which] = words;
+			r->bm_words[which] = n;
 		}
 		memset(r->bm[which], 0, words * sizeof(uint64_t));
 		err = set_decode_bitmap(r->set[which], r->set_len[which], r->total,

@@ -102,33 +102,29 @@ static int put_regions(struct trace_writer *tw, struct tbuf *b, unsigned tag, un
 	return put_bytes(b, tag, t->p, t->len);
 }
 
-/* A set field: bm of nbits pages holding count pages (bm NULL: every page). */
-static int put_set(struct tbuf *b, unsigned tag, const uint64_t *bm, uint64_t nbits,
-		   uint64_t count, const char *what)
+/* A set field: bm of nbits pages holding count pages (bm NULL: every page), encoded in
+ * tw->tmp first (its length goes before it). */
+static int put_set(struct trace_writer *tw, struct tbuf *b, unsigned tag, const uint64_t *bm,
+		   uint64_t nbits, uint64_t count, const char *what)
 {
-	struct set_plan plan;
-	size_t size;
+	struct tbuf *t = &tw->tmp;
+	uint64_t got;
+	int err;
 
+	t->len = 0;
 	if (bm) {
-		set_plan(bm, nbits, &plan);
-		if (plan.count != count)
+		if ((err = set_put(t, bm, nbits, &got)))
+			return err;
+		if (got != count)
 			return dpt_fail(-EINVAL,
 					"trace: the %s set holds %llu pages, the count says %llu",
-					what, (unsigned long long)plan.count,
-					(unsigned long long)count);
-		size = plan.size[plan.best];
+					what, (unsigned long long)got, (unsigned long long)count);
 	} else {
-		size = set_all_size(nbits);
+		if (tbuf_reserve(t, set_all_size(nbits)))
+			return -ENOMEM;
+		set_encode_all(t, nbits);
 	}
-	if (tbuf_reserve(b, 1 + 10 + size))
-		return -ENOMEM;
-	put_varint(b, tag);
-	put_varint(b, size);
-	if (bm)
-		set_encode(b, bm, nbits, &plan);
-	else
-		set_encode_all(b, nbits);
-	return 0;
+	return put_bytes(b, tag, t->p, t->len);
 }
 
 /* ---- records ---- */
@@ -384,10 +380,10 @@ int trace_writer_sample(struct trace_writer *tw, const struct dpt_sample *s)
 	}
 	if (!(s->flags & DPT_SAMPLE_LOST)) {
 		if (s->bitmap || (s->flags & DPT_SAMPLE_ALL))
-			if ((err = put_set(b, IF_SET, s->bitmap, s->total, s->dirty, "dirty")))
+			if ((err = put_set(tw, b, IF_SET, s->bitmap, s->total, s->dirty, "dirty")))
 				goto out;
 		if (s->discarded_bitmap &&
-		    (err = put_set(b, IF_DISCARDED_SET, s->discarded_bitmap, s->total, s->discarded,
+		    (err = put_set(tw, b, IF_DISCARDED_SET, s->discarded_bitmap, s->total, s->discarded,
 				   "discarded")))
 			goto out;
 	}
@@ -426,7 +422,7 @@ int trace_writer_nonzero(struct trace_writer *tw, const struct dpt_nonzero *z)
 	    (err = put_uint(b, ZF_COUNT, z->count)) || (err = put_uint(b, ZF_UNKNOWN, z->unknown)) ||
 	    (err = put_uint(b, ZF_BYTES_READ, z->bytes_read)) ||
 	    (err = put_regions(tw, b, ZF_REGIONS, z->nr_regions, z->regions)) ||
-	    (err = put_set(b, ZF_SET, z->bitmap, z->total, z->count, "non-zero"))) {
+	    (err = put_set(tw, b, ZF_SET, z->bitmap, z->total, z->count, "non-zero"))) {
 		b->len = 0;
 		return err;
 	}

@@ -118,6 +118,56 @@ int64_t bitmap_dir_write(struct bitmap_dir *bd, const struct dpt_sample *s, int6
 	return (int64_t)bytes;
 }
 
+int64_t bitmap_dir_write_sample(struct bitmap_dir *bd, const struct dpt_sample *s, bool compat,
+				char *path, size_t len)
+{
+	int64_t secs = s->wall_end.tv_sec;
+
+	if (compat && (s->flags & DPT_SAMPLE_FINAL))
+		secs++;
+	return bitmap_dir_write(bd, s, secs, path, len);
+}
+
+/* A decimal number without sign or leading zeros, at most max, ending at *end. */
+static int parse_decimal(const char *p, const char **end, uint64_t max, uint64_t *v)
+{
+	uint64_t n = 0;
+	const char *q = p;
+
+	if (*q < '0' || *q > '9' || (q[0] == '0' && q[1] >= '0' && q[1] <= '9'))
+		return -EINVAL;
+	for (; *q >= '0' && *q <= '9'; q++) {
+		if (n > (max - (uint64_t)(*q - '0')) / 10)
+			return -EINVAL;
+		n = n * 10 + (uint64_t)(*q - '0');
+	}
+	*end = q;
+	*v = n;
+	return 0;
+}
+
+int bitmap_name_parse(const char *name, pid_t *pid, int64_t *secs, unsigned *suffix)
+{
+	static const char prefix[] = "qemu.bm-";
+	const char *p = name;
+	uint64_t v[3] = {0};
+
+	if (strncmp(p, prefix, sizeof(prefix) - 1))
+		return -EINVAL;
+	p += sizeof(prefix) - 1;
+	if (parse_decimal(p, &p, INT32_MAX, &v[0]) || *p++ != '.' ||
+	    parse_decimal(p, &p, INT64_MAX, &v[1]))
+		return -EINVAL;
+	if (*p == '.' && (parse_decimal(p + 1, &p, UINT32_MAX, &v[2]) || !v[2]))
+		return -EINVAL;
+	if (*p)
+		return -EINVAL;
+	*pid = (pid_t)v[0];
+	*secs = (int64_t)v[1];
+	*suffix = (unsigned)v[2];
+	return 0;
+}
+
 int bitmap_file_read(const char *path, uint64_t **words, size_t *nwords)
 {
 	struct stat st;

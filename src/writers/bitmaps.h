@@ -8,6 +8,8 @@
 #ifndef DPT_WRITERS_BITMAPS_H
 #define DPT_WRITERS_BITMAPS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -29,6 +31,17 @@ void bitmap_dir_fini(struct bitmap_dir *bd);
  * -errno. */
 int64_t bitmap_dir_write(struct bitmap_dir *bd, const struct dpt_sample *s, int64_t secs,
 			 char *path, size_t len);
+
+/* Write s as Qemu-DPT names it: after the second its interval ended in, or with compat, for
+ * the last sample of a session (DPT_SAMPLE_FINAL), after the next second, as Qemu-DPT's
+ * dpt_stop did (time(NULL) + 1). Returns the bytes written or -errno. */
+int64_t bitmap_dir_write_sample(struct bitmap_dir *bd, const struct dpt_sample *s, bool compat,
+				char *path, size_t len);
+
+/* Parse a file name written by bitmap_dir_write(): "qemu.bm-PID.SECONDS" or
+ * "qemu.bm-PID.SECONDS.N" (N >= 1), decimal without leading zeros. 0, or -EINVAL if name is
+ * not one (nothing recorded: the caller says why). */
+int bitmap_name_parse(const char *name, pid_t *pid, int64_t *secs, unsigned *suffix);
 
 /* Read a bitmap file back: *words receives a malloc'd array of *nwords words. */
 int bitmap_file_read(const char *path, uint64_t **words, size_t *nwords);

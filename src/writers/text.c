@@ -177,10 +177,7 @@ static int text_sample(struct dpt_writer *w, const struct dpt_sample *s)
 	snprintf(tail, sizeof(tail), "dirty %llu / %llu (%.3f MB/s)", (unsigned long long)s->dirty,
 		 (unsigned long long)s->total, sample_mib_per_s(s));
 	if (tx->have_dir && (s->bitmap || (s->flags & DPT_SAMPLE_ALL))) {
-		int64_t secs = s->wall_end.tv_sec;
-		if (tx->compat && (s->flags & DPT_SAMPLE_FINAL))
-			secs++;
-		int64_t n = bitmap_dir_write(&tx->dir, s, secs, path, sizeof(path));
+		int64_t n = bitmap_dir_write_sample(&tx->dir, s, tx->compat, path, sizeof(path));
 		if (n < 0)
 			return (int)n;
 		fprintf(tx->out, "create bitmap %s (%lld bytes), %s\n", path, (long long)n, tail);

@@ -56,6 +56,8 @@ struct trace_out {
 	int err;
 	char why[512];
 	bool hooked;
+	char *path;
+	uint64_t intervals, nonzero;
 };
 
 /* ---- copying an event ---- */
@@ -306,6 +308,10 @@ static int trace_open(struct dpt_writer *w, const char *arg, const struct dpt_ru
 		.nr_vcpus = info->nr_vcpus,
 		.owner_pid = info->owner_pid,
 	};
+	if (!(t->path = strdup(arg))) {
+		err = -ENOMEM;
+		goto fail;
+	}
 	if ((err = trace_writer_open(&t->tw, arg, true, &h)))
 		goto fail;
 	if ((err = -pthread_create(&t->thread, NULL, writer_thread, t))) {
@@ -346,10 +352,16 @@ static int trace_close(struct dpt_writer *w)
 	if (t->err)
 		err = dpt_fail(t->err, "%s", t->why);
 	if (t->tw) {
+		uint64_t bytes = trace_writer_bytes(t->tw);
 		int e = trace_writer_close(t->tw, true, w->discard);
 		if (e && !err)
 			err = e;
+		if (!err && !w->discard)
+			dpt_info("trace %s: %llu intervals, %llu non-zero sets, %.1f KiB", t->path,
+				 (unsigned long long)t->intervals, (unsigned long long)t->nonzero,
+				 (double)bytes / 1024.0);
 	}
+	free(t->path);
 	pthread_mutex_destroy(&t->lock);
 	pthread_cond_destroy(&t->more);
 	pthread_cond_destroy(&t->room);
@@ -370,12 +382,18 @@ static int trace_stop(struct dpt_writer *w)
 
 static int trace_sample(struct dpt_writer *w, const struct dpt_sample *s)
 {
-	return enqueue(w->priv, copy_sample(s));
+	struct trace_out *t = w->priv;
+
+	t->intervals++;
+	return enqueue(t, copy_sample(s));
 }
 
 static int trace_nonzero(struct dpt_writer *w, const struct dpt_nonzero *z)
 {
-	return enqueue(w->priv, copy_nonzero(z));
+	struct trace_out *t = w->priv;
+
+	t->nonzero++;
+	return enqueue(t, copy_nonzero(z));
 }
 
 const struct dpt_writer_ops trace_writer_ops = {

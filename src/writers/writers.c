@@ -6,11 +6,13 @@
 extern const struct dpt_writer_ops text_writer_ops;
 extern const struct dpt_writer_ops csv_writer_ops;
 extern const struct dpt_writer_ops trace_writer_ops;
+extern const struct dpt_writer_ops ndjson_writer_ops;
 
 const struct dpt_writer_ops *const writer_table[] = {
 	&text_writer_ops,
 	&csv_writer_ops,
 	&trace_writer_ops,
+	&ndjson_writer_ops,
 	NULL,
 };
 

@@ -24,10 +24,19 @@ static uint64_t rnd(void)
 	return rng;
 }
 
-/* A set of nbits pages: kind 0 random at density 1/den, 1 clustered runs, 2 all, 3 none. */
+/* A set of nbits pages: kind 0 random at density 1/den, 1 clustered runs, 2 all, 3 none,
+ * 4 pairs and triples at density 1/den and a run of 300 (runs of 2 or 3 pages cost fewer
+ * bytes as runs than as indices: the writer's first guess loses). */
 static void make_set(uint64_t *bm, uint64_t nbits, int kind, unsigned den)
 {
 	memset(bm, 0, bitmap_bytes(nbits));
+	if (kind == 4) {
+		for (uint64_t i = 0; i + 3 < nbits; i += 4)
+			if (rnd() % den == 0)
+				bitmap_set_range(bm, i, 2 + rnd() % 2);
+		if (nbits > 600)
+			bitmap_set_range(bm, nbits / 2, 300);
+	}
 	if (kind == 2)
 		bitmap_fill(bm, nbits);
 	if (kind == 0)
@@ -56,19 +65,28 @@ static void test_crc(void)
 static void test_codec(void)
 {
 	static const uint64_t sizes[] = {1, 63, 64, 65, 1000, 4096, 100003};
-	int bad = 0, checked = 0;
+	int bad = 0, bad_put = 0, checked = 0;
 
 	for (unsigned si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
 		uint64_t n = sizes[si];
 		uint64_t *bm = calloc(bitmap_words(n), 8), *back = calloc(bitmap_words(n), 8);
-		for (int kind = 0; kind < 4; kind++) {
+		for (int kind = 0; kind < 5; kind++) {
 			for (unsigned den = 1; den <= 1000; den *= 10) {
 				make_set(bm, n, kind, den);
 				struct set_plan plan;
 				set_plan(bm, n, &plan);
-				uint64_t count = bitmap_weight(bm, n);
+				uint64_t count = bitmap_weight(bm, n), put_count;
 				if (plan.count != count)
 					bad++;
+				/* the writer's one-walk encoder: the plan's choice, byte for byte */
+				struct tbuf best = {0}, put = {0};
+				tbuf_reserve(&best, plan.size[plan.best]);
+				set_encode(&best, bm, n, &plan);
+				if (set_put(&put, bm, n, &put_count) || put_count != count ||
+				    put.len != best.len || memcmp(put.p, best.p, best.len))
+					bad_put++;
+				tbuf_free(&best);
+				tbuf_free(&put);
 				for (int enc = 0; enc < 3; enc++) {
 					struct tbuf b = {0};
 					plan.best = enc;
@@ -110,7 +128,7 @@ static void test_codec(void)
 					tbuf_free(&b);
 					checked++;
 				}
-				if (kind >= 2)
+				if (kind == 2 || kind == 3)
 					break;
 			}
 		}
@@ -119,6 +137,8 @@ static void test_codec(void)
 	}
 	dpt_clear_error();
 	TEST_CHECK(!bad, "codec-round-trips", "%d of %d encodings wrong", bad, checked);
+	TEST_CHECK(!bad_put, "codec-writer-takes-the-smallest", "%d of %d sets differ", bad_put,
+		   checked / 3);
 }
 
 /* The sizes the benchmark targets are about: uniform random at 1% about 1.3 bytes a page as
@@ -577,6 +597,22 @@ static void test_hostile(const char *dir)
 		tbuf_free(&b);
 	}
 
+	/* 8 gaps of 127 pages in a set of 64: past the last page (a sum of the 8 bytes that
+	 * wrapped at 256 once let them through, and wrote far past the bitmap) */
+	{
+		struct tbuf b = {0};
+		uint64_t bm[1] = {0};
+		tbuf_reserve(&b, 16);
+		b.p[b.len++] = TRACE_SET_INDICES;
+		put_varint(&b, 8);
+		memset(b.p + b.len, 127, 8);
+		b.len += 8;
+		err = set_decode_bitmap(b.p, b.len, 64, 8, bm);
+		TEST_CHECK(err == -EBADMSG && !bm[0], "indices-8-gaps-past-the-end", "%d", err);
+		dpt_clear_error();
+		tbuf_free(&b);
+	}
+
 	/* garbage after the last record of a trace without a footer: a tail, or an error */
 	memcpy(t, full, len);
 	memset(t + len, 0, 64);
@@ -591,7 +627,7 @@ static void test_hostile(const char *dir)
 		trace_reader_close(r);
 	}
 	memcpy(t + len, "DPTR\x02\0\0\0\xff\xff\0\0\xff\xff\0\0", 16);
-	refit_crc(t + len); /* declared far past the end: a torn record */
+	/* declared far past the end: a torn record (its CRC would be past the end too) */
 	err = trace_reader_open_mem(&r, t, len + 40);
 	if (!err) {
 		int n = 0, got;
@@ -603,6 +639,169 @@ static void test_hostile(const char *dir)
 		trace_reader_close(r);
 	}
 	dpt_clear_error();
+	free(full);
+	free(t);
+}
+
+/* ---- regressions: inputs the fuzz test (trace-fuzz.c) found wrong ---- */
+
+/* Append a record framed by hand (type, payload, right CRC) at t + *len. */
+static void append_record(uint8_t *t, size_t *len, unsigned type, const struct tbuf *payload)
+{
+	uint8_t *rec = t + *len;
+
+	memcpy(rec, "DPTR", 4);
+	rec[4] = (uint8_t)type;
+	rec[5] = rec[6] = rec[7] = 0;
+	put32(rec + 8, (uint32_t)payload->len);
+	put32(rec + 12, (uint32_t)payload->len);
+	memcpy(rec + 16, payload->p, payload->len);
+	refit_crc(rec);
+	*len += 16 + payload->len + 4;
+}
+
+static void put_field(struct tbuf *b, unsigned tag, uint64_t v)
+{
+	tbuf_reserve(b, 21);
+	put_varint(b, tag);
+	put_varint(b, varint_size(v));
+	put_varint(b, v);
+}
+
+/* A trace of one session with these samples and messages (NULL: none), no footer. */
+static int write_small(const char *path, const struct dpt_sample *s, unsigned n,
+		       const char *const *msgs, unsigned nmsgs)
+{
+	struct trace_header h = header();
+	struct trace_writer *tw;
+	struct timespec m = ts(5000000000LL), w = ts(1795920000123456789LL);
+	int err;
+
+	h.nr_regions = 0;
+	unlink(path);
+	if ((err = trace_writer_open(&tw, path, false, &h)))
+		return err;
+	for (unsigned i = 0; i < n && !err; i++)
+		err = trace_writer_sample(tw, &s[i]);
+	for (unsigned i = 0; i < nmsgs && !err; i++)
+		err = trace_writer_message(tw, &m, &w, msgs[i]);
+	int e2 = trace_writer_close(tw, false, false);
+	return err ? err : e2;
+}
+
+/* A set of zero pages asked for as a bitmap: nothing to copy, and no NULL handed to memset
+ * (UBSan in make sanitize). */
+static void test_zero_pages(const char *dir)
+{
+	char path[4096];
+	uint64_t word = 0;
+	struct dpt_sample s = {.seq = 1, .total = 0, .page_size = 4096, .bitmap = &word};
+	struct trace_reader *r;
+	struct trace_record rec;
+	const uint64_t *bm;
+	const struct trace_run *runs;
+	size_t nr = 1;
+	int err;
+
+	snprintf(path, sizeof(path), "%s/zero.dpt", dir);
+	err = write_small(path, &s, 1, NULL, 0);
+	if (!err)
+		err = trace_reader_open(&r, path);
+	if (!err) {
+		int got = trace_reader_next(r, &rec);
+		int e1 = trace_reader_bitmap(r, 0, &bm), e2 = trace_reader_runs(r, 0, &runs, &nr);
+		TEST_CHECK(got == 1 && rec.has_set && !e1 && !e2 && !nr, "zero-page-set",
+			   "%d %d %d %zu: %s", got, e1, e2, nr, dpt_last_error());
+		trace_reader_close(r);
+	} else {
+		TEST_CHECK(0, "zero-page-set", "%s", dpt_last_error());
+	}
+	dpt_clear_error();
+}
+
+/* A message without its text field says nothing, not the previous message's text. */
+static void test_message_without_text(const char *dir)
+{
+	static const char *const msgs[] = {"first", NULL};
+	char path[4096], text[2][64] = {"?", "?"};
+	struct trace_reader *r;
+	struct trace_record rec;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/msg.dpt", dir);
+	if (write_small(path, NULL, 0, msgs, 2) || trace_reader_open(&r, path)) {
+		TEST_CHECK(0, "message-without-text", "%s", dpt_last_error());
+		return;
+	}
+	for (int pass = 0; pass < 2; pass++) { /* and after a rewind */
+		while (trace_reader_next(r, &rec) > 0)
+			if (rec.type == TRACE_REC_MESSAGE && n < 2)
+				snprintf(text[n++], sizeof(text[0]), "%s", rec.text);
+		TEST_CHECK(n == 2 && !strcmp(text[0], "first") && !text[1][0],
+			   pass ? "message-without-text-rewind" : "message-without-text",
+			   "%d messages: '%s', '%s'", n, text[0], text[1]);
+		trace_reader_rewind(r);
+		n = 0;
+	}
+	trace_reader_close(r);
+}
+
+/* The smallest per-process row (pid 0, no comm, zeros) is 7 bytes: the writer writes it, the
+ * reader reads it. */
+static void test_small_proc_row(const char *dir)
+{
+	char path[4096];
+	struct dpt_proc p = {.pid = 0, .ppid = 0, .comm = ""};
+	struct dpt_sample s = {.seq = 1, .total = 10, .page_size = 4096, .nr_procs = 1, .procs = &p};
+	struct trace_reader *r;
+	struct trace_record rec;
+	int got = -1;
+	bool same = false;
+
+	snprintf(path, sizeof(path), "%s/proc.dpt", dir);
+	if (!write_small(path, &s, 1, NULL, 0) && !trace_reader_open(&r, path)) {
+		got = trace_reader_next(r, &rec);
+		same = got == 1 && rec.s.nr_procs == 1 && !rec.s.procs[0].comm[0] &&
+		       !rec.s.procs[0].pid && !rec.s.procs[0].total;
+		trace_reader_close(r);
+	}
+	TEST_CHECK(same, "proc-row-7-bytes", "%d: %s", got, dpt_last_error());
+	dpt_clear_error();
+}
+
+/* A time whose sum with the header's start (positive here) leaves int64 is refused, with no
+ * signed overflow on the way (UBSan in make sanitize). */
+static void test_time_overflow(const char *dir)
+{
+	char path[4096];
+	size_t len;
+	struct tbuf b = {0};
+	struct trace_reader *r;
+	struct trace_record rec;
+	int refused = 0;
+
+	snprintf(path, sizeof(path), "%s/time.dpt", dir);
+	write_small(path, NULL, 0, NULL, 0); /* header: mono_start_ns 5 s, wall 2026 */
+	uint8_t *full = slurp(path, &len), *t = malloc(len + 256);
+	for (int i = 0; i < 4; i++) {
+		memcpy(t, full, len);
+		size_t n = len;
+		b.len = 0;
+		put_field(&b, IF_SEQ, 1);
+		for (unsigned tag = IF_MONO_START; tag <= IF_WALL_END; tag++)
+			put_field(&b, tag, zigzag(tag - IF_MONO_START == (unsigned)i ? INT64_MAX : 0));
+		put_field(&b, IF_TOTAL, 0);
+		append_record(t, &n, TRACE_REC_INTERVAL, &b);
+		int got = -1;
+		if (!trace_reader_open_mem(&r, t, n)) {
+			got = trace_reader_next(r, &rec);
+			trace_reader_close(r);
+		}
+		refused += got == -EBADMSG && strstr(dpt_last_error(), "time");
+		dpt_clear_error();
+	}
+	TEST_CHECK(refused == 4, "time-out-of-range", "%d of 4 refused", refused);
+	tbuf_free(&b);
 	free(full);
 	free(t);
 }
@@ -623,6 +822,10 @@ int main(void)
 	test_truncation(dir);
 	test_flips(dir);
 	test_hostile(dir);
+	test_zero_pages(dir);
+	test_message_without_text(dir);
+	test_small_proc_row(dir);
+	test_time_overflow(dir);
 	char cmd[4200];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd)) {

@@ -52,7 +52,7 @@ static struct dpt_sample make_sample(uint64_t seq, uint64_t total, uint64_t *bm,
 	return s;
 }
 
-extern const struct dpt_writer_ops text_writer_ops, csv_writer_ops;
+extern const struct dpt_writer_ops text_writer_ops, csv_writer_ops, ndjson_writer_ops;
 
 static void test_text_and_bitmaps(void)
 {
@@ -250,6 +250,125 @@ static void test_errors(void)
 	TEST_CHECK(access(path, F_OK) != 0, "csv-discard-removes", "file left behind");
 }
 
+/* ndjson: exact times, nulls for what is unknown, regions when they change, process rows,
+ * bytes that are not UTF-8, a session without an interval. */
+static void test_ndjson(void)
+{
+	char path[256];
+	uint64_t bm[2] = {0xff, 0};
+	struct dpt_region reg[2] = {{.start = 0x1000, .pages = 60, .name = "[heap]"},
+				    {.start = 0x9000, .pages = 40, .first_page = 60, .name = "a\xff\"b"}};
+	struct dpt_proc procs[2] = {{.pid = 10, .ppid = 1, .comm = "w,r\"x", .dirty = 5, .total = 60,
+				     .flags = DPT_PROC_BORN},
+				    {.pid = 11, .ppid = 10, .comm = "\xc3", .dirty = 3, .total = 40,
+				     .discarded = 2, .flags = DPT_PROC_EXITED | DPT_PROC_LOST}};
+	struct dpt_run_info info = {.tracker = "pid", .mode = "uffd", .target_desc = "t\"x",
+				    .owner_pid = 10, .interval_ns = 250000000, .counts_discarded = true,
+				    .per_process = true, .command = "dpt track"};
+	struct dpt_writer w = {.ops = &ndjson_writer_ops};
+
+	snprintf(path, sizeof(path), "%s/out.ndjson", dir);
+	TEST_CHECK(!ndjson_writer_ops.open(&w, path, &info), "ndjson-open", "%s", dpt_last_error());
+	struct dpt_sample a = make_sample(1, 100, bm, 0.25);
+	a.mono_end = (struct timespec){100, 250000001};
+	a.wall_start = (struct timespec){1434530584, 999999999};
+	a.discarded = 2;
+	a.nr_regions = 2;
+	a.regions = reg;
+	a.regions_changed = true;
+	a.nr_procs = 2;
+	a.procs = procs;
+	struct dpt_sample b = a; /* same regions: not written again */
+	b.seq = 2;
+	b.regions_changed = false;
+	b.nr_procs = 0;
+	b.flags = DPT_SAMPLE_FINAL | DPT_SAMPLE_PARTIAL | DPT_SAMPLE_LOST;
+	w.ops->start(&w);
+	TEST_CHECK(!w.ops->sample(&w, &a) && !w.ops->sample(&w, &b), "ndjson-samples", "%s",
+		   dpt_last_error());
+	w.ops->stop(&w);
+	w.ops->start(&w);
+	w.ops->stop(&w);
+	TEST_CHECK(!w.ops->close(&w), "ndjson-close", "%s", dpt_last_error());
+	const char *want =
+		"{\"type\":\"run\",\"interval_s\":0.250000000,\"tracker\":\"pid\",\"mode\":\"uffd\","
+		"\"target\":\"t\\\"x\",\"pid\":10,\"vcpus\":0,\"estimate\":false,\"discards\":true,"
+		"\"processes\":true,\"compat\":false,\"command\":\"dpt track\"}\n"
+		"{\"type\":\"start\",\"time\":1434530584.999999999}\n"
+		"{\"type\":\"interval\",\"seq\":1,\"start\":1434530584.999999999,"
+		"\"end\":1434530585.000000000,\"interval_s\":0.250000001,\"dirty_pages\":8,"
+		"\"total_pages\":100,\"discarded_pages\":2,\"mib_s\":0.125,\"flags\":[],"
+		"\"regions\":[{\"name\":\"[heap]\",\"start\":4096,\"pages\":60,\"first_page\":0,"
+		"\"granule\":0},{\"name\":\"a?\\\"b\",\"start\":36864,\"pages\":40,"
+		"\"first_page\":60,\"granule\":0}],\"processes\":[{\"pid\":10,\"ppid\":1,"
+		"\"comm\":\"w,r\\\"x\",\"dirty_pages\":5,\"total_pages\":60,\"discarded_pages\":0,"
+		"\"flags\":[\"born\"]},{\"pid\":11,\"ppid\":10,\"comm\":\"?\",\"dirty_pages\":3,"
+		"\"total_pages\":40,\"discarded_pages\":2,\"flags\":[\"exited\",\"lost\"]}]}\n"
+		"{\"type\":\"interval\",\"seq\":2,\"start\":1434530584.999999999,"
+		"\"end\":1434530585.000000000,\"interval_s\":0.250000001,\"dirty_pages\":null,"
+		"\"total_pages\":100,\"discarded_pages\":null,\"mib_s\":null,"
+		"\"flags\":[\"final\",\"partial\",\"lost\"],\"processes\":[]}\n"
+		"{\"type\":\"stop\",\"time\":1434530585.000000000}\n"
+		"{\"type\":\"start\",\"time\":null}\n"
+		"{\"type\":\"stop\",\"time\":null}\n";
+	TEST_CHECK(!strcmp(slurp(path), want), "ndjson-lines", "got:\n%s", slurp(path));
+
+	struct dpt_writer c = {.ops = &ndjson_writer_ops};
+	dpt_clear_error();
+	TEST_CHECK(ndjson_writer_ops.open(&c, "/nonexistent/x.ndjson", &info) == -ENOENT,
+		   "ndjson-bad-path", "accepted");
+	dpt_clear_error();
+	TEST_CHECK(ndjson_writer_ops.open(&c, "", &info) == -EINVAL, "ndjson-no-path", "accepted");
+	snprintf(path, sizeof(path), "%s/discard.ndjson", dir);
+	ndjson_writer_ops.open(&c, path, &info);
+	c.discard = true;
+	c.ops->close(&c);
+	TEST_CHECK(access(path, F_OK) != 0, "ndjson-discard-removes", "file left behind");
+}
+
+/* Qemu-DPT file names read back: the inverse of the writer's naming, canonical only. */
+static void test_name_parse(void)
+{
+	static const struct {
+		const char *name;
+		int ok;
+		pid_t pid;
+		int64_t secs;
+		unsigned suffix;
+	} cases[] = {
+		{"qemu.bm-14528.1434530585", 1, 14528, 1434530585, 0},
+		{"qemu.bm-14528.1434530585.1", 1, 14528, 1434530585, 1},
+		{"qemu.bm-1.0.12", 1, 1, 0, 12},
+		{"qemu.bm-14528.1434530585.0", 0, 0, 0, 0},  /* the writer never adds .0 */
+		{"qemu.bm-014528.1434530585", 0, 0, 0, 0},   /* leading zero: not a name it writes */
+		{"qemu.bm-14528.1434530585.", 0, 0, 0, 0},
+		{"qemu.bm-14528", 0, 0, 0, 0},
+		{"qemu.bm--1.5", 0, 0, 0, 0},
+		{"qemu.bm-99999999999.5", 0, 0, 0, 0},	   /* pid out of range */
+		{"qemu.bm-1.5.1.1", 0, 0, 0, 0},
+		{"qemu.bm-1.5x", 0, 0, 0, 0},
+		{"README", 0, 0, 0, 0},
+		{".dpt-probe-abc123", 0, 0, 0, 0},
+	};
+	char why[300] = "";
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		pid_t pid = 0;
+		int64_t secs = 0;
+		unsigned suffix = 0;
+		int ok = !bitmap_name_parse(cases[i].name, &pid, &secs, &suffix);
+
+		if (ok != cases[i].ok || (ok && (pid != cases[i].pid || secs != cases[i].secs ||
+						 suffix != cases[i].suffix))) {
+			snprintf(why, sizeof(why), "%s: %s (pid %d, secs %lld, suffix %u)",
+				 cases[i].name, ok ? "accepted" : "refused", (int)pid,
+				 (long long)secs, suffix);
+			break;
+		}
+	}
+	TEST_CHECK(!why[0], "bitmap-name-parse", "%s", why);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -261,6 +380,8 @@ int main(void)
 	test_csv();
 	test_lost_text();
 	test_errors();
+	test_name_parse();
+	test_ndjson();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
