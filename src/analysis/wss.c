@@ -24,8 +24,10 @@
  *    per dirty page of each interval, batches of up to 64 intervals applied a block of pages
  *    at a time. Two worker threads apply a batch, taking blocks as they go, while the caller
  *    fills the next one (reading and decoding the trace), then takes blocks too.
- * Bounds: memory 8 bytes per page, two batches of at most 64 MiB, 8 bytes per interval per
- * gap bucket in use (at most 33); time one event per dirty page-interval, plus O(n log n).
+ * Bounds: memory 8 bytes per page, two batches of at most 64 MiB, and per interval 8 bytes
+ * per gap bucket in use (at most 33) and 8 of gap histogram, for each of the three that count
+ * (two workers, the caller) and for their sum; time one event per dirty page-interval, plus
+ * O(n log n).
  */
 #include <errno.h>
 #include <stdlib.h>
