@@ -17,7 +17,10 @@
  *    a full decode take, and `dpt report` on it when this dpt has that command ($DPT).
  *
  *	build/bench/trace [sizes] [speed] [live]    (default: all three, about half a minute)
- *	build/bench/trace gen [FILE [PAGES INTERVALS PERCENT]]
+ *	build/bench/trace gen [FILE [PAGES INTERVALS PERCENT [PATTERN]]]
+ * PATTERN (gen): random (the default: uniform, each interval anew), seq (a window of PERCENT
+ * of the pages moving on by its width each interval) or clustered (runs of 1 to 128 pages at
+ * random places, PERCENT of the pages).
  * Files go to $TMPDIR (default /tmp); gen's is kept for timing other readers on it.
  */
 #include <errno.h>
@@ -498,8 +501,14 @@ static int bench_gen(int argc, char **argv)
 		intervals = strtoull(argv[2], NULL, 0);
 		pct = strtod(argv[3], NULL);
 	}
+	const char *pattern = argc > 4 ? argv[4] : "random";
+	if (strcmp(pattern, "random") && strcmp(pattern, "seq") && strcmp(pattern, "clustered")) {
+		fprintf(stderr, "bench/trace gen: pattern random, seq or clustered, not '%s'\n",
+			pattern);
+		return 2;
+	}
 	printf("== gen: %" PRIu64 " intervals of %" PRIu64 " pages (%.1f GiB), %.1f%% dirty each, "
-	       "zstd level %d: %s\n", intervals, pages, (double)pages / 262144, pct,
+	       "%s, zstd level %d: %s\n", intervals, pages, (double)pages / 262144, pct, pattern,
 	       trace_zstd_level, path);
 	uint64_t *bm = malloc(bitmap_bytes(pages));
 	if ((err = trace_writer_open(&tw, path, true, &h)))
@@ -507,7 +516,18 @@ static int bench_gen(int argc, char **argv)
 	for (uint64_t i = 0; i < intervals && !err; i++) {
 		double t0 = now_s();
 		memset(bm, 0, bitmap_bytes(pages));
-		scatter(bm, 0, pages, pct);
+		if (!strcmp(pattern, "seq")) {
+			uint64_t w = (uint64_t)((double)pages * pct / 100), start = i * w % pages;
+			bitmap_set_range(bm, start, start + w <= pages ? w : pages - start);
+		} else if (!strcmp(pattern, "clustered")) {
+			for (uint64_t sum = 0; sum < (uint64_t)((double)pages * pct / 100);) {
+				uint64_t len = 1 + rnd() % 128;
+				bitmap_set_range(bm, rnd_page(pages - len), len);
+				sum += len;
+			}
+		} else {
+			scatter(bm, 0, pages, pct);
+		}
 		struct dpt_sample s = bench_sample(i + 1, 1000000000, bm, pages);
 		double t1 = now_s();
 		err = trace_writer_sample(tw, &s);
@@ -555,7 +575,7 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "sizes") && strcmp(argv[i], "speed") && strcmp(argv[i], "live")) {
 			fprintf(stderr, "usage: trace [sizes] [speed] [live] | trace gen [FILE [PAGES "
-					"INTERVALS PERCENT]]\n");
+					"INTERVALS PERCENT [random|seq|clustered]]]\n");
 			return 2;
 		}
 	for (int i = all ? 0 : 1; i < (all ? 4 : argc) && !err; i++) {

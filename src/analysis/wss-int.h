@@ -9,14 +9,16 @@
 
 #include "analysis/wss.h"
 
-#define WSS_OFF	       64	  /* last[p] = interval + WSS_OFF; 0 = never dirty */
+#define WSS_OFF	       64	  /* a page's last = interval + WSS_OFF; 0 = never dirty */
 #define WSS_NEAR       64	  /* distances below this are tallied per interval, then folded */
 #define WSS_INF	       32	  /* the bucket of infinite gaps; finite ones are 0 .. 31 */
 #define WSS_NB	       (WSS_INF + 1)
-#define WSS_BLOCK      16384	  /* pages per block: 32 KiB of state, kept in cache */
+#define WSS_BLOCK      4096	  /* pages per block: 32 KiB of state, kept in cache (measured
+				     against 2 K, 8 K and 16 K pages: docs/report.md) */
 #define WSS_MAX_BATCH  64	  /* intervals per batch */
 #define WSS_BATCH_MEM  (64 << 20) /* bytes per batch at most (but one interval) */
-#define WSS_MAX_WORKERS 2
+#define WSS_MAX_WORKERS 2	  /* threads; the caller helps as one more (wk[WSS_CALLER]) */
+#define WSS_CALLER     WSS_MAX_WORKERS
 
 struct wss_batch {
 	uint64_t *bits; /* n slots of w->stride words */
@@ -34,7 +36,6 @@ struct wss_counts {
 
 struct wss_worker {
 	struct wss *w;
-	unsigned id;
 	pthread_t thread;
 	bool started;
 	uint64_t seen;			/* the last batch generation it applied */
@@ -48,17 +49,20 @@ struct wss_worker {
 struct wss {
 	uint64_t pages, cap_pages;	/* largest numbering; room in the per-page state */
 	uint64_t words, stride;		/* words of a slot's bitmap; words between slots */
-	uint32_t *last, *count;		/* per page */
+	uint64_t *state;		/* per page: its last interval + WSS_OFF (0: never dirty)
+					   | the intervals it was dirty in << 32 */
+	const uint32_t *count;		/* after the pass: those counts, in state's memory */
 	unsigned batch_cap;
 	struct wss_batch b[2];
 	unsigned cur;			/* the batch being filled */
 	uint64_t n;			/* intervals added */
 	/* the workers: they apply *todo when gen moves, busy counts those still at it */
-	struct wss_worker wk[WSS_MAX_WORKERS];
+	struct wss_worker wk[WSS_MAX_WORKERS + 1];
 	unsigned nr_workers;		/* threads running (0: batches applied by the caller) */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct wss_batch *todo;
+	unsigned next_block;		/* of todo: the next block not taken (atomic) */
 	uint64_t gen;
 	unsigned busy;
 	bool quit;
@@ -72,8 +76,8 @@ struct wss {
 };
 
 /* wss-pass.c */
-/* Apply batch b to the blocks of worker k (every nth block from its id, n = the stride). */
-int wss_pass_batch(struct wss_worker *k, const struct wss_batch *b, unsigned nth);
+/* Apply the blocks of batch b that no one took yet (w->next_block), as worker k. */
+int wss_pass_batch(struct wss_worker *k, const struct wss_batch *b);
 /* The worker thread. */
 void *wss_pass_worker(void *arg);
 /* A column of counts, allocated (zeroed) on first use; NULL when out of memory. */

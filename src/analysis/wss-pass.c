@@ -1,19 +1,25 @@
 /* wss-pass.c - the working-set pass: applying a batch of intervals to the per-page state.
  *
- * 1. Per page, its last interval (4 bytes, + WSS_OFF, 0 = never dirty) and the number of
- *    intervals it was dirty in (4 bytes). Dirtied pages touch that state all over memory, so
- *    the caller gathers up to 64 intervals in a batch, and a batch is applied a block of 4 K
- *    pages at a time: the block's 32 KiB of state stays in cache while each interval of the
- *    batch walks its bits over the block. Slots are an odd number of cache lines apart, so
- *    the 64 intervals' words for one block do not fight for the same cache sets.
- * 2. Each dirty page's distance d to its previous occurrence: below WSS_NEAR it only counts
- *    in the interval's small table (four copies, by page, so that a run of equal distances
- *    does not wait on its own increments), folded after the batch into the entering and
- *    leaving columns and the gap histogram; longer ones and first occurrences go there at
- *    once (far_event). Gaps of 0 (dirty in consecutive intervals) count nowhere: such a page
- *    neither enters nor leaves any window.
- * 3. Workers split the blocks (worker i takes every nth block from i) and count into their
- *    own columns and histogram, added up at the end: they share nothing they write.
+ * 1. Per page one word: its last interval (low 4 bytes, + WSS_OFF, 0 = never dirty) and the
+ *    number of intervals it was dirty in (high 4 bytes), read and written once per event.
+ *    Dirtied pages touch that state all over memory, so the caller gathers up to 64
+ *    intervals in a batch, and a batch is applied a block of 4 K pages at a time: the
+ *    block's 32 KiB of state stays in cache while each interval of the batch walks its bits
+ *    over the block. Slots are an odd number of cache lines apart, so the intervals' words
+ *    for one block do not fight for the same cache sets.
+ * 2. An interval's dirty pages in a block are listed first (extract: four bits of a word
+ *    without a branch on how many it has), then each one's distance d to its previous
+ *    occurrence is taken in a loop without branches: below WSS_NEAR it only counts in the
+ *    interval's small table (four copies, by page, so that a run of equal distances does not
+ *    wait on its own increments), folded after the batch into the entering and leaving
+ *    columns and the gap histogram; longer ones and first occurrences are listed and go
+ *    there after the block (far_event). Gaps of 0 (dirty in consecutive intervals) count
+ *    nowhere: such a page neither enters nor leaves any window.
+ * 3. Whoever is free takes the next block of a batch (an atomic counter): the two worker
+ *    threads, and the caller too once it has filled the next batch and would otherwise wait
+ *    (it shares the two cores with them: a fixed half each left one worker waiting for the
+ *    other). Each counts into its own columns and histogram, added up at the end: they share
+ *    nothing they write; the blocks of one batch are disjoint pages.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -115,14 +121,27 @@ static void far_event(struct wss_worker *k, uint64_t i, uint32_t prev)
 	c->gaps[g]++;
 }
 
-/* The pages of the set bits of words [x0, x1) into idx; how many. */
+/* The pages of the set bits of words [x0, x1) into idx (room for 4 more than the bits, which
+ * it may scribble on); how many. Four bits of a word are taken without a branch on their
+ * number (one past the last gives an index in the word, written and not counted): a word of
+ * a few dirty pages costs no mispredicted exit of a loop. */
 static size_t extract(const uint64_t *bm, size_t x0, size_t x1, uint32_t *idx)
 {
 	size_t n = 0;
 
-	for (size_t x = x0; x < x1; x++)
-		for (uint64_t word = bm[x]; word; word &= word - 1)
-			idx[n++] = (uint32_t)(x * 64 + (size_t)__builtin_ctzll(word));
+	for (size_t x = x0; x < x1; x++) {
+		uint32_t base = (uint32_t)(x * 64), *o = idx + n;
+		uint64_t w0 = bm[x], w1 = w0 & (w0 - 1), w2 = w1 & (w1 - 1), w3 = w2 & (w2 - 1);
+		uint64_t rest = w3 & (w3 - 1);
+		/* | the top bit: the lowest bit of a non-zero word, 63 for a spent one */
+		o[0] = base + (uint32_t)__builtin_ctzll(w0 | (1ULL << 63));
+		o[1] = base + (uint32_t)__builtin_ctzll(w1 | (1ULL << 63));
+		o[2] = base + (uint32_t)__builtin_ctzll(w2 | (1ULL << 63));
+		o[3] = base + (uint32_t)__builtin_ctzll(w3 | (1ULL << 63));
+		n += (size_t)(w0 != 0) + (w1 != 0) + (w2 != 0) + (w3 != 0);
+		for (; rest; rest &= rest - 1)
+			idx[n++] = base + (uint32_t)__builtin_ctzll(rest);
+	}
 	return n;
 }
 
@@ -134,13 +153,15 @@ static void block_run(struct wss_worker *k, const struct wss_batch *b, unsigned 
 {
 	const struct wss *w = k->w;
 	uint32_t now = (uint32_t)(b->base + j + WSS_OFF), (*near)[WSS_NEAR] = k->near[j];
-	uint32_t *last = w->last, *count = w->count, *idx = k->idx, *far = k->far;
+	uint64_t *state = w->state;
+	uint32_t *idx = k->idx, *far = k->far;
 	size_t n = extract(b->bits + (size_t)j * w->stride, x0, x1, idx), nf = 0;
 
 	for (size_t e = 0; e < n; e++) {
-		uint32_t p = idx[e], prev = last[p], d = now - prev;
-		last[p] = now;
-		count[p]++;
+		uint32_t p = idx[e];
+		uint64_t st = state[p];
+		uint32_t prev = (uint32_t)st, d = now - prev;
+		state[p] = (st | UINT32_MAX) + 1 + now; /* count + 1, last = now */
 		near[p & 3][d < WSS_NEAR ? d : 0]++;
 		far[nf] = prev;
 		nf += d >= WSS_NEAR;
@@ -173,15 +194,15 @@ static int fold(struct wss_worker *k, const struct wss_batch *b)
 	return 0;
 }
 
-int wss_pass_batch(struct wss_worker *k, const struct wss_batch *b, unsigned nth)
+int wss_pass_batch(struct wss_worker *k, const struct wss_batch *b)
 {
-	const struct wss *w = k->w;
-	size_t step = WSS_BLOCK / 64;
+	struct wss *w = k->w;
+	size_t step = WSS_BLOCK / 64, blocks = (w->words + step - 1) / step, blk;
 
 	if (k->err || (k->err = wss_counts_reserve(&k->c, b->base + b->n)))
 		return k->err;
-	for (size_t x0 = k->id * step; x0 < w->words; x0 += nth * step) {
-		size_t x1 = x0 + step < w->words ? x0 + step : w->words;
+	while ((blk = __atomic_fetch_add(&w->next_block, 1, __ATOMIC_RELAXED)) < blocks) {
+		size_t x0 = blk * step, x1 = x0 + step < w->words ? x0 + step : w->words;
 		for (unsigned j = 0; j < b->n; j++)
 			block_run(k, b, j, x0, x1);
 	}
@@ -203,9 +224,8 @@ void *wss_pass_worker(void *arg)
 			break;
 		k->seen = w->gen;
 		const struct wss_batch *b = w->todo;
-		unsigned nth = w->nr_workers;
 		pthread_mutex_unlock(&w->lock);
-		wss_pass_batch(k, b, nth);
+		wss_pass_batch(k, b);
 		pthread_mutex_lock(&w->lock);
 		if (!--w->busy)
 			pthread_cond_broadcast(&w->cond);

@@ -20,12 +20,14 @@
  *    Exact for every power of two; memory 8 bytes per interval per bucket used (about
  *    log2(n) + 2 buckets), time O(n log n) after the pass. Each k's sum of N_k(s) is checked
  *    against the mean of step 1: two independent computations that must agree.
- * 3. The pass (wss-pass.c): per page its last interval and its count (4 bytes each), one
- *    event per dirty page of each interval, batches of up to 64 intervals applied a block of
- *    pages at a time. Two worker threads apply a batch (half the blocks each) while the
- *    caller fills the next one (reading and decoding the trace).
- * Bounds: memory 8 bytes per page, two batches of at most 64 MiB, 8 bytes per interval per
- * gap bucket in use (at most 33); time one event per dirty page-interval, plus O(n log n).
+ * 3. The pass (wss-pass.c): per page its last interval and its count (8 bytes), one event
+ *    per dirty page of each interval, batches of up to 64 intervals applied a block of pages
+ *    at a time. Two worker threads apply a batch, taking blocks as they go, while the caller
+ *    fills the next one (reading and decoding the trace), then takes blocks too.
+ * Bounds: memory 8 bytes per page, two batches of at most 64 MiB, and per interval 8 bytes
+ * per gap bucket in use (at most 33) and 8 of gap histogram, for each of the three that count
+ * (two workers, the caller) and for their sum; time one event per dirty page-interval, plus
+ * O(n log n).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -42,18 +44,24 @@ static unsigned ilog2(uint64_t v)
 
 /* ---- handing batches to the workers ---- */
 
-/* Wait until no worker is applying a batch; the first error of any. */
+/* Wait until no worker is applying a batch, taking blocks of it meanwhile; the first error
+ * of any. */
 static int drain(struct wss *w)
 {
 	int err = 0;
 
 	if (w->nr_workers) {
 		pthread_mutex_lock(&w->lock);
+		struct wss_batch *b = w->busy ? w->todo : NULL;
+		pthread_mutex_unlock(&w->lock);
+		if (b) /* the caller is one more worker, rather than idle */
+			wss_pass_batch(&w->wk[WSS_CALLER], b);
+		pthread_mutex_lock(&w->lock);
 		while (w->busy)
 			pthread_cond_wait(&w->cond, &w->lock);
 		pthread_mutex_unlock(&w->lock);
 	}
-	for (unsigned i = 0; i < WSS_MAX_WORKERS && !err; i++)
+	for (unsigned i = 0; i <= WSS_MAX_WORKERS && !err; i++)
 		err = w->wk[i].err;
 	return err;
 }
@@ -69,8 +77,9 @@ static int submit(struct wss *w)
 		return drain(w);
 	if ((err = drain(w)))
 		return err;
+	w->next_block = 0;
 	if (!w->nr_workers) {
-		err = wss_pass_batch(&w->wk[0], b, 1);
+		err = wss_pass_batch(&w->wk[WSS_CALLER], b);
 	} else {
 		pthread_mutex_lock(&w->lock);
 		w->todo = b;
@@ -117,16 +126,11 @@ static int grow(struct wss *w, uint64_t pages)
 	words = bitmap_words(cap);
 	lines = (words + 7) / 8;
 	lines += !(lines & 1);
-	uint32_t *last = realloc(w->last, cap * sizeof(*last) + 1);
-	if (last)
-		w->last = last;
-	uint32_t *count = realloc(w->count, cap * sizeof(*count) + 1);
-	if (count)
-		w->count = count;
-	if (!last || !count)
+	uint64_t *state = realloc(w->state, cap * sizeof(*state) + 1);
+	if (!state)
 		return -ENOMEM;
-	memset(w->last + w->cap_pages, 0, (cap - w->cap_pages) * sizeof(*last));
-	memset(w->count + w->cap_pages, 0, (cap - w->cap_pages) * sizeof(*count));
+	w->state = state;
+	memset(w->state + w->cap_pages, 0, (cap - w->cap_pages) * sizeof(*state));
 	size_t slot = lines * 64;
 	unsigned bc = (unsigned)(WSS_BATCH_MEM / slot);
 	bc = bc < 1 ? 1 : bc > WSS_MAX_BATCH ? WSS_MAX_BATCH : bc;
@@ -152,11 +156,10 @@ int wss_init(struct wss **wp)
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	*wp = w;
-	for (unsigned i = 0; i < WSS_MAX_WORKERS; i++) {
+	for (unsigned i = 0; i <= WSS_MAX_WORKERS; i++) {
 		w->wk[i].w = w;
-		w->wk[i].id = i;
 		if (!(w->wk[i].near = calloc(WSS_MAX_BATCH, sizeof(*w->wk[i].near))) ||
-		    !(w->wk[i].idx = malloc(WSS_BLOCK * sizeof(uint32_t))) ||
+		    !(w->wk[i].idx = malloc((WSS_BLOCK + 4) * sizeof(uint32_t))) ||
 		    !(w->wk[i].far = malloc(WSS_BLOCK * sizeof(uint32_t))))
 			return -ENOMEM;
 	}
@@ -166,8 +169,6 @@ int wss_init(struct wss **wp)
 		w->wk[i].started = true;
 		w->nr_workers++;
 	}
-	if (w->nr_workers == 1) /* half the blocks would wait for a worker that is not there */
-		stop_workers(w);
 	return grow(w, 0);
 }
 
@@ -206,15 +207,22 @@ static int tails(struct wss *w)
 	if (!leave)
 		return -ENOMEM;
 	for (uint64_t p = 0; p < w->pages; p++) {
-		if (!w->last[p])
+		uint64_t st = w->state[p];
+		if (!st)
 			continue;
-		uint64_t i = w->last[p] - WSS_OFF;
+		uint64_t i = (uint32_t)st - WSS_OFF;
 		if (n - 1 - i)
 			w->c.gaps[n - 1 - i]++;
 		leave[i]++;
 		w->distinct++;
-		w->dirty += w->count[p];
+		w->dirty += st >> 32;
 	}
+	/* the counts, in place: page p's 4 bytes at 4 p, read from 8 p already */
+	for (uint64_t p = 0; p < w->pages; p++) {
+		uint32_t c = (uint32_t)(w->state[p] >> 32);
+		memcpy((char *)w->state + 4 * p, &c, sizeof(c));
+	}
+	w->count = (const uint32_t *)(const void *)w->state;
 	if (!(w->s0 = calloc(n + 2, sizeof(uint64_t))) || !(w->s1 = calloc(n + 2, sizeof(uint64_t))))
 		return -ENOMEM;
 	for (uint64_t g = n; g >= 1; g--) {
@@ -303,7 +311,7 @@ int wss_finish(struct wss *w, const struct wss_curve **curve)
 	stop_workers(w);
 	if (err || (err = drain(w)))
 		return err;
-	for (unsigned i = 0; i < WSS_MAX_WORKERS; i++)
+	for (unsigned i = 0; i <= WSS_MAX_WORKERS; i++)
 		if ((err = wss_counts_add(&w->c, &w->wk[i].c)))
 			return err;
 	if ((err = wss_counts_reserve(&w->c, w->n + 1)) || (err = tails(w)))
@@ -338,7 +346,7 @@ void wss_free(struct wss *w)
 	stop_workers(w);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
-	for (unsigned i = 0; i < WSS_MAX_WORKERS; i++) {
+	for (unsigned i = 0; i <= WSS_MAX_WORKERS; i++) {
 		wss_counts_free(&w->wk[i].c);
 		free(w->wk[i].near);
 		free(w->wk[i].idx);
@@ -347,8 +355,7 @@ void wss_free(struct wss *w)
 	wss_counts_free(&w->c);
 	free(w->b[0].bits);
 	free(w->b[1].bits);
-	free(w->last);
-	free(w->count);
+	free(w->state);
 	free(w->s0);
 	free(w->s1);
 	free(w->points);
