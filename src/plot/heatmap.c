@@ -6,7 +6,9 @@
  * 1. Terminal: a character a cell from a ramp scaled to the most dirty cell (' ' none,
  *    ".:-=+*#%@" up to the most, '?' not tracked: a lost interval), so that a hot band shows
  *    even when every share is small; each row labelled with its first page on the left and
- *    with the regions that begin in it on the right, the time axis below.
+ *    with the regions that begin in it on the right, the time axis below. With fewer
+ *    intervals than columns, each interval takes the same whole number of columns
+ *    (plot_term_stretch()); the rows are the same either way.
  * 2. gnuplot: heatmap.dat, a matrix (a line per row, a value per column, NaN where nothing
  *    was tracked) drawn as an image, colour = share, from 0 to the most dirty cell's share
  *    (the colour box says which); heatmap-cols.dat, each column's
@@ -51,14 +53,19 @@ static double plot_heat_top(const struct heatmap *hm)
 	return top;
 }
 
-static void plot_heat_legend(const struct plot_data *d, const struct plot_term *t, double top)
+static void plot_heat_legend(const struct plot_data *d, const struct plot_term *t, double top,
+			     unsigned per)
 {
 	const struct heatmap *hm = &d->hm;
 
-	fprintf(t->f, "dirty pages, page x time: a row = %llu page%s, a column = %llu interval%s; "
-		      "the share of each bin dirty:\n",
-		(unsigned long long)hm->pages_per_row, hm->pages_per_row > 1 ? "s" : "",
-		(unsigned long long)hm->intervals_per_col, hm->intervals_per_col > 1 ? "s" : "");
+	fprintf(t->f, "dirty pages, page x time: a row = %llu page%s, ",
+		(unsigned long long)hm->pages_per_row, hm->pages_per_row > 1 ? "s" : "");
+	if (per > 1)
+		fprintf(t->f, "an interval = %u columns", per);
+	else
+		fprintf(t->f, "a column = %llu interval%s", (unsigned long long)hm->intervals_per_col,
+			hm->intervals_per_col > 1 ? "s" : "");
+	fprintf(t->f, "; the share of each bin dirty:\n");
 	fprintf(t->f, "' ' none, then ");
 	for (int i = 1; i <= (t->utf8 ? 4 : 9); i++)
 		fputs(plot_term_shade(t, i / (t->utf8 ? 4.0 : 9.0)), t->f);
@@ -72,11 +79,13 @@ void plot_heatmap_term(const struct plot_data *d, const struct plot_term *t)
 	const struct heatmap *hm = &d->hm;
 	double t0[PLOT_TERM_MAX_COLS];
 	double top = plot_heat_top(hm);
+	unsigned per = plot_term_stretch(t, hm->cols, hm->intervals_per_col);
+	int room = (int)plot_term_right(t, hm->cols * per, per);
 	char num[32];
 
-	plot_heat_legend(d, t, top);
+	plot_heat_legend(d, t, top, per);
 	fprintf(t->f, "%*s +", PLOT_TERM_LEFT, "page");
-	for (unsigned c = 0; c < hm->cols; c++)
+	for (unsigned c = 0; c < hm->cols * per; c++)
 		fputc('-', t->f);
 	fprintf(t->f, "+\n");
 	for (unsigned r = 0; r < hm->rows; r++) {
@@ -84,18 +93,21 @@ void plot_heatmap_term(const struct plot_data *d, const struct plot_term *t)
 		unsigned n = plot_heat_regions(d, r, &name);
 		plot_term_num(num, sizeof(num), (double)heatmap_row_first(hm, r), PLOT_TERM_LEFT);
 		fprintf(t->f, "%*s |", PLOT_TERM_LEFT, num);
-		for (unsigned c = 0; c < hm->cols; c++)
-			fputs(plot_term_shade(t, top > 0 ? heatmap_share(hm, r, c) / top : 0), t->f);
+		for (unsigned c = 0; c < hm->cols; c++) {
+			const char *s = plot_term_shade(t, top > 0 ? heatmap_share(hm, r, c) / top : 0);
+			for (unsigned i = 0; i < per; i++)
+				fputs(s, t->f);
+		}
 		fprintf(t->f, "|");
 		if (n == 1)
-			fprintf(t->f, " %.*s", PLOT_TERM_RIGHT - 1, name);
+			fprintf(t->f, " %.*s", room - 1, name);
 		else if (n > 1)
-			fprintf(t->f, " %.*s +%u", PLOT_TERM_RIGHT - 6, name, n - 1);
+			fprintf(t->f, " %.*s +%u", room - 6, name, n - 1);
 		fprintf(t->f, "\n");
 	}
 	for (unsigned c = 0; c < hm->cols && c < PLOT_TERM_MAX_COLS; c++)
 		t0[c] = hm->col[c].t_start;
-	plot_term_time_axis(t, t0, hm->cols, hm->col[hm->cols - 1].t_end);
+	plot_term_time_axis(t, t0, hm->cols, per, hm->col[hm->cols - 1].t_end);
 	if (d->rp.nb.changes)
 		fprintf(t->f, "(the region table changed %u times: pages are known by region name "
 			      "and address, a new region's pages come after the others)\n",

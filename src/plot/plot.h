@@ -82,19 +82,30 @@ struct plot_term {
 /* A chart is PLOT_TERM_LEFT columns of labels, then its columns, then a border and labels. */
 #define PLOT_TERM_LEFT	10
 #define PLOT_TERM_RIGHT 14
+#define PLOT_TERM_RIGHT_MIN 7 /* what a stretched chart leaves its right labels, at least */
 #define PLOT_TERM_MAX_COLS 960
 #define PLOT_TERM_RATE_ROWS 8 /* rows of the rate chart */
 
 /* The character a level in [0, 1] is drawn with: ' ' for 0, then the ramp ".:-=+*#%@"
  * (ceil(9 level)); UTF-8: "░▒▓█" (ceil(4 level)); '?' for unknown (NaN). */
 const char *plot_term_shade(const struct plot_term *t, double level);
-/* Columns a chart may take in the terminal's width. */
+/* Columns a chart may take in the terminal's width (PLOT_TERM_RIGHT left for its labels): at
+ * most this many bins, one column each. */
 unsigned plot_term_cols(const struct plot_term *t);
-/* The bottom border and the time axis under a chart of cols columns, column c starting at
- * t_start[c] (seconds), the last one ending at t_end; times with decimals enough for the
- * span. */
-void plot_term_time_axis(const struct plot_term *t, const double *t_start, unsigned cols,
-			 double t_end);
+/* Columns each of bins bins of per_bin intervals is drawn with: 1, unless a bin is one
+ * interval and they are fewer than plot_term_cols(); then each gets the same whole number
+ * of columns, floor(avail / bins), avail the width less the left labels, the borders and
+ * PLOT_TERM_RIGHT_MIN. */
+unsigned plot_term_stretch(const struct plot_term *t, unsigned bins, uint64_t per_bin);
+/* Room for the labels right of a chart of cols columns (after its '|'): PLOT_TERM_RIGHT, or
+ * when stretched (per > 1) what the width leaves, between PLOT_TERM_RIGHT_MIN and that. */
+unsigned plot_term_right(const struct plot_term *t, unsigned cols, unsigned per);
+/* The bottom border and the time axis under a chart of bins bins of per columns each, bin c
+ * starting at t_start[c] (seconds), the last one ending at t_end: labels every few bins
+ * (1, 2, 5, 10, 20, 50, ...), each under its bin's first column, and the end's under the
+ * closing border; times with decimals enough for the span. */
+void plot_term_time_axis(const struct plot_term *t, const double *t_start, unsigned bins,
+			 unsigned per, double t_end);
 /* A number in at most width characters ("%.*g", shortest that fits). */
 void plot_term_num(char *buf, size_t len, double v, unsigned width);
 

@@ -7,7 +7,10 @@
  *    column, W = ceil(n / columns); a column's rate is its pages over its time), drawn as bars
  *    from 0 up to the most of a column, PLOT_TERM_RATE_ROWS rows; the row holding the mean is
  *    drawn with '-' where no bar reaches it, and labelled with it; under it a sparkline of the
- *    same columns, shaded from the least column's rate to the most's (the ramp of term.c).
+ *    same columns, shaded from the least column's rate to the most's (the ramp of term.c),
+ *    labelled with the least on the left and "to" the most on the right ("to" dropped where
+ *    the right labels have less room than 9 characters). With fewer intervals than columns,
+ *    each interval takes the same whole number of columns (plot_term_stretch()).
  * 2. gnuplot: rate.dat holds one line per counted interval of positive length (seq, start,
  *    end, dirty, total, pages/s, MiB/s: exact, not binned); each interval is a box over its
  *    own time span, the mean a dashed line.
@@ -53,6 +56,13 @@ static const char *plot_rate_cell(const struct plot_term *t, double v, unsigned 
 	return mean ? "-" : " ";
 }
 
+/* A column's bar or shade, per times. */
+static void plot_rate_put(const struct plot_term *t, const char *s, unsigned per)
+{
+	for (unsigned i = 0; i < per; i++)
+		fputs(s, t->f);
+}
+
 void plot_rate_term(const struct plot_data *d, const struct plot_term *t)
 {
 	unsigned cols = plot_term_cols(t), rows = PLOT_TERM_RATE_ROWS;
@@ -65,6 +75,8 @@ void plot_rate_term(const struct plot_data *d, const struct plot_term *t)
 	for (unsigned c = 0; c < n; c++)
 		top = rate[c] > top ? rate[c] : top;
 	uint64_t w = (d->nr_iv + cols - 1) / cols;
+	unsigned per = plot_term_stretch(t, n, w);
+	unsigned room = plot_term_right(t, n * per, per);
 	const struct report_rates *r = &d->rp.rates;
 	double mean = plot_mib(d, r->mean);
 
@@ -72,8 +84,11 @@ void plot_rate_term(const struct plot_data *d, const struct plot_term *t)
 		      "intervals%s",
 		mean, plot_mib(d, r->min), plot_mib(d, r->max), plot_mib(d, r->overall),
 		(unsigned long long)r->n, d->h->flags & TRACE_ESTIMATE ? " (estimates)" : "");
-	fprintf(t->f, "; a column: %llu interval%s (its pages over its time)\n",
-		(unsigned long long)w, w > 1 ? "s" : "");
+	if (per > 1)
+		fprintf(t->f, "; an interval: %u columns (its pages over its time)\n", per);
+	else
+		fprintf(t->f, "; a column: %llu interval%s (its pages over its time)\n",
+			(unsigned long long)w, w > 1 ? "s" : "");
 	unsigned mean_row = top > 0 ? (unsigned)fmin(rows - 1, floor(mean / top * rows))
 				    : 0;
 	for (unsigned k = rows; k-- > 0;) {
@@ -87,7 +102,7 @@ void plot_rate_term(const struct plot_data *d, const struct plot_term *t)
 		fprintf(t->f, "%*s |", PLOT_TERM_LEFT, label);
 		for (unsigned c = 0; c < n; c++) {
 			double v = top > 0 ? rate[c] / top * rows : 0;
-			fputs(plot_rate_cell(t, v, k, k == mean_row), t->f);
+			plot_rate_put(t, plot_rate_cell(t, v, k, k == mean_row), per);
 		}
 		fprintf(t->f, "|\n");
 	}
@@ -99,11 +114,15 @@ void plot_rate_term(const struct plot_data *d, const struct plot_term *t)
 	plot_term_num(num, sizeof(num), lo, PLOT_TERM_LEFT);
 	fprintf(t->f, "%*s |", PLOT_TERM_LEFT, num);
 	for (unsigned c = 0; c < n; c++)
-		fputs(plot_term_shade(t, top > lo ? 0.01 + 0.99 * (rate[c] - lo) / (top - lo) : 1),
-		      t->f);
-	plot_term_num(num, sizeof(num), top, PLOT_TERM_RIGHT - 4);
-	fprintf(t->f, "| to %s\n", num);
-	plot_term_time_axis(t, t0, n, d->iv[d->nr_iv - 1].t_end);
+		plot_rate_put(t, plot_term_shade(t, top > lo ? 0.01 + 0.99 * (rate[c] - lo) /
+								     (top - lo)
+							   : 1),
+			      per);
+	/* " to " and 5 characters, which any number fits in; else the number alone */
+	bool to = room >= 4 + 5;
+	plot_term_num(num, sizeof(num), top, room - (to ? 4 : 1));
+	fprintf(t->f, "|%s%s\n", to ? " to " : " ", num);
+	plot_term_time_axis(t, t0, n, per, d->iv[d->nr_iv - 1].t_end);
 out:
 	free(rate);
 	free(t0);

@@ -5,6 +5,11 @@
  * per row, PLOT_TERM_LEFT characters of label, " |", the chart's columns, "|" and the row's
  * label on the right; under it a border "+---+" and a line of times in seconds, each label
  * starting under the column whose first interval starts at that time.
+ * A chart has a column per bin of intervals, as many bins as plot_term_cols() allows; with
+ * fewer intervals than that, each interval takes the same whole number of columns
+ * (plot_term_stretch()), the chart reaching to PLOT_TERM_RIGHT_MIN from the width, and its
+ * right labels take what is left (plot_term_right()). A script reads an interval's cells back
+ * as every per-th character ("an interval = N columns" in the chart's header).
  */
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +42,26 @@ unsigned plot_term_cols(const struct plot_term *t)
 	return t->width > margins + 10 ? t->width - margins : 10;
 }
 
+unsigned plot_term_stretch(const struct plot_term *t, unsigned bins, uint64_t per_bin)
+{
+	unsigned margins = PLOT_TERM_LEFT + 3 + PLOT_TERM_RIGHT_MIN, avail;
+
+	if (!bins || per_bin != 1 || bins >= plot_term_cols(t))
+		return 1;
+	avail = t->width > margins + 10 ? t->width - margins : 10;
+	avail = avail > PLOT_TERM_MAX_COLS ? PLOT_TERM_MAX_COLS : avail;
+	return avail / bins > 1 ? avail / bins : 1;
+}
+
+unsigned plot_term_right(const struct plot_term *t, unsigned cols, unsigned per)
+{
+	unsigned used = PLOT_TERM_LEFT + 3 + cols, room = t->width > used ? t->width - used : 0;
+
+	if (per <= 1 || room >= PLOT_TERM_RIGHT)
+		return PLOT_TERM_RIGHT;
+	return room > PLOT_TERM_RIGHT_MIN ? room : PLOT_TERM_RIGHT_MIN;
+}
+
 void plot_term_num(char *buf, size_t len, double v, unsigned width)
 {
 	for (int prec = 6; prec > 0; prec--) {
@@ -59,11 +84,24 @@ static int plot_term_place(char *line, size_t size, size_t pos, const char *s, s
 	return 1;
 }
 
-void plot_term_time_axis(const struct plot_term *t, const double *t_start, unsigned cols,
-			 double t_end)
+/* Bins between time labels: the least of 1, 2, 5, 10, 20, 50, ... that puts them spacing
+ * columns apart or more. */
+static unsigned plot_term_step(unsigned per, unsigned spacing)
 {
+	static const unsigned m[] = {1, 2, 5};
+
+	for (unsigned long mag = 1;; mag *= 10)
+		for (unsigned i = 0; i < 3; i++)
+			if (m[i] * mag * per >= spacing || m[i] * mag >= UINT32_MAX / 10)
+				return (unsigned)(m[i] * mag);
+}
+
+void plot_term_time_axis(const struct plot_term *t, const double *t_start, unsigned bins,
+			 unsigned per, double t_end)
+{
+	unsigned cols = bins * per;
 	size_t x0 = PLOT_TERM_LEFT + 2, size = x0 + cols + 24, used = 0;
-	char line[1024], num[32];
+	char line[1024], num[32], end[40];
 
 	if (size > sizeof(line))
 		size = sizeof(line);
@@ -76,16 +114,24 @@ void plot_term_time_axis(const struct plot_term *t, const double *t_start, unsig
 	double span = t_end - t_start[0];
 	int decimals = span > 0 ? 2 - (int)floor(log10(span)) : 3;
 	decimals = decimals < 0 ? 0 : decimals > 6 ? 6 : decimals;
-	unsigned step = cols >= 40 ? 10 : 5;
-	for (unsigned c = 0; c < cols; c += step) {
-		/* the end's label goes last: keep room for it */
-		if (c && c + 9 > cols)
-			break;
+	/* labels 5 columns apart or more (10 on a chart of 40), and never touching */
+	snprintf(end, sizeof(end), "%.*f", decimals, t_end);
+	snprintf(num, sizeof(num), "%.*f", decimals, t_start[0]);
+	unsigned wide = (unsigned)(strlen(end) > strlen(num) ? strlen(end) : strlen(num));
+	unsigned spacing = cols >= 40 ? 10 : 5;
+	spacing = spacing > wide + 1 ? spacing : wide + 1;
+	unsigned step = plot_term_step(per, spacing);
+	for (unsigned c = 0; c < bins; c += step) {
 		snprintf(num, sizeof(num), "%.*f", decimals, t_start[c]);
-		plot_term_place(line, size, x0 + c, num, &used);
+		/* the end's label goes last, a space before it */
+		if (c && c * per + strlen(num) + 1 > cols)
+			break;
+		plot_term_place(line, size, x0 + c * per, num, &used);
+		if (c + step < c)
+			break;
 	}
-	snprintf(num, sizeof(num), "%.*f s", decimals, t_end);
-	plot_term_place(line, size, x0 + cols, num, &used);
+	strcat(end, " s");
+	plot_term_place(line, size, x0 + cols, end, &used);
 	while (used > 0 && line[used - 1] == ' ')
 		used--;
 	fprintf(t->f, "%.*s\n", (int)used, line);

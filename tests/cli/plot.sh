@@ -170,12 +170,56 @@ else
 fi
 
 # --- the terminal ------------------------------------------------------------------------------
-# grid FILE: the heat map's cells as "row col level" (level: index in the ramp " .:-=+*#%@")
+# per FILE HEADER: the columns an interval takes in the chart whose header starts with HEADER
+# ("an interval: N columns" / "an interval = N columns"; 1 when binned)
+per() {
+	awk -v h="$2" 'index($0, h) == 1 { n = 1; if (match($0, /an interval(:| =) [0-9]+ columns/)) {
+			s = substr($0, RSTART, RLENGTH); gsub(/[^0-9]/, "", s); n = s }
+		print n; exit }' "$1"
+}
+# cells FILE HEADER PER: the chart under HEADER read back a bin at a time, as "row bin char
+# same" (char: the bin's first column, a space as "_"; same: 1 when its PER columns are all
+# that character); its rows: the lines after HEADER with a "|" after 10 characters of label
+# and 1 of space, up to its bottom border
+cells() {
+	awk -v h="$2" -v per="$3" 'BEGIN { r = 0 } index($0, h) == 1 { on = 1; next }
+		on && /^           \+-+\+$/ { exit }
+		on && substr($0, 11, 2) ~ /^ [|+]$/ && substr($0, 12) ~ /^[|].*[|]/ {
+			s = substr($0, 13); s = substr(s, 1, index(s, "|") - 1)
+			if (length(s) % per) print r, -1, "width", 0
+			for (c = 0; c * per < length(s); c++) {
+				ch = substr(s, c * per + 1, 1); same = 1
+				for (k = 2; k <= per; k++) if (substr(s, c * per + k, 1) != ch) same = 0
+				print r, c, ch == " " ? "_" : ch, same }
+			r++ }' "$1"
+}
+# axis_ok TERM DUMP PER: under each chart, every time label starts under the first column of
+# an interval (column 13 + c * PER) and reads its start (trace-dump's mono=), the last one
+# the end of the last interval followed by " s"; labels regularly spaced up to the end's
+axis_ok() {
+	awk -v per="$3" 'BEGIN { n = 0 } FNR == NR { if ($1 == "interval") for (i = 2; i <= NF; i++) if ($i ~ /^mono=/) {
+				split(substr($i, 6), t, /\.\./); t0[n] = t[1]; t1[n] = t[2]; n++ } next }
+		axis { axis = 0; charts++; rest = $0; p = 0; nl = 0; gap = -1
+		       while (match(rest, /[0-9.]+/)) {
+			p += RSTART; v = substr(rest, RSTART, RLENGTH); rest = substr(rest, RSTART + RLENGTH)
+			off = p - 13; c = off / per; d = index(v, ".") ? length(v) - index(v, ".") : 0
+			tol = 0.5 * 10 ^ -d + 1e-9; p += RLENGTH - 1
+			if (off % per || c > n) { print "# label " v " at column " off + 13; bad = 1; continue }
+			want = c < n ? t0[c] : t1[n - 1]
+			if (v - want > tol || want - v > tol || (c == n) != (rest == " s")) {
+				print "# label " v " of interval " c ", want " want; bad = 1 }
+			if (nl && c < n) { if (gap >= 0 && c - last != gap) { print "# irregular at " v; bad = 1 }; gap = c - last }
+			if (nl && c == n && gap >= 0 && c - last > gap) { print "# a label missing before the end"; bad = 1 }
+			last = c; nl++ }
+		       if (nl < 3 || last != n) bad = 1 }
+		/^           \+-+\+$/ { axis = 1 }
+		END { exit bad || !charts }' "$2" "$1"
+}
+# grid FILE: the heat map's cells, an interval (or a bin of them) a cell, as "row col level"
+# (level: index in the ramp " .:-=+*#%@", -1 for '?' not tracked)
 grid() {
-	awk 'BEGIN { r = 0 } /^ +page \+-+\+$/ { on = 1; next } on && /^ +\+-+\+$/ { exit }
-		on { i = index($0, "|"); s = substr($0, i + 1); j = index(s, "|"); s = substr(s, 1, j - 1)
-		     for (c = 1; c <= length(s); c++) print r, c - 1, index(" .:-=+*#%@", substr(s, c, 1)) - 1
-		     r++ }' "$1"
+	cells "$1" "dirty pages, page x time" "$(per "$1" "dirty pages, page x time")" |
+		awk '$3 != "width" { print $1, $2, index("_.:-=+*#%@", $3) - 1 }'
 }
 "$DPT" plot "$TMP/seq.dpt" --kind heatmap --width 80 --height 16 >"$TMP/seq.term" 2>"$TMP/err"
 check plot-term-exit test $? = 0
@@ -186,7 +230,12 @@ check plot-term-seq-diagonal awk '
 	END { for (c = 0; c <= cols; c++) { if (lv[c] < 1) bad = 1; if (c && best[c] < best[c - 1]) bad = 1 }
 	      exit bad || cols < 40 || best[cols] - best[0] < 12 }' "$TMP/seq.grid"
 check plot-term-seq-width awk '/^ +page \+-+\+$/ { exit !(length($0) <= 80) }' "$TMP/seq.term"
-check plot-term-time-axis grep -qE '^ +0\.00 +.* 5\.0[0-9] s$' "$TMP/seq.term"
+"$DUMP" "$TMP/seq.dpt" >"$TMP/seq.txt"
+# the labels: the first interval's start (0.00, or 0.01 when the guest was slow to start), ...,
+# the end of the 50th interval of 100 ms; each is its interval's time (axis_ok)
+check plot-term-time-axis sh -c "grep -qE '^ +0\.0[0-9] +.* 5\.[01][0-9] s$' '$TMP/seq.term' || {
+	grep -A1 -E '^ +\+-+\+$' '$TMP/seq.term' | sed 's/^/# /'; false; }"
+check plot-term-time-axis-labels axis_ok "$TMP/seq.term" "$TMP/seq.txt" "$(per "$TMP/seq.term" "dirty pages, page x time")"
 check plot-term-region grep -qE '^ +0 \|.*\| ram$' "$TMP/seq.term"
 
 "$DPT" plot "$TMP/hot.dpt" --kind heatmap --width 80 --height 20 >"$TMP/hot.term"
@@ -213,6 +262,47 @@ check plot-term-utf8 sh -c "iconv -f UTF-8 -t UTF-8 '$TMP/utf8.term' >/dev/null 
 "$DPT" report --json "$TMP/rnd.dpt" >"$TMP/rnd-t.json"
 mean=$(printf '%.4g' "$(j "$TMP/rnd-t.json" rates.mib_per_s.mean)")
 check plot-term-rate-mean grep -q "^dirty rate, MiB/s: mean $mean," "$TMP/all.term"
+
+# few intervals: each takes the same whole number of columns, the charts reach across the width
+"$GEN" --intervals 10 --pattern seq --dirty 300 "$TMP/ten.dpt" >/dev/null
+"$DUMP" "$TMP/ten.dpt" >"$TMP/ten.txt"
+"$DPT" plot "$TMP/ten.dpt" --width 80 --height 8 >"$TMP/ten.term" 2>"$TMP/err"
+check plot-term-stretch-exit test $? = 0
+rp=$(per "$TMP/ten.term" "dirty rate, MiB/s")
+hp=$(per "$TMP/ten.term" "dirty pages, page x time")
+cells "$TMP/ten.term" "dirty rate, MiB/s" "$rp" >"$TMP/ten-rate.cells"
+cells "$TMP/ten.term" "dirty pages, page x time" "$hp" >"$TMP/ten-heat.cells"
+# at width 80: both charts 60 columns or more (a whole number per interval), no line past 80
+check plot-term-stretch-width sh -c "test '$rp' = '$hp' && test $((rp * 10)) -ge 60 &&
+	test \$(grep -cxE ' {11}\+-{$((rp * 10))}\+' '$TMP/ten.term') = 2 &&
+	awk 'prev && length(\$0) > 80 { bad = 1 } { prev = /^           \+-+\+$/ }
+		substr(\$0, 12, 1) ~ /[|+]/ && length(\$0) > 80 { bad = 1 } END { exit bad }' '$TMP/ten.term'"
+# each interval's columns identical: the rate's 8 rows of bars and its sparkline, the heat map's
+# 8 rows (4096 pages, --height 8: 512 pages a row, labelled 0, 512, ... 3584)
+check plot-term-stretch-same sh -c "awk '\$4 != 1 || \$2 < 0 { bad = 1 } { if (\$2 > m) m = \$2; n++ }
+		END { exit bad || m != 9 || n != 90 }' '$TMP/ten-rate.cells' &&
+	awk '\$4 != 1 || \$2 < 0 { bad = 1 } { if (\$2 > m) m = \$2; n++ }
+		END { exit bad || m != 9 || n != 80 }' '$TMP/ten-heat.cells' &&
+	test \"\$(grep -E '^ +[0-9]+ \|' '$TMP/ten.term' | awk '{ printf \"%s \", \$1 }')\" = '0 512 1024 1536 2048 2560 3072 3584 ' &&
+	grep -q 'a row = 512 pages, an interval = $hp columns' '$TMP/ten.term'"
+check plot-term-stretch-axis axis_ok "$TMP/ten.term" "$TMP/ten.txt" "$rp"
+# the sweep, judged per interval: each interval's darkest row moves down
+grid "$TMP/ten.term" >"$TMP/ten.grid"
+check plot-term-stretch-diagonal awk '
+	{ if (!($2 in best) || $3 > lv[$2]) { best[$2] = $1; lv[$2] = $3 }; if ($2 > cols) cols = $2 }
+	END { for (c = 0; c <= cols; c++) { if (lv[c] < 1) bad = 1; if (c && best[c] < best[c - 1]) bad = 1 }
+	      exit bad || cols != 9 || best[cols] - best[0] < 4 }' "$TMP/ten.grid"
+# 30 intervals of 200 ms: labels every second up to the end's, none dropped before it
+"$GEN" --intervals 30 --interval-ms 200 "$TMP/thirty.dpt" >/dev/null
+"$DUMP" "$TMP/thirty.dpt" >"$TMP/thirty.txt"
+"$DPT" plot "$TMP/thirty.dpt" --kind rate --width 80 >"$TMP/thirty.term"
+check plot-term-axis-regular sh -c "$(declare -f axis_ok); axis_ok '$TMP/thirty.term' '$TMP/thirty.txt' \
+	$(per "$TMP/thirty.term" "dirty rate, MiB/s") &&
+	tail -n 1 '$TMP/thirty.term' | grep -qE '^ +0\.00 +1\.00 +2\.00 +3\.00 +4\.00 +5\.00 +6\.00 s$'"
+# the same trace binned (width 40: 13 columns): a column of 3 intervals, the labels under theirs
+"$DPT" plot "$TMP/thirty.dpt" --kind rate --width 40 >"$TMP/thirty40.term"
+check plot-term-axis-binned sh -c "grep -q 'a column: 3 intervals' '$TMP/thirty40.term' &&
+	awk '/^           \+-+\+$/ { getline; print; exit }' '$TMP/thirty40.term' | grep -qE '^ +0\.00 +3\.00 +6\.00 s$'"
 
 # a recording killed mid-write: drawn up to its last whole interval, the torn tail said
 size=$(stat -c %s "$TMP/rnd.dpt")
@@ -247,15 +337,19 @@ fi
 "$DPT" plot "$TMP/remap.dpt" --kind heatmap --width 80 --height 12 >"$TMP/remap.term"
 check plot-gen-remap-regions sh -c "grep -qE '^ +0 \|.*\| ram$' '$TMP/remap.term' &&
 	grep -qE '\| new$' '$TMP/remap.term' && grep -q 'region table changed 1 times' '$TMP/remap.term'"
-# its pages before they existed: not tracked ('?'), in the first 5 columns of the last row
-check plot-gen-remap-untracked sh -c "grep -E '^ +[0-9]+ \|' '$TMP/remap.term' | tail -n 1 |
-	grep -qE '^ +[0-9]+ \|\?\?\?\?\? {15}\|'"
+# its pages before they existed: not tracked ('?'), in the first 5 intervals of the last row
+grid "$TMP/remap.term" >"$TMP/remap.grid"
+check plot-gen-remap-untracked awk '{ last = $1; lv[$1, $2] = $3; if ($2 > cols) cols = $2 }
+	END { for (c = 0; c <= cols; c++) if ((c < 5) != (lv[last, c] == -1) || (c >= 5 && lv[last, c] != 0)) bad = 1
+	      exit bad || cols != 19 }' "$TMP/remap.grid"
 # a lost last interval: its column untracked, the rate without it
 "$GEN" --lost --intervals 10 "$TMP/lost.dpt" >/dev/null
 "$DPT" plot "$TMP/lost.dpt" --width 80 --height 6 >"$TMP/lost.term"
+grid "$TMP/lost.term" >"$TMP/lost.grid"
 check plot-gen-lost sh -c "grep -q '^dirty rate, MiB/s: .* over 9 intervals' '$TMP/lost.term' &&
-	test \$(grep -cE '^ +[0-9]+ \|[^|]{9}\?\|' '$TMP/lost.term') = 6 &&
-	grep -q '1 lost' '$TMP/lost.term'"
+	grep -q '1 lost' '$TMP/lost.term' && awk '{ if (\$2 > cols) cols = \$2; if (!(\$1 in rows)) { rows[\$1] = 1; nr++ }
+			if ((\$2 == 9) != (\$3 == -1)) bad = 1 }
+		END { exit bad || cols != 9 || nr != 6 }' '$TMP/lost.grid'"
 # --compat: the synthetic all-dirty seq 0 is not drawn
 "$GEN" --compat --intervals 8 "$TMP/compat.dpt" >/dev/null
 "$DPT" plot "$TMP/compat.dpt" --kind rate >"$TMP/compat.term"
