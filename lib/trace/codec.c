@@ -8,12 +8,14 @@
  *  3. bitmap: one bit a page. Never more than total / 8 bytes, whatever the set.
  * All three sizes come from one walk over the set's runs (a run of n pages costs n - 1 zero
  * bytes as indices): set_plan() gives them. The writer's set_put() writes the smallest in one
- * pass over the bitmap where it can: a popcount scan gives the pages and runs; a set so dense
- * that the bitmap must win needs nothing more; a set of short runs is written as indices
- * (its set bits flattened without a branch a bit, then the gaps) while the runs' size is
- * summed; a set of long runs is written as runs (a step a run: a word's transitions are
- * x ^ (x << 1)) while the indices' size is summed. Only when that guess loses is the set
- * walked again.
+ * pass over the bitmap where it can: a sample of one word in 16 guesses the set's shape; a
+ * sparse set of short runs is written as indices straight away, a chunk of 32 words at a
+ * time (its set bits flattened without a branch a bit, then the gaps), counted and its runs'
+ * size summed on the way. Else a popcount scan gives the pages and runs; a set so dense that
+ * the bitmap must win needs nothing more; a set of short runs is written as indices while the
+ * runs' size is summed; a set of long runs is written as runs (a step a run: a word's
+ * transitions are x ^ (x << 1)) while the indices' size is summed. Only when that guess
+ * loses is the set walked again.
  */
 #include "dpt/bitmap.h"
 #include "dpt/log.h"
@@ -96,7 +98,8 @@ static inline bool runs_next(struct runs *it, uint64_t *s, uint64_t *e)
 	return true;
 }
 
-/* Pages and runs of a bitmap (a run starts at a set bit whose lower neighbour is clear). */
+/* Pages and runs of a bitmap (a run starts at a set bit whose lower neighbour is clear); the
+ * last word, masked to nbits, out of the loop. */
 #if defined(__x86_64__)
 __attribute__((target_clones("popcnt", "default")))
 #endif
@@ -105,14 +108,21 @@ static void weigh(const uint64_t *bm, uint64_t nbits, uint64_t *count, uint64_t 
 	uint64_t c = 0, r = 0, carry = 0;
 	size_t words = bitmap_words(nbits);
 
-	for (size_t i = 0; i < words; i++) {
+	if (!words) {
+		*count = *runs = 0;
+		return;
+	}
+	for (size_t i = 0; i < words - 1; i++) {
 		uint64_t x = bm[i];
-		if (i == words - 1 && nbits % 64)
-			x &= (1ULL << (nbits % 64)) - 1;
 		c += (uint64_t)__builtin_popcountll(x);
 		r += (uint64_t)__builtin_popcountll(x & ~(x << 1 | carry));
 		carry = x >> 63;
 	}
+	uint64_t x = bm[words - 1];
+	if (nbits % 64)
+		x &= (1ULL << (nbits % 64)) - 1;
+	c += (uint64_t)__builtin_popcountll(x);
+	r += (uint64_t)__builtin_popcountll(x & ~(x << 1 | carry));
 	*count = c;
 	*runs = r;
 }
@@ -203,141 +213,253 @@ static size_t walk_put(struct tbuf *b, const uint64_t *bm, uint64_t nbits, int k
 	return other;
 }
 
-/* The set pages of bm, in order, into pos (room for their count + 4): per word, 4 ctz's
- * written whether or not the word has that many bits (no branch on a word's bits: at a few
- * percent dirty, whether a word has any is a coin flip), then the rest. Returns how many. */
-#if defined(__x86_64__)
-__attribute__((target_clones("popcnt", "default")))
-#endif
-static size_t flatten(const uint64_t *bm, uint64_t nbits, uint64_t *pos)
-{
-	size_t n = 0, words = bitmap_words(nbits);
+/* ---- the writer's indices, a chunk of the bitmap at a time ---- */
 
-	for (size_t w = 0; w < words; w++) {
-		uint64_t x = bm[w], base = w * 64;
-		if (w == words - 1 && nbits % 64)
-			x &= (1ULL << (nbits % 64)) - 1;
+#define CHUNK_WORDS 32 /* words flattened at a time: at most 2048 pages, 16 KiB of positions */
+
+/* The set pages of src[0 .. nw) (page numbers from base), in order, into pos (room for their
+ * count + K): per word, K ctz's written whether or not the word has that many bits (no
+ * branch on a word's bits: at a few percent dirty, whether a word has any is a coin flip),
+ * then the rest. K is 2 for a set under a page a word (a third is rare then), else 4.
+ * Returns how many. */
+static inline __attribute__((always_inline)) size_t
+flatten_k(const uint64_t *src, size_t nw, uint64_t base, uint64_t *pos, const int K)
+{
+	size_t n = 0;
+
+	for (size_t w = 0; w < nw; w++, base += 64) {
+		uint64_t x = src[w];
 		size_t c = (size_t)__builtin_popcountll(x);
 		/* ctz of x with its top bit set: x's own when x has a bit, 63 (written, not
 		 * counted) when it has none */
 		uint64_t *o = pos + n;
-		o[0] = base + (uint64_t)__builtin_ctzll(x | 1ULL << 63);
-		x &= x - 1;
-		o[1] = base + (uint64_t)__builtin_ctzll(x | 1ULL << 63);
-		x &= x - 1;
-		o[2] = base + (uint64_t)__builtin_ctzll(x | 1ULL << 63);
-		x &= x - 1;
-		o[3] = base + (uint64_t)__builtin_ctzll(x | 1ULL << 63);
-		x &= x - 1;
-		for (size_t k = 4; k < c; k++) {
-			pos[n + k] = base + (uint64_t)__builtin_ctzll(x);
+		for (int k = 0; k < K; k++) {
+			o[k] = base + (unsigned)__builtin_ctzll(x | 1ULL << 63);
 			x &= x - 1;
+		}
+		if (__builtin_expect(c > (size_t)K, 0)) {
+			for (size_t k = K; k < c; k++) {
+				o[k] = base + (unsigned)__builtin_ctzll(x);
+				x &= x - 1;
+			}
 		}
 		n += c;
 	}
 	return n;
 }
 
-/* The indices encoding of the n pages pos[] (kind byte, count, gaps) of a set of runs runs;
- * returns what the runs encoding would take (without its kind byte and count): the same gaps
- * before each run, less the zero gaps inside runs, plus a length a run (a byte, more for runs
- * above 128 pages). Gaps under 2^14 (all but a sparse set's) are written as 2 bytes of which
- * the second counts only when needed. */
-static size_t put_indices(struct tbuf *b, const uint64_t *pos, size_t n, uint64_t runs)
+#if defined(__x86_64__)
+__attribute__((target_clones("popcnt", "default")))
+#endif
+static size_t flatten2(const uint64_t *src, size_t nw, uint64_t base, uint64_t *pos)
 {
-	uint8_t *p;
-	uint64_t prev = (uint64_t)-1, len = 0;
-	size_t start, extra = 0;
+	return flatten_k(src, nw, base, pos, 2);
+}
 
-	b->p[b->len++] = TRACE_SET_INDICES;
-	put_varint(b, n);
-	start = b->len;
-	p = b->p + b->len;
-	for (size_t i = 0; i < n; i++) {
+#if defined(__x86_64__)
+__attribute__((target_clones("popcnt", "default")))
+#endif
+static size_t flatten4(const uint64_t *src, size_t nw, uint64_t base, uint64_t *pos)
+{
+	return flatten_k(src, nw, base, pos, 4);
+}
+
+/* What the indices of a set written so far have said: the last page, the length of the run
+ * it ends (0 before the first page), the runs, and what the runs encoding would take beyond
+ * a byte a length (runs above 128 pages). */
+struct scatter {
+	uint64_t prev, len, runs;
+	size_t n, extra;
+};
+
+/* The gaps of the n pages pos[] appended at p (room for 10 + 2 n + 1 bytes: gaps under 2^14,
+ * all but a chunk's first, are written as 2 bytes of which the second counts only when
+ * needed); the runs they make followed. Returns the end. */
+static inline uint8_t *put_gaps(uint8_t *p, const uint64_t *pos, size_t n, struct scatter *st)
+{
+	uint64_t prev = st->prev, len = st->len, runs = st->runs;
+	size_t extra = st->extra, i = 0;
+
+	if (n && !len) {
+		/* the first page: its index */
+		prev = pos[i++];
+		uint64_t v = prev;
+		while (v >= 0x80) {
+			*p++ = (uint8_t)(v | 0x80);
+			v >>= 7;
+		}
+		*p++ = (uint8_t)v;
+		len = runs = 1;
+	}
+	for (; i < n; i++) {
 		uint64_t gap = pos[i] - prev - 1;
 		prev = pos[i];
-		if (gap < (1u << 14)) {
+		if (__builtin_expect(gap < (1u << 14), 1)) {
 			size_t two = gap >= 0x80;
 			p[0] = (uint8_t)(gap | two << 7);
 			p[1] = (uint8_t)(gap >> 7);
 			p += 1 + two;
 		} else {
-			b->len = (size_t)(p - b->p);
-			put_varint(b, gap);
-			p = b->p + b->len;
+			while (gap >= 0x80) {
+				*p++ = (uint8_t)(gap | 0x80);
+				gap >>= 7;
+			}
+			*p++ = (uint8_t)gap;
 		}
-		if (!gap && i) {
-			len++;
-		} else {
-			if (len > 0x80)
+		if (gap) {
+			if (__builtin_expect(len > 0x80, 0))
 				extra += varint_size(len - 1) - 1;
-			len = 1;
+			len = 0;
+			runs++;
 		}
+		len++;
 	}
-	if (len > 0x80)
-		extra += varint_size(len - 1) - 1;
-	b->len = (size_t)(p - b->p);
-	return b->len - start - (size_t)(n - runs) + (size_t)runs + extra;
+	st->prev = prev;
+	st->len = len;
+	st->runs = runs;
+	st->extra = extra;
+	st->n += n;
+	return p;
 }
 
-/* The set's pages as indices in one pass; *other gets the runs encoding's size. */
-static int put_scattered(struct tbuf *b, const uint64_t *bm, uint64_t nbits, uint64_t n,
-			 uint64_t runs, size_t *other)
+/* The set as indices, a chunk of CHUNK_WORDS words flattened and its gaps written at a time
+ * (no pass to count first: the count, needed first, goes in once known, the gaps moved up to
+ * it); dense: a page a word or more is likely (4 ctz's a word, else 2). 1 with sizes[] of
+ * indices and runs, *n and *runs; 0 as soon as the indices are above limit bytes (nothing
+ * kept); -ENOMEM. */
+static int put_scattered(struct tbuf *b, const uint64_t *bm, uint64_t nbits, bool dense,
+			 size_t limit, size_t sizes[3], uint64_t *n, uint64_t *runs)
 {
-	uint64_t *pos = malloc(((size_t)n + 4) * sizeof(*pos));
+	uint64_t pos[CHUNK_WORDS * 64 + 4];
+	size_t words = bitmap_words(nbits), start = b->len, data;
+	struct scatter st = {.prev = (uint64_t)-1};
 
-	if (!pos || tbuf_reserve(b, 11 + (size_t)runs * varint_size(nbits) + (size_t)(n - runs) + 1)) {
-		free(pos);
+	if (tbuf_reserve(b, 11))
 		return -ENOMEM;
+	b->p[b->len] = TRACE_SET_INDICES;
+	b->len += 11;
+	data = b->len;
+	for (size_t w = 0; w < words; w += CHUNK_WORDS) {
+		size_t nw = words - w < CHUNK_WORDS ? words - w : CHUNK_WORDS, c;
+		const uint64_t *src = bm + w;
+		uint64_t tail[CHUNK_WORDS];
+		if (w + nw == words && nbits % 64) {
+			/* the last word masked to nbits */
+			memcpy(tail, src, nw * 8);
+			tail[nw - 1] &= (1ULL << (nbits % 64)) - 1;
+			src = tail;
+		}
+		if (tbuf_reserve(b, 10 + 2 * (size_t)nw * 64 + 1))
+			return -ENOMEM;
+		c = dense ? flatten4(src, nw, (uint64_t)w * 64, pos)
+			  : flatten2(src, nw, (uint64_t)w * 64, pos);
+		b->len = (size_t)(put_gaps(b->p + b->len, pos, c, &st) - b->p);
+		if (b->len - data > limit) {
+			b->len = start;
+			return 0;
+		}
 	}
-	flatten(bm, nbits, pos);
-	*other = 1 + varint_size(runs) + put_indices(b, pos, (size_t)n, runs);
-	free(pos);
-	return 0;
+	/* the count before the gaps */
+	size_t len = b->len - data, vs = varint_size(st.n);
+	memmove(b->p + start + 1 + vs, b->p + data, len);
+	b->len = start + 1;
+	put_varint(b, st.n);
+	b->len += len;
+	sizes[TRACE_SET_INDICES] = 1 + vs + len;
+	/* as runs: the same gaps before each run, less the zero gaps inside runs, plus a length
+	 * a run (a byte, more for runs above 128 pages) */
+	if (st.len > 0x80)
+		st.extra += varint_size(st.len - 1) - 1;
+	sizes[TRACE_SET_RUNS] = 1 + varint_size(st.runs) + len - (st.n - st.runs) + st.runs + st.extra;
+	*n = st.n;
+	*runs = st.runs;
+	return 1;
+}
+
+/* Pages and runs of every 16th of the first words - 1 words of bm. */
+#if defined(__x86_64__)
+__attribute__((target_clones("popcnt", "default")))
+#endif
+static void sample(const uint64_t *bm, size_t words, uint64_t *sn, uint64_t *sr)
+{
+	uint64_t n = 0, r = 0;
+
+	for (size_t w = 0; w + 1 < words; w += 16) {
+		uint64_t x = bm[w], below = w ? bm[w - 1] >> 63 : 0;
+		n += (uint64_t)__builtin_popcountll(x);
+		r += (uint64_t)__builtin_popcountll(x & ~(x << 1 | below));
+	}
+	*sn = n;
+	*sr = r;
+}
+
+/* The best of the three, ties going to runs, then indices, as set_plan() takes them. */
+static int set_best(const size_t sizes[3])
+{
+	int best = TRACE_SET_RUNS;
+
+	if (sizes[TRACE_SET_INDICES] < sizes[best])
+		best = TRACE_SET_INDICES;
+	if (sizes[TRACE_SET_BITMAP] < sizes[best])
+		best = TRACE_SET_BITMAP;
+	return best;
 }
 
 int set_put(struct tbuf *b, const uint64_t *bm, uint64_t nbits, uint64_t *count)
 {
-	uint64_t n, runs;
-	size_t sizes[3], vs = varint_size(nbits);
+	uint64_t n, runs, sn, sr;
+	size_t sizes[3], vs = varint_size(nbits), words = bitmap_words(nbits), start = b->len;
+	int kind;
 
+	sizes[TRACE_SET_BITMAP] = 1 + (size_t)((nbits + 7) / 8);
+	/* A guess at the set's shape from a sample of its words (one in 16): scattered pages
+	 * (more than a page in 4 starts a run) under half the bitmap's size are written as
+	 * indices straight away, counted on the way, the runs encoding's size summed; the
+	 * guess costs time only, never bytes. */
+	sample(bm, words, &sn, &sr);
+	if (sr * 4 > sn && sn * 16 < sizes[TRACE_SET_BITMAP] / 2) {
+		int got = put_scattered(b, bm, nbits, sn * 16 >= words, sizes[TRACE_SET_BITMAP],
+					sizes, &n, &runs);
+		if (got < 0)
+			return got;
+		if (got) {
+			*count = n;
+			kind = set_best(sizes);
+			if (kind == TRACE_SET_INDICES)
+				return 0;
+			b->len = start;
+			goto rewrite;
+		}
+	}
 	weigh(bm, nbits, &n, &runs);
 	*count = n;
-	sizes[TRACE_SET_BITMAP] = 1 + (size_t)((nbits + 7) / 8);
 	/* A page costs at least a byte as an index, a run two: when both floors are above the
 	 * bitmap's size, it is the bitmap, without a walk over the runs. Else the encoding the
 	 * set's shape makes likelier, the other's size summed on the way. */
-	int kind = n >= sizes[TRACE_SET_BITMAP] && 2 * runs >= sizes[TRACE_SET_BITMAP]
-			   ? TRACE_SET_BITMAP
-		   : runs * 4 > n ? TRACE_SET_INDICES
-				  : TRACE_SET_RUNS;
+	kind = n >= sizes[TRACE_SET_BITMAP] && 2 * runs >= sizes[TRACE_SET_BITMAP]
+		       ? TRACE_SET_BITMAP
+	       : runs * 4 > n ? TRACE_SET_INDICES
+			      : TRACE_SET_RUNS;
 	if (kind != TRACE_SET_BITMAP) {
 		int other = kind == TRACE_SET_INDICES ? TRACE_SET_RUNS : TRACE_SET_INDICES;
-		size_t start = b->len;
-		if (kind == TRACE_SET_INDICES) {
-			if (put_scattered(b, bm, nbits, n, runs, &sizes[other]))
-				return -ENOMEM;
-		} else {
-			if (tbuf_reserve(b, 11 + runs * 2 * vs))
-				return -ENOMEM;
-			sizes[other] = 1 + varint_size(n) + walk_put(b, bm, nbits, kind, runs);
-		}
+		if (tbuf_reserve(b, 11 + (kind == TRACE_SET_RUNS ? runs * 2 * vs
+								  : runs * vs + (n - runs) + 1)))
+			return -ENOMEM;
+		sizes[other] = 1 + varint_size(kind == TRACE_SET_RUNS ? n : runs) +
+			       walk_put(b, bm, nbits, kind, kind == TRACE_SET_RUNS ? runs : n);
 		sizes[kind] = b->len - start;
-		/* the smallest, ties going to runs, then indices, as set_plan() takes them */
-		int best = TRACE_SET_RUNS;
-		if (sizes[TRACE_SET_INDICES] < sizes[best])
-			best = TRACE_SET_INDICES;
-		if (sizes[TRACE_SET_BITMAP] < sizes[best])
-			best = TRACE_SET_BITMAP;
+		int best = set_best(sizes);
 		if (best == kind)
 			return 0;
 		b->len = start;
-		if (best == other) {
-			if (tbuf_reserve(b, sizes[other]))
-				return -ENOMEM;
-			walk_put(b, bm, nbits, other, other == TRACE_SET_INDICES ? n : runs);
-			return 0;
-		}
+		kind = best;
+	}
+rewrite:
+	if (kind != TRACE_SET_BITMAP) {
+		if (tbuf_reserve(b, sizes[kind]))
+			return -ENOMEM;
+		walk_put(b, bm, nbits, kind, kind == TRACE_SET_INDICES ? n : runs);
+		return 0;
 	}
 	if (tbuf_reserve(b, sizes[TRACE_SET_BITMAP]))
 		return -ENOMEM;

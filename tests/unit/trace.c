@@ -26,10 +26,20 @@ static uint64_t rnd(void)
 
 /* A set of nbits pages: kind 0 random at density 1/den, 1 clustered runs, 2 all, 3 none,
  * 4 pairs and triples at density 1/den and a run of 300 (runs of 2 or 3 pages cost fewer
- * bytes as runs than as indices: the writer's first guess loses). */
+ * bytes as runs than as indices: the writer's first guess loses), 5 a shape the writer's
+ * sample (one word in 16) misjudges: a lone page in each sampled word, the others full (den
+ * 1: runs win over the bitmap), half full (den 10: the bitmap wins), a run of 6 (den 1000:
+ * runs win over indices) or at density 1/den (indices). */
 static void make_set(uint64_t *bm, uint64_t nbits, int kind, unsigned den)
 {
 	memset(bm, 0, bitmap_bytes(nbits));
+	if (kind == 5) {
+		for (uint64_t i = 0; i < nbits; i++)
+			if (i / 64 % 16 ? den == 1 || (den == 1000 ? i % 64 - 10 < 6
+								  : rnd() % (den == 10 ? 2 : den) == 0)
+					: i % 64 == 5)
+				bitmap_set(bm, i);
+	}
 	if (kind == 4) {
 		for (uint64_t i = 0; i + 3 < nbits; i += 4)
 			if (rnd() % den == 0)
@@ -64,13 +74,13 @@ static void test_crc(void)
 /* Every encoding of every kind of set decodes back to the same set, as a bitmap and as runs. */
 static void test_codec(void)
 {
-	static const uint64_t sizes[] = {1, 63, 64, 65, 1000, 4096, 100003};
+	static const uint64_t sizes[] = {1, 63, 64, 65, 1000, 2047, 2048, 2049, 4096, 100003};
 	int bad = 0, bad_put = 0, checked = 0;
 
 	for (unsigned si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
 		uint64_t n = sizes[si];
 		uint64_t *bm = calloc(bitmap_words(n), 8), *back = calloc(bitmap_words(n), 8);
-		for (int kind = 0; kind < 5; kind++) {
+		for (int kind = 0; kind < 6; kind++) {
 			for (unsigned den = 1; den <= 1000; den *= 10) {
 				make_set(bm, n, kind, den);
 				struct set_plan plan;
