@@ -486,19 +486,29 @@ void set_encode_all(struct tbuf *b, uint64_t nbits)
 
 /* ---- decoding: every length and index checked against nbits and the declared count ---- */
 
-/* Calls fn(arg, start, len) for each run of the encoded set, in order; runs given by the
- * indices encoding are single pages (consecutive ones merged). */
+/* Where decoded runs go: into a bitmap, or appended to runs (consecutive pages of the
+ * indices encoding merged). The runs' sink keeps its last run in registers (start, len) and
+ * stores it after every page: a page starts a run or lengthens it without a branch. */
 struct run_sink {
 	uint64_t *bm;		/* into a bitmap, or */
 	struct trace_run **runs; /* appended to runs */
 	size_t *nr, *cap;
 };
 
-static int runs_grow(struct run_sink *k)
-{
-	size_t cap = *k->cap ? *k->cap * 2 : 64;
-	struct trace_run *r = realloc(*k->runs, cap * sizeof(*r));
+struct runs_out {
+	struct trace_run *r;
+	size_t nr, cap;
+	uint64_t s, l; /* the last run; s + l is no page when there is none */
+};
 
+/* Room for more runs after nr in *k->runs (grown by doubling). */
+static __attribute__((noinline)) int runs_grow(struct run_sink *k, size_t nr, size_t more)
+{
+	size_t cap = *k->cap ? *k->cap : 64;
+
+	while (cap - nr < more)
+		cap *= 2;
+	struct trace_run *r = realloc(*k->runs, cap * sizeof(*r));
 	if (!r)
 		return dpt_fail(-ENOMEM, "trace: out of memory");
 	*k->runs = r;
@@ -506,30 +516,63 @@ static int runs_grow(struct run_sink *k)
 	return 0;
 }
 
-static inline int sink_run(struct run_sink *k, uint64_t start, uint64_t len)
+/* (o's address is never taken, its fields stay in registers.) */
+static inline int runs_room(struct run_sink *k, struct runs_out *o, size_t more)
 {
-	if (k->bm) {
-		if (len == 1)
-			bitmap_set(k->bm, start);
-		else
-			bitmap_set_range(k->bm, start, len);
+	if (__builtin_expect(o->cap - o->nr >= more, 1))
 		return 0;
+	int err = runs_grow(k, o->nr, more);
+	o->r = *k->runs;
+	o->cap = *k->cap;
+	return err;
+}
+
+static inline void runs_open(const struct run_sink *k, struct runs_out *o)
+{
+	o->r = *k->runs;
+	o->nr = *k->nr;
+	o->cap = *k->cap;
+	o->s = o->nr ? o->r[o->nr - 1].start : (uint64_t)-2;
+	o->l = o->nr ? o->r[o->nr - 1].len : 0;
+}
+
+static inline void runs_close(struct run_sink *k, const struct runs_out *o)
+{
+	*k->nr = o->nr;
+}
+
+/* Page pos (room for it made) if valid (1; 0: nothing, the last run stored again as it is:
+ * not before the first page), a run of its own if fresh (valid, and not the page after the
+ * last run: a gap, after the first page), else the last run's next page. Masks, not
+ * branches: whether a page starts a run is a coin flip in a set of a few percent; and no
+ * chain from one page's run to the next one's test. */
+static inline void runs_slot(struct runs_out *o, uint64_t pos, uint64_t valid, uint64_t fresh)
+{
+	uint64_t m = 0 - fresh;
+
+	o->nr += fresh;
+	o->s = (pos & m) | (o->s & ~m);
+	o->l = (o->l & ~m) + valid;
+	o->r[o->nr - 1] = (struct trace_run){o->s, o->l};
+}
+
+/* Page pos, whatever came before. */
+static inline void runs_page(struct runs_out *o, uint64_t pos)
+{
+	runs_slot(o, pos, 1, pos != o->s + o->l);
+}
+
+/* A maximal run after the last one (room made). */
+static inline void runs_run(struct runs_out *o, uint64_t start, uint64_t len)
+{
+	if (start == o->s + o->l) {
+		o->l += len;
+		o->r[o->nr - 1].len = o->l;
+		return;
 	}
-	struct trace_run *r = *k->runs;
-	size_t n = *k->nr;
-	if (n && r[n - 1].start + r[n - 1].len == start) {
-		r[n - 1].len += len;
-		return 0;
-	}
-	if (n == *k->cap) {
-		int err = runs_grow(k);
-		if (err)
-			return err;
-		r = *k->runs;
-	}
-	r[n] = (struct trace_run){start, len};
-	*k->nr = n + 1;
-	return 0;
+	o->s = start;
+	o->l = len;
+	o->r[o->nr++] = (struct trace_run){start, len};
 }
 
 static int bad(const char *what)
@@ -546,11 +589,145 @@ static inline uint64_t gaps_sum8(uint64_t w)
 	return (pairs * 0x0001000100010001ULL) >> 48;
 }
 
-static int decode(const uint8_t *p, size_t len, uint64_t nbits, uint64_t count,
-		  struct run_sink *k)
+#define HI8 0x8080808080808080ULL
+
+/*
+ * The n gaps of an indices encoding at c (count read), into a bitmap (to_bm) or runs. 8 gaps
+ * of one byte each (a set of a few percent) are checked against the bitmap's end once, by
+ * their sum; else a gap of 1 or 2 bytes is read without a branch on which, a longer one as
+ * any varint. Every page is checked below nbits before it is set.
+ */
+static inline __attribute__((always_inline)) int
+decode_indices(struct tcur *c, uint64_t n, uint64_t nbits, struct run_sink *k, const bool to_bm)
+{
+	uint64_t pos = 0, i = 0, *bm = k->bm;
+	struct runs_out o = {0};
+	int err = 0;
+
+	if (!to_bm)
+		runs_open(k, &o);
+	while (i < n) {
+		uint64_t w, gap;
+		if (!to_bm && (err = runs_room(k, &o, 8)))
+			break;
+		if (n - i >= 8 && c->end - c->p >= 8) {
+			memcpy(&w, c->p, 8);
+			uint64_t cont = w & HI8;
+			if (!cont) {
+				/* 8 gaps of a byte: one bounds check for all */
+				if (gaps_sum8(w) + 8 > nbits - pos) {
+					err = bad("page past the last page");
+					break;
+				}
+				for (int b = 0; b < 8; b++, w >>= 8) {
+					pos += w & 0xff;
+					if (to_bm)
+						bitmap_set(bm, pos);
+					else if (i || b)
+						runs_slot(&o, pos, 1, (w & 0xff) != 0);
+					else
+						runs_page(&o, pos);
+					pos++;
+				}
+				c->p += 8;
+				i += 8;
+				continue;
+			}
+		}
+		/* one gap: of 1 or 2 bytes without a branch on which */
+		if (c->end - c->p >= 2 && !(c->p[0] & c->p[1] & 0x80)) {
+			uint64_t two = c->p[0] >> 7;
+			gap = (c->p[0] & 0x7fu) | (uint64_t)(c->p[1] & (0u - two)) << 7;
+			c->p += 1 + two;
+		} else if (get_varint(c, &gap)) {
+			err = bad("truncated");
+			break;
+		}
+		if (gap >= nbits - pos) {
+			err = bad("page past the last page");
+			break;
+		}
+		pos += gap;
+		if (to_bm)
+			bitmap_set(bm, pos);
+		else if (i)
+			runs_slot(&o, pos, 1, gap != 0);
+		else
+			runs_page(&o, pos);
+		pos++;
+		i++;
+	}
+	if (!to_bm)
+		runs_close(k, &o);
+	return err;
+}
+
+/* The n runs of a runs encoding at c (count read). */
+static inline __attribute__((always_inline)) int
+decode_runs(struct tcur *c, uint64_t n, uint64_t nbits, uint64_t *seen, struct run_sink *k,
+	    const bool to_bm)
+{
+	uint64_t pos = 0, total = 0;
+	struct runs_out o = {0};
+	int err = 0;
+
+	if (!to_bm)
+		runs_open(k, &o);
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t gap, l;
+		if (get_varint(c, &gap) || get_varint(c, &l)) {
+			err = bad("truncated");
+			break;
+		}
+		if (gap > nbits - pos || (i && !gap) || l >= nbits - pos - gap) {
+			err = bad("run past the last page");
+			break;
+		}
+		pos += gap;
+		if (to_bm) {
+			if (l)
+				bitmap_set_range(k->bm, pos, l + 1);
+			else
+				bitmap_set(k->bm, pos);
+		} else {
+			if ((err = runs_room(k, &o, 1)))
+				break;
+			runs_run(&o, pos, l + 1);
+		}
+		pos += l + 1;
+		total += l + 1;
+	}
+	if (!to_bm)
+		runs_close(k, &o);
+	*seen = total;
+	return err;
+}
+
+/* The runs of a bitmap encoding (checked) into runs: each word's transitions, a start and an
+ * end in turn. */
+static int bitmap_runs(const uint8_t *bytes, uint64_t nbits, struct run_sink *k)
+{
+	struct runs_out o;
+	struct runs it;
+	uint64_t s, e;
+	int err = 0;
+
+	runs_open(k, &o);
+	for (runs_init(&it, bytes, nbits); runs_next(&it, &s, &e);) {
+		if ((err = runs_room(k, &o, 1)))
+			break;
+		runs_run(&o, s, e - s);
+	}
+	runs_close(k, &o);
+	return err;
+}
+
+static inline __attribute__((always_inline)) int
+decode(const uint8_t *p, size_t len, uint64_t nbits, uint64_t count, struct run_sink *k,
+       const bool to_bm)
 {
 	struct tcur c = {p + 1, p + len};
-	uint64_t n, pos = 0, seen = 0;
+	uint64_t n, seen = 0;
 	int err;
 
 	if (!len)
@@ -564,34 +741,19 @@ static int decode(const uint8_t *p, size_t len, uint64_t nbits, uint64_t count,
 			return bad("bitmap bits past the last page");
 		if (bytes_weight(bytes, len - 1) != count)
 			return bad("page count differs from the record's");
-		if (k->bm) {
+		if (to_bm) {
 			memcpy(k->bm, bytes, len - 1);
 			return 0;
 		}
-		struct runs it;
-		uint64_t s, e;
-		for (runs_init(&it, bytes, nbits); runs_next(&it, &s, &e);)
-			if ((err = sink_run(k, s, e - s)))
-				return err;
-		return 0;
+		return bitmap_runs(bytes, nbits, k);
 	}
 	case TRACE_SET_RUNS:
 		if (get_varint(&c, &n))
 			return bad("truncated");
 		if (n > count || n > (uint64_t)(c.end - c.p) / 2)
 			return bad("more runs than pages or bytes");
-		for (uint64_t i = 0; i < n; i++) {
-			uint64_t gap, l;
-			if (get_varint(&c, &gap) || get_varint(&c, &l))
-				return bad("truncated");
-			if (gap > nbits - pos || (i && !gap) || l >= nbits - pos - gap)
-				return bad("run past the last page");
-			pos += gap;
-			if ((err = sink_run(k, pos, l + 1)))
-				return err;
-			pos += l + 1;
-			seen += l + 1;
-		}
+		if ((err = decode_runs(&c, n, nbits, &seen, k, to_bm)))
+			return err;
 		break;
 	case TRACE_SET_INDICES:
 		if (get_varint(&c, &n))
@@ -600,41 +762,8 @@ static int decode(const uint8_t *p, size_t len, uint64_t nbits, uint64_t count,
 			return bad("page count differs from the record's");
 		if (n > (uint64_t)(c.end - c.p))
 			return bad("more pages than bytes");
-		for (uint64_t i = 0; i < n; i++) {
-			uint64_t gap, w;
-			/* 8 gaps of one byte each (a set of a few percent): no chain from one
-			 * gap's length to the next one's place, one bounds check */
-			if (n - i >= 8 && c.end - c.p >= 8 && (memcpy(&w, c.p, 8), 1) &&
-			    !(w & 0x8080808080808080ULL) && gaps_sum8(w) + 8 <= nbits - pos) {
-				for (int b = 0; b < 8; b++, w >>= 8) {
-					pos += w & 0xff;
-					if (k->bm)
-						bitmap_set(k->bm, pos);
-					else if ((err = sink_run(k, pos, 1)))
-						return err;
-					pos++;
-				}
-				c.p += 8;
-				i += 7;
-				continue;
-			}
-			if (c.end - c.p >= 2 && !(c.p[0] & c.p[1] & 0x80)) {
-				/* the common gaps of 1 or 2 bytes, without a branch on which */
-				uint64_t two = c.p[0] >> 7;
-				gap = (c.p[0] & 0x7fu) | (uint64_t)(c.p[1] & (0u - two)) << 7;
-				c.p += 1 + two;
-			} else if (get_varint(&c, &gap)) {
-				return bad("truncated");
-			}
-			if (gap >= nbits - pos)
-				return bad("page past the last page");
-			pos += gap;
-			if (k->bm)
-				bitmap_set(k->bm, pos);
-			else if ((err = sink_run(k, pos, 1)))
-				return err;
-			pos++;
-		}
+		if ((err = decode_indices(&c, n, nbits, k, to_bm)))
+			return err;
 		seen = n;
 		break;
 	default:
@@ -652,7 +781,7 @@ int set_decode_bitmap(const uint8_t *p, size_t len, uint64_t nbits, uint64_t cou
 {
 	struct run_sink k = {.bm = bm};
 
-	return decode(p, len, nbits, count, &k);
+	return decode(p, len, nbits, count, &k, true);
 }
 
 int set_decode_runs(const uint8_t *p, size_t len, uint64_t nbits, uint64_t count,
@@ -660,5 +789,5 @@ int set_decode_runs(const uint8_t *p, size_t len, uint64_t nbits, uint64_t count
 {
 	struct run_sink k = {.runs = runs, .nr = nr, .cap = cap};
 
-	return decode(p, len, nbits, count, &k);
+	return decode(p, len, nbits, count, &k, false);
 }

@@ -623,6 +623,70 @@ static void test_hostile(const char *dir)
 		tbuf_free(&b);
 	}
 
+	/* indices whose gaps mix 1, 2 and 3 bytes (each decoding path: 8 gaps of a byte, one
+	 * gap of 1 or 2 bytes, any varint), the last page at nbits - 1: read back as a bitmap
+	 * and as runs; one more page in any gap, or a gap of nbits anywhere: refused both ways,
+	 * nothing written past the bitmap's last page (a guard word after it) */
+	{
+		int wrong = 0;
+		for (int t = 0; t < 300; t++) {
+			enum { K = 200 };
+			uint64_t gaps[K], nbits = 0;
+			unsigned k = 1 + (unsigned)(rnd() % K);
+			for (unsigned i = 0; i < k; i++) {
+				unsigned r = (unsigned)(rnd() % 100);
+				gaps[i] = r < (unsigned)(t % 3 ? 70 : 98) ? rnd() % 128
+					  : r < 99 ? 128 + rnd() % 16256 : 16384 + rnd() % 100000;
+				nbits += gaps[i] + 1;
+			}
+			size_t words = bitmap_words(nbits);
+			uint64_t *want = calloc(words, 8), *got = calloc(words + 1, 8);
+			for (unsigned i = 0, pg = 0; i < k; i++) {
+				pg += (unsigned)gaps[i];
+				bitmap_set(want, pg++);
+			}
+			for (int bad_at = -1; bad_at < (int)k; bad_at++) {
+				uint64_t extra = bad_at < 0 ? 0 : t % 2 ? 1 : nbits;
+				struct tbuf b = {0};
+				tbuf_reserve(&b, 11 + 10 * (size_t)k);
+				b.p[b.len++] = TRACE_SET_INDICES;
+				put_varint(&b, k);
+				for (unsigned i = 0; i < k; i++)
+					put_varint(&b, gaps[i] + ((int)i == bad_at ? extra : 0));
+				memset(got, 0, (words + 1) * 8);
+				int e1 = set_decode_bitmap(b.p, b.len, nbits, k, got);
+				struct trace_run *runs = NULL;
+				size_t nr = 0, cap = 0;
+				int e2 = set_decode_runs(b.p, b.len, nbits, k, &runs, &nr, &cap);
+				if (got[words] || (nbits % 64 && got[words - 1] >> (nbits % 64)))
+					wrong++;
+				if (bad_at < 0) {
+					uint64_t *back = calloc(words, 8), prev_end = 0;
+					for (size_t i = 0; i < nr; i++) {
+						if (i && runs[i].start <= prev_end)
+							wrong++;
+						bitmap_set_range(back, runs[i].start, runs[i].len);
+						prev_end = runs[i].start + runs[i].len;
+					}
+					if (e1 || e2 || memcmp(got, want, words * 8) ||
+					    memcmp(back, want, words * 8))
+						wrong++;
+					free(back);
+				} else if (e1 != -EBADMSG || e2 != -EBADMSG) {
+					wrong++;
+				}
+				free(runs);
+				tbuf_free(&b);
+				if (bad_at >= 0 && t % 10)
+					bad_at += (int)(rnd() % 16); /* a sample of the places */
+			}
+			free(want);
+			free(got);
+		}
+		dpt_clear_error();
+		TEST_CHECK(!wrong, "indices-every-path-to-the-last-page", "%d wrong", wrong);
+	}
+
 	/* garbage after the last record of a trace without a footer: a tail, or an error */
 	memcpy(t, full, len);
 	memset(t + len, 0, 64);
