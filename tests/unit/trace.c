@@ -623,10 +623,11 @@ static void test_hostile(const char *dir)
 		tbuf_free(&b);
 	}
 
-	/* indices whose gaps mix 1, 2 and 3 bytes (each decoding path: 8 gaps of a byte, one
-	 * gap of 1 or 2 bytes, any varint), the last page at nbits - 1: read back as a bitmap
-	 * and as runs; one more page in any gap, or a gap of nbits anywhere: refused both ways,
-	 * nothing written past the bitmap's last page (a guard word after it) */
+	/* indices whose gaps mix 1, 2 and 3 bytes (each decoding path: 8 gaps of a byte, 4 of 1
+	 * or 2 bytes, one gap of 1 or 2 bytes, any varint), the last page at nbits - 1: read
+	 * back as a bitmap and as runs; one more page in any gap, a gap of nbits anywhere, or a
+	 * page landing on nbits anywhere: refused both ways, nothing written past the bitmap's
+	 * last page (a guard word after it) */
 	{
 		int wrong = 0;
 		for (int t = 0; t < 300; t++) {
@@ -646,13 +647,22 @@ static void test_hostile(const char *dir)
 				bitmap_set(want, pg++);
 			}
 			for (int bad_at = -1; bad_at < (int)k; bad_at++) {
-				uint64_t extra = bad_at < 0 ? 0 : t % 2 ? 1 : nbits;
+				/* one page more (the last one lands on nbits), a gap of nbits, or
+				 * a page landing on nbits exactly, pages after it */
+				int how = t / 3 % 3;
 				struct tbuf b = {0};
-				tbuf_reserve(&b, 11 + 10 * (size_t)k);
+				tbuf_reserve(&b, 11 + 20 * (size_t)k);
 				b.p[b.len++] = TRACE_SET_INDICES;
 				put_varint(&b, k);
-				for (unsigned i = 0; i < k; i++)
-					put_varint(&b, gaps[i] + ((int)i == bad_at ? extra : 0));
+				for (unsigned i = 0, pg = 0; i < k; i++) {
+					pg += (unsigned)gaps[i];
+					uint64_t extra = (int)i != bad_at ? 0
+							 : how == 0	  ? 1
+							 : how == 1	  ? nbits
+									  : nbits - pg;
+					put_varint(&b, gaps[i] + extra);
+					pg++;
+				}
 				memset(got, 0, (words + 1) * 8);
 				int e1 = set_decode_bitmap(b.p, b.len, nbits, k, got);
 				struct trace_run *runs = NULL;
