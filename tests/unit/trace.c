@@ -69,6 +69,19 @@ static void test_crc(void)
 	uint32_t a = trace_crc32c(0, "1234", 4);
 	a = trace_crc32c(a, "56789", 5);
 	TEST_CHECK(a == c, "crc32c-continues", "got %08x", a);
+	/* long buffers (3 lanes at once, joined) against the same bytes a few at a time */
+	int wrong = 0;
+	uint8_t *buf = malloc(20000);
+	for (int i = 0; i < 20000; i++)
+		buf[i] = (uint8_t)rnd();
+	for (size_t len = 0; len < 20000; len = len * 3 / 2 + 1 + (size_t)(rnd() % 7)) {
+		uint32_t whole = trace_crc32c(0, buf, len), bits = 0;
+		for (size_t at = 0; at < len; at += 1000)
+			bits = trace_crc32c(bits, buf + at, len - at < 1000 ? len - at : 1000);
+		wrong += whole != bits;
+	}
+	free(buf);
+	TEST_CHECK(!wrong, "crc32c-long-buffers", "%d lengths wrong", wrong);
 }
 
 /* Every encoding of every kind of set decodes back to the same set, as a bitmap and as runs. */
