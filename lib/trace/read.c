@@ -7,9 +7,10 @@
  *    kept for trace_reader_tail(). Anything else wrong (bad magic, checksum, sizes, a field
  *    out of range) is an error naming the offset.
  * 3. The payload is checked against its CRC-32C before anything in it is believed, then
- *    decompressed into a buffer of the declared size, bounded by the reader's limits, and its
- *    fields checked against the limits and each other (counts <= pages, regions covering the
- *    record's pages). Sets are decoded only when asked for, into reader-owned storage.
+ *    decompressed into a buffer of the declared size, bounded by the reader's limits (an
+ *    uncompressed one is read where it lies, not copied again), and its fields checked
+ *    against the limits and each other (counts <= pages, regions covering the record's
+ *    pages). Sets are decoded only when asked for, into reader-owned storage.
  * Nothing is ever allocated from a declared size alone: a payload is read only once the file
  *    is known to hold it, and set storage follows the decoded data or a page count under the
  *    limit.
@@ -38,6 +39,8 @@ struct trace_reader {
 	bool done;
 	uint64_t max_pages, max_record;
 	struct tbuf stored, raw;
+	const uint8_t *pl; /* the current record's payload (in stored, raw or mem) */
+	size_t pl_len;
 	ZSTD_DCtx *dctx;
 	struct trace_info info;
 	char *str[9];
@@ -172,14 +175,18 @@ static uint64_t zstd_bound(const uint8_t *p, size_t n)
 	return out;
 }
 
-/* Read the frame at off: 1 with *type and r->raw holding the payload, *next the offset
- * after it; 0 if it is a torn tail (runs past limit); -errno if malformed. */
+/* Read the frame at off: 1 with *type and r->pl holding the payload, *next the offset after
+ * it; 0 if it is a torn tail (runs past limit); -errno if malformed. The payload is where it
+ * lies when it is not compressed: in the caller's memory (a reader of memory), or in
+ * r->stored as read from the file (not copied again); else decompressed into r->raw. */
 static int read_frame(struct trace_reader *r, uint64_t off, uint64_t limit, unsigned *type,
 		      uint64_t *next)
 {
 	uint8_t hdr[TRACE_FRAME_SIZE];
+	const uint8_t *frame;
 	int err;
 
+	r->pl_len = 0;
 	if (limit - off < TRACE_FRAME_SIZE + TRACE_CRC_SIZE)
 		return 0;
 	if ((err = src_read(r, off, hdr, sizeof(hdr))))
@@ -191,19 +198,24 @@ static int read_frame(struct trace_reader *r, uint64_t off, uint64_t limit, unsi
 		return bad(r, off, "record larger than the reader's limit");
 	if (limit - off - TRACE_FRAME_SIZE - TRACE_CRC_SIZE < stored)
 		return 0;
-	if (tbuf_reserve(&r->stored, TRACE_FRAME_SIZE + stored + TRACE_CRC_SIZE))
-		return oom();
-	memcpy(r->stored.p, hdr, sizeof(hdr));
-	if ((err = src_read(r, off + TRACE_FRAME_SIZE, r->stored.p + TRACE_FRAME_SIZE,
-			    stored + TRACE_CRC_SIZE)))
-		return err;
-	if (trace_crc32c(0, r->stored.p, TRACE_FRAME_SIZE + stored) !=
-	    le32(r->stored.p + TRACE_FRAME_SIZE + stored))
+	if (r->mem) {
+		frame = r->mem + off;
+	} else {
+		if (tbuf_reserve(&r->stored, TRACE_FRAME_SIZE + stored + TRACE_CRC_SIZE))
+			return oom();
+		memcpy(r->stored.p, hdr, sizeof(hdr));
+		if ((err = src_read(r, off + TRACE_FRAME_SIZE, r->stored.p + TRACE_FRAME_SIZE,
+				    stored + TRACE_CRC_SIZE)))
+			return err;
+		frame = r->stored.p;
+	}
+	if (trace_crc32c(0, frame, TRACE_FRAME_SIZE + stored) !=
+	    le32(frame + TRACE_FRAME_SIZE + stored))
 		return bad(r, off, "checksum mismatch");
 	if (hdr[6] || hdr[7] || (hdr[5] & ~TRACE_FRAME_ZSTD))
 		return bad(r, off, "unknown frame flags");
 	/* the raw size is believed only once the payload can hold it */
-	const uint8_t *payload = r->stored.p + TRACE_FRAME_SIZE;
+	const uint8_t *payload = frame + TRACE_FRAME_SIZE;
 	bool zstd = hdr[5] & TRACE_FRAME_ZSTD;
 	if (!zstd && stored != raw)
 		return bad(r, off, "stored and raw sizes differ");
@@ -211,19 +223,20 @@ static int read_frame(struct trace_reader *r, uint64_t off, uint64_t limit, unsi
 		return bad(r, off, "compressed size does not match the frame");
 	if (zstd && zstd_bound(payload, stored) < raw)
 		return bad(r, off, "compressed payload too short for its declared size");
-	r->raw.len = 0;
-	if (tbuf_reserve(&r->raw, raw ? raw : 1))
-		return oom();
 	if (zstd) {
+		r->raw.len = 0;
+		if (tbuf_reserve(&r->raw, raw ? raw : 1))
+			return oom();
 		if (!r->dctx && !(r->dctx = ZSTD_createDCtx()))
 			return oom();
 		size_t got = ZSTD_decompressDCtx(r->dctx, r->raw.p, raw, payload, stored);
 		if (ZSTD_isError(got) || got != raw)
 			return bad(r, off, "corrupt compressed payload");
-	} else {
-		memcpy(r->raw.p, payload, raw);
+		r->raw.len = raw;
+		payload = r->raw.p;
 	}
-	r->raw.len = raw;
+	r->pl = payload;
+	r->pl_len = raw;
 	*type = hdr[4];
 	*next = off + TRACE_FRAME_SIZE + stored + TRACE_CRC_SIZE;
 	return 1;
@@ -329,7 +342,7 @@ bad:
 
 static int parse_header(struct trace_reader *r)
 {
-	struct tcur c = {r->raw.p, r->raw.p + r->raw.len};
+	struct tcur c = {r->pl, r->pl + r->pl_len};
 	struct trace_header *h = &r->info.h;
 	struct field f;
 	uint64_t v = 0, pages;
@@ -418,7 +431,7 @@ static int find_footer(struct trace_reader *r)
 		dpt_clear_error();
 		return 0;
 	}
-	struct tcur c = {r->raw.p, r->raw.p + r->raw.len};
+	struct tcur c = {r->pl, r->pl + r->pl_len};
 	struct field f;
 	uint64_t n = 0;
 	while (next_field(&c, &f) > 0)
@@ -589,7 +602,7 @@ void trace_reader_close(struct trace_reader *r)
 
 static int parse_interval(struct trace_reader *r, uint64_t off, struct trace_record *rec)
 {
-	struct tcur c = {r->raw.p, r->raw.p + r->raw.len};
+	struct tcur c = {r->pl, r->pl + r->pl_len};
 	struct dpt_sample *s = &rec->s;
 	const struct trace_header *h = &r->info.h;
 	int64_t t[4] = {0};
@@ -736,7 +749,7 @@ static int parse_interval(struct trace_reader *r, uint64_t off, struct trace_rec
 
 static int parse_nonzero(struct trace_reader *r, uint64_t off, struct trace_record *rec)
 {
-	struct tcur c = {r->raw.p, r->raw.p + r->raw.len};
+	struct tcur c = {r->pl, r->pl + r->pl_len};
 	struct dpt_nonzero *z = &rec->nz;
 	const struct trace_header *h = &r->info.h;
 	int64_t t[4] = {0};
@@ -798,7 +811,7 @@ static int parse_nonzero(struct trace_reader *r, uint64_t off, struct trace_reco
 
 static int parse_event(struct trace_reader *r, uint64_t off, struct trace_record *rec)
 {
-	struct tcur c = {r->raw.p, r->raw.p + r->raw.len};
+	struct tcur c = {r->pl, r->pl + r->pl_len};
 	const struct trace_header *h = &r->info.h;
 	int64_t mono = 0, wall = 0;
 	bool has_text = false;

@@ -2,8 +2,8 @@
  *
  * 1. Each record's fields are built as tag-length-value varints in one buffer; sets are sized
  *    first (codec.c) and encoded in place in their smallest encoding.
- * 2. The payload is compressed with zstd when it is worth it (64 bytes or more, and smaller
- *    once compressed).
+ * 2. The payload is compressed with zstd when it is worth it (64 bytes or more, from 1 KiB
+ *    only when its bytes' entropy promises a sixth less, and smaller once compressed).
  * 3. Frame, payload and CRC-32C go to the file in one write() on an O_APPEND descriptor, so a
  *    killed recorder leaves whole records plus at most one torn one at the end.
  * 4. At a clean close, a footer record indexes the interval and non-zero records, followed by
@@ -20,6 +20,10 @@
 #include "trace/int.h"
 
 int trace_zstd_level = 1;
+
+/* Payloads from this size on are compressed only when a byte histogram says it is worth it
+ * (smaller ones are tried: they cost little, and a histogram of a few bytes says little). */
+#define ZSTD_PROBE_MIN 1024
 
 struct index_entry {
 	uint64_t off, seq;
@@ -151,6 +155,45 @@ static void put_le32(uint8_t *p, uint32_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* x log2 x for a count x >= 1, log2 x within 0.01: log2 x = e + log2(1 + f), 0 <= f < 1, the
+ * latter as f + 0.346 f (1 - f) (exact at 0 and 1). */
+static double xlog2x(uint32_t x)
+{
+	int e = 31 - __builtin_clz(x);
+	double f = (double)x / (double)(1u << e) - 1;
+
+	return (double)x * (e + f + 0.346 * f * (1 - f));
+}
+
+/* Whether zstd can save a sixth of p[0 .. n): its order-0 entropy (from a byte histogram,
+ * about a cycle a byte) is at most 5/6 of 8 bits a byte. zstd level 1 on a trace payload is
+ * mostly Huffman coding of its bytes (the gaps of a scattered set repeat no longer strings),
+ * so this predicts its gain to a few percent: a sparse random set's indices (gaps of 1 or 2
+ * near-random bytes) would gain 9 to 15 %, which costs more time to compress and to
+ * decompress than the set took to encode; they are stored as they are. */
+static bool zstd_worth(const uint8_t *p, size_t n)
+{
+	uint32_t h[4][256] = {{0}};
+	size_t i = 0;
+	double bits = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		h[0][w & 0xff]++, h[1][w >> 8 & 0xff]++, h[2][w >> 16 & 0xff]++, h[3][w >> 24 & 0xff]++;
+		h[0][w >> 32 & 0xff]++, h[1][w >> 40 & 0xff]++, h[2][w >> 48 & 0xff]++, h[3][w >> 56]++;
+	}
+	for (; i < n; i++)
+		h[0][p[i]]++;
+	for (int c = 0; c < 256; c++) {
+		uint32_t x = h[0][c] + h[1][c] + h[2][c] + h[3][c];
+		if (x)
+			bits -= xlog2x(x);
+	}
+	bits += xlog2x((uint32_t)n);
+	return bits * 6 <= (double)n * 8 * 5;
+}
+
 /* Frame tw->raw as a record of this type into tw->frame (after what it holds already). */
 static int frame(struct trace_writer *tw, unsigned type)
 {
@@ -166,7 +209,8 @@ static int frame(struct trace_writer *tw, unsigned type)
 	uint8_t *hdr = f->p + start, *payload = hdr + TRACE_FRAME_SIZE;
 	size_t stored = raw->len;
 
-	if (trace_zstd_level > 0 && raw->len >= 64) {
+	if (trace_zstd_level > 0 && raw->len >= 64 &&
+	    (raw->len < ZSTD_PROBE_MIN || zstd_worth(raw->p, raw->len))) {
 		if (!tw->cctx && !(tw->cctx = ZSTD_createCCtx()))
 			return -ENOMEM;
 		size_t z = ZSTD_compressCCtx(tw->cctx, payload, bound, raw->p, raw->len,

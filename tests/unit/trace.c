@@ -26,10 +26,20 @@ static uint64_t rnd(void)
 
 /* A set of nbits pages: kind 0 random at density 1/den, 1 clustered runs, 2 all, 3 none,
  * 4 pairs and triples at density 1/den and a run of 300 (runs of 2 or 3 pages cost fewer
- * bytes as runs than as indices: the writer's first guess loses). */
+ * bytes as runs than as indices: the writer's first guess loses), 5 a shape the writer's
+ * sample (one word in 16) misjudges: a lone page in each sampled word, the others full (den
+ * 1: runs win over the bitmap), half full (den 10: the bitmap wins), a run of 6 (den 1000:
+ * runs win over indices) or at density 1/den (indices). */
 static void make_set(uint64_t *bm, uint64_t nbits, int kind, unsigned den)
 {
 	memset(bm, 0, bitmap_bytes(nbits));
+	if (kind == 5) {
+		for (uint64_t i = 0; i < nbits; i++)
+			if (i / 64 % 16 ? den == 1 || (den == 1000 ? i % 64 - 10 < 6
+								  : rnd() % (den == 10 ? 2 : den) == 0)
+					: i % 64 == 5)
+				bitmap_set(bm, i);
+	}
 	if (kind == 4) {
 		for (uint64_t i = 0; i + 3 < nbits; i += 4)
 			if (rnd() % den == 0)
@@ -59,18 +69,31 @@ static void test_crc(void)
 	uint32_t a = trace_crc32c(0, "1234", 4);
 	a = trace_crc32c(a, "56789", 5);
 	TEST_CHECK(a == c, "crc32c-continues", "got %08x", a);
+	/* long buffers (3 lanes at once, joined) against the same bytes a few at a time */
+	int wrong = 0;
+	uint8_t *buf = malloc(20000);
+	for (int i = 0; i < 20000; i++)
+		buf[i] = (uint8_t)rnd();
+	for (size_t len = 0; len < 20000; len = len * 3 / 2 + 1 + (size_t)(rnd() % 7)) {
+		uint32_t whole = trace_crc32c(0, buf, len), bits = 0;
+		for (size_t at = 0; at < len; at += 1000)
+			bits = trace_crc32c(bits, buf + at, len - at < 1000 ? len - at : 1000);
+		wrong += whole != bits;
+	}
+	free(buf);
+	TEST_CHECK(!wrong, "crc32c-long-buffers", "%d lengths wrong", wrong);
 }
 
 /* Every encoding of every kind of set decodes back to the same set, as a bitmap and as runs. */
 static void test_codec(void)
 {
-	static const uint64_t sizes[] = {1, 63, 64, 65, 1000, 4096, 100003};
+	static const uint64_t sizes[] = {1, 63, 64, 65, 1000, 2047, 2048, 2049, 4096, 100003};
 	int bad = 0, bad_put = 0, checked = 0;
 
 	for (unsigned si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
 		uint64_t n = sizes[si];
 		uint64_t *bm = calloc(bitmap_words(n), 8), *back = calloc(bitmap_words(n), 8);
-		for (int kind = 0; kind < 5; kind++) {
+		for (int kind = 0; kind < 6; kind++) {
 			for (unsigned den = 1; den <= 1000; den *= 10) {
 				make_set(bm, n, kind, den);
 				struct set_plan plan;
@@ -613,6 +636,80 @@ static void test_hostile(const char *dir)
 		tbuf_free(&b);
 	}
 
+	/* indices whose gaps mix 1, 2 and 3 bytes (each decoding path: 8 gaps of a byte, 4 of 1
+	 * or 2 bytes, one gap of 1 or 2 bytes, any varint), the last page at nbits - 1: read
+	 * back as a bitmap and as runs; one more page in any gap, a gap of nbits anywhere, or a
+	 * page landing on nbits anywhere: refused both ways, nothing written past the bitmap's
+	 * last page (a guard word after it) */
+	{
+		int wrong = 0;
+		for (int t = 0; t < 300; t++) {
+			enum { K = 200 };
+			uint64_t gaps[K], nbits = 0;
+			unsigned k = 1 + (unsigned)(rnd() % K);
+			for (unsigned i = 0; i < k; i++) {
+				unsigned r = (unsigned)(rnd() % 100);
+				gaps[i] = r < (unsigned)(t % 3 ? 70 : 98) ? rnd() % 128
+					  : r < 99 ? 128 + rnd() % 16256 : 16384 + rnd() % 100000;
+				nbits += gaps[i] + 1;
+			}
+			size_t words = bitmap_words(nbits);
+			uint64_t *want = calloc(words, 8), *got = calloc(words + 1, 8);
+			for (unsigned i = 0, pg = 0; i < k; i++) {
+				pg += (unsigned)gaps[i];
+				bitmap_set(want, pg++);
+			}
+			for (int bad_at = -1; bad_at < (int)k; bad_at++) {
+				/* one page more (the last one lands on nbits), a gap of nbits, or
+				 * a page landing on nbits exactly, pages after it */
+				int how = t / 3 % 3;
+				struct tbuf b = {0};
+				tbuf_reserve(&b, 11 + 20 * (size_t)k);
+				b.p[b.len++] = TRACE_SET_INDICES;
+				put_varint(&b, k);
+				for (unsigned i = 0, pg = 0; i < k; i++) {
+					pg += (unsigned)gaps[i];
+					uint64_t extra = (int)i != bad_at ? 0
+							 : how == 0	  ? 1
+							 : how == 1	  ? nbits
+									  : nbits - pg;
+					put_varint(&b, gaps[i] + extra);
+					pg++;
+				}
+				memset(got, 0, (words + 1) * 8);
+				int e1 = set_decode_bitmap(b.p, b.len, nbits, k, got);
+				struct trace_run *runs = NULL;
+				size_t nr = 0, cap = 0;
+				int e2 = set_decode_runs(b.p, b.len, nbits, k, &runs, &nr, &cap);
+				if (got[words] || (nbits % 64 && got[words - 1] >> (nbits % 64)))
+					wrong++;
+				if (bad_at < 0) {
+					uint64_t *back = calloc(words, 8), prev_end = 0;
+					for (size_t i = 0; i < nr; i++) {
+						if (i && runs[i].start <= prev_end)
+							wrong++;
+						bitmap_set_range(back, runs[i].start, runs[i].len);
+						prev_end = runs[i].start + runs[i].len;
+					}
+					if (e1 || e2 || memcmp(got, want, words * 8) ||
+					    memcmp(back, want, words * 8))
+						wrong++;
+					free(back);
+				} else if (e1 != -EBADMSG || e2 != -EBADMSG) {
+					wrong++;
+				}
+				free(runs);
+				tbuf_free(&b);
+				if (bad_at >= 0 && t % 10)
+					bad_at += (int)(rnd() % 16); /* a sample of the places */
+			}
+			free(want);
+			free(got);
+		}
+		dpt_clear_error();
+		TEST_CHECK(!wrong, "indices-every-path-to-the-last-page", "%d wrong", wrong);
+	}
+
 	/* garbage after the last record of a trace without a footer: a tail, or an error */
 	memcpy(t, full, len);
 	memset(t + len, 0, 64);
@@ -719,6 +816,61 @@ static void test_zero_pages(const char *dir)
 	dpt_clear_error();
 }
 
+/* The writer stores a payload uncompressed where zstd cannot save a sixth of it (a sparse
+ * random set's indices: near-random bytes), compressed where it can (5 %: small gaps), and
+ * both read back page for page. */
+static void test_zstd_choice(const char *dir)
+{
+	enum { N = 1 << 20 };
+	static const unsigned den[3] = {100, 20, 1000};
+	static const int want[3] = {0, 1, 0};
+	char path[4096];
+	uint64_t *bm[3];
+	struct dpt_sample s[3];
+	struct trace_reader *r;
+	struct trace_record rec;
+	size_t len = 0;
+	int err, ok = 1;
+
+	for (int i = 0; i < 3; i++) {
+		bm[i] = malloc(bitmap_bytes(N));
+		make_set(bm[i], N, 0, den[i]);
+		s[i] = (struct dpt_sample){.seq = (uint64_t)i + 1, .mono_start = ts(i * 1000000LL),
+					   .mono_end = ts((i + 1) * 1000000LL), .total = N,
+					   .dirty = bitmap_weight(bm[i], N), .page_size = 4096,
+					   .bitmap = bm[i]};
+	}
+	snprintf(path, sizeof(path), "%s/zstd-choice.dpt", dir);
+	err = write_small(path, s, 3, NULL, 0);
+	uint8_t *t = err ? NULL : slurp(path, &len);
+	/* the interval records' flags, in order */
+	int k = 0;
+	for (size_t off = 16; t && off + 20 <= len && k < 4;) {
+		uint32_t stored = (uint32_t)t[off + 8] | (uint32_t)t[off + 9] << 8 |
+				  (uint32_t)t[off + 10] << 16 | (uint32_t)t[off + 11] << 24;
+		if (t[off + 4] == TRACE_REC_INTERVAL) {
+			if (k > 2 || (t[off + 5] & 1) != want[k])
+				ok = 0;
+			k++;
+		}
+		off += 16 + stored + 4;
+	}
+	free(t);
+	if (!err && !(err = trace_reader_open(&r, path))) {
+		for (int i = 0; i < 3; i++) {
+			const uint64_t *got;
+			if (trace_reader_next(r, &rec) != 1 || trace_reader_bitmap(r, 0, &got) ||
+			    memcmp(got, bm[i], bitmap_bytes(N)))
+				ok = 0;
+		}
+		trace_reader_close(r);
+	}
+	TEST_CHECK(!err && ok && k == 3, "zstd-only-where-it-wins", "%d records, %s", k,
+		   err ? dpt_last_error() : "flags or sets wrong");
+	for (int i = 0; i < 3; i++)
+		free(bm[i]);
+}
+
 /* A message without its text field says nothing, not the previous message's text. */
 static void test_message_without_text(const char *dir)
 {
@@ -823,6 +975,7 @@ int main(void)
 	test_flips(dir);
 	test_hostile(dir);
 	test_zero_pages(dir);
+	test_zstd_choice(dir);
 	test_message_without_text(dir);
 	test_small_proc_row(dir);
 	test_time_overflow(dir);
