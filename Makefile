@@ -67,8 +67,11 @@ sanitize:
 
 demo: deps $(BUILD)/dpt
 	$(BUILD)/dpt vm --mem 256M --wss 64M --pattern seq --rate 16M --interval 1s --duration 10s \
-		-o csv:$(BUILD)/demo.csv
-	@echo "per-interval table written to $(BUILD)/demo.csv"
+		-o csv:$(BUILD)/demo.csv -o trace:$(BUILD)/demo.dpt
+	$(BUILD)/dpt report $(BUILD)/demo.dpt
+	$(BUILD)/dpt plot $(BUILD)/demo.dpt
+	$(BUILD)/dpt report $(BUILD)/demo.dpt --html $(BUILD)/demo.html
+	@echo "per-interval table: $(BUILD)/demo.csv; trace: $(BUILD)/demo.dpt; report with plots: $(BUILD)/demo.html"
 
 bench: $(BUILD)/dpt $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; DPT=$(BUILD)/dpt $$b || exit 1; done
