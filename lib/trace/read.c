@@ -936,6 +936,25 @@ int trace_reader_bitmap(struct trace_reader *r, int which, const uint64_t **bitm
 	return 0;
 }
 
+int trace_reader_indices(struct trace_reader *r, int which, uint32_t *list, size_t room,
+			 size_t *count)
+{
+	int err = current_set(r, which);
+
+	if (err)
+		return err;
+	*count = r->set_count[which];
+	if (room < r->set_count[which])
+		return dpt_fail(-ENOSPC, "trace: %llu pages in the set, room for %zu",
+				(unsigned long long)r->set_count[which], room);
+	r->runs_of = -1; /* runs may serve as scratch */
+	err = set_decode_list(r->set[which], r->set_len[which], r->total, r->set_count[which],
+			      list, &r->runs, &r->nr_runs, &r->runs_cap);
+	if (err)
+		return dpt_fail_ctx(err, "trace: record %s", which ? "discarded set" : "set");
+	return 0;
+}
+
 int trace_reader_runs(struct trace_reader *r, int which, const struct trace_run **runs,
 		      size_t *nr_runs)
 {
