@@ -16,6 +16,9 @@
  * runs' size is summed; a set of long runs is written as runs (a step a run: a word's
  * transitions are x ^ (x << 1)) while the indices' size is summed. Only when that guess
  * loses is the set walked again.
+ * Decoding checks every length and index against the record's pages and count, into a
+ * bitmap, runs, or (set_decode_list) a list of 32-bit page indices: an indices encoding is
+ * then written straight into the list, a page a store (no bit set, nothing to extract again).
  */
 #include "dpt/bitmap.h"
 #include "dpt/log.h"

@@ -10,7 +10,8 @@
  *    decompressed into a buffer of the declared size, bounded by the reader's limits (an
  *    uncompressed one is read where it lies, not copied again), and its fields checked
  *    against the limits and each other (counts <= pages, regions covering the record's
- *    pages). Sets are decoded only when asked for, into reader-owned storage.
+ *    pages). Sets are decoded only when asked for, into reader-owned storage (a bitmap,
+ *    runs) or the caller's (a list of page indices, trace_reader_indices()).
  * Nothing is ever allocated from a declared size alone: a payload is read only once the file
  *    is known to hold it, and set storage follows the decoded data or a page count under the
  *    limit.

@@ -5,7 +5,9 @@
  *    neither the synthetic all-dirty one of --compat nor lost; a counted interval gives its
  *    rate (rates.c), its vCPU and process rows, and, with its dirty set, one step of the
  *    working-set pass (wss.c) in the trace-wide page numbering (numbering.c), which follows
- *    the region table in force. Non-zero scans, messages and session starts in the cut are
+ *    the region table in force. A sparse set (1 page in 16 or fewer) numbered as the trace
+ *    does goes to the pass as a list of page indices, decoded by the reader straight into the
+ *    pass's batch (no bitmap made, none copied) unless a hook wants it as a bitmap. Non-zero scans, messages and session starts in the cut are
  *    kept as they come.
  *    Every interval of the cut but the synthetic one is then handed to the caller's hook
  *    (report_opts.on_interval) with its set in that numbering: dpt plot draws from this pass.

@@ -4,18 +4,22 @@
  *    number of intervals it was dirty in (high 4 bytes), read and written once per event.
  *    Dirtied pages touch that state all over memory, so the caller gathers up to 64
  *    intervals in a batch, and a batch is applied a block of 4 K pages at a time: the
- *    block's 32 KiB of state stays in cache while each interval of the batch walks its bits
- *    over the block. Slots are an odd number of cache lines apart, so the intervals' words
- *    for one block do not fight for the same cache sets.
- * 2. An interval's dirty pages in a block are listed first (extract: four bits of a word
- *    without a branch on how many it has), then each one's distance d to its previous
- *    occurrence is taken in a loop without branches: below WSS_NEAR it only counts in the
- *    interval's small table (four copies, by page, so that a run of equal distances does not
- *    wait on its own increments), folded after the batch into the entering and leaving
- *    columns and the gap histogram; longer ones and first occurrences are listed and go
- *    there after the block (far_event). Gaps of 0 (dirty in consecutive intervals) count
- *    nowhere: such a page neither enters nor leaves any window.
- * 3. Whoever is free takes the next block of a batch (an atomic counter): the two worker
+ *    block's 32 KiB of state stays in cache while each interval of the batch walks its pages
+ *    in the block. Bitmap slots are an odd number of cache lines long, so the intervals'
+ *    words for one block do not fight for the same cache sets.
+ * 2. An interval is a bitmap or a sorted list of its pages. A bitmap's dirty pages in a block
+ *    are listed first (extract: four bits of a word without a branch on how many it has); a
+ *    list is followed from where the previous block ended (per worker and interval, cur[j];
+ *    sought by doubling then halving steps at the start of each stretch of 64 blocks a
+ *    worker takes), so a sparse set is read once, 4 bytes a page, and never turned into bits
+ *    and back. Then each page's distance d to its previous occurrence is taken in a loop
+ *    without branches but its end: below WSS_NEAR it only counts in the interval's small
+ *    table (four copies, by page, so that a run of equal distances does not wait on its own
+ *    increments), folded after the batch into the entering and leaving columns and the gap
+ *    histogram; longer ones and first occurrences are listed and go there after the block
+ *    (far_event). Gaps of 0 (dirty in consecutive intervals) count nowhere: such a page
+ *    neither enters nor leaves any window.
+ * 3. Whoever is free takes the next stretch of a batch (an atomic counter): the two worker
  *    threads, and the caller too once it has filled the next batch and would otherwise wait
  *    (it shares the two cores with them: a fixed half each left one worker waiting for the
  *    other). Each counts into its own columns and histogram, added up at the end: they share

@@ -22,9 +22,13 @@
  *    against the mean of step 1: two independent computations that must agree.
  * 3. The pass (wss-pass.c): per page its last interval and its count (8 bytes), one event
  *    per dirty page of each interval, batches of up to 64 intervals applied a block of pages
- *    at a time. Two worker threads apply a batch, taking blocks as they go, while the caller
- *    fills the next one (reading and decoding the trace), then takes blocks too.
- * Bounds: memory 8 bytes per page, two batches of at most 64 MiB, and per interval 8 bytes
+ *    at a time. An interval is a bitmap (wss_add(), copied) or a sorted list of its pages,
+ *    written by the caller into room made in the batch (wss_list_room(), wss_add_list()):
+ *    4 bytes a dirty page, smaller and cheaper than a bitmap for a set of a few percent. Two
+ *    worker threads apply a batch, taking stretches of blocks as they go, while the caller
+ *    fills the next one (reading and decoding the trace), then takes stretches too.
+ * Bounds: memory 8 bytes per page, two batches of at most 128 MiB (or one interval's set),
+ * and per interval 8 bytes
  * per gap bucket in use (at most 33) and 8 of gap histogram, for each of the three that count
  * (two workers, the caller) and for their sum; time one event per dirty page-interval, plus
  * O(n log n).
