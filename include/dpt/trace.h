@@ -156,6 +156,13 @@ uint64_t trace_reader_tail(const struct trace_reader *r);
 int trace_reader_bitmap(struct trace_reader *r, int which, const uint64_t **bitmap);
 int trace_reader_runs(struct trace_reader *r, int which, const struct trace_run **runs,
 		      size_t *nr_runs);
+/* The same set as a list of page indices in increasing order, decoded into the caller's
+ * list of room entries (straight from an indices encoding: no bitmap is made). *count is
+ * set to the set's pages whenever the record has the set; -ENOSPC when room is less (nothing
+ * written: call again with room for *count), -EOVERFLOW when the record has more than 2^32
+ * pages. */
+int trace_reader_indices(struct trace_reader *r, int which, uint32_t *list, size_t room,
+			 size_t *count);
 
 /* Go back to the first record after the header. */
 int trace_reader_rewind(struct trace_reader *r);

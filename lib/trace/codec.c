@@ -16,6 +16,9 @@
  * runs' size is summed; a set of long runs is written as runs (a step a run: a word's
  * transitions are x ^ (x << 1)) while the indices' size is summed. Only when that guess
  * loses is the set walked again.
+ * Decoding checks every length and index against the record's pages and count, into a
+ * bitmap, runs, or (set_decode_list) a list of 32-bit page indices: an indices encoding is
+ * then written straight into the list, a page a store (no bit set, nothing to extract again).
  */
 #include "dpt/bitmap.h"
 #include "dpt/log.h"
@@ -491,6 +494,7 @@ void set_encode_all(struct tbuf *b, uint64_t nbits)
  * whether a page starts a run is known from its gap, not from a test on the last run. */
 struct run_sink {
 	uint64_t *bm;		/* into a bitmap, or */
+	uint32_t *list;		/* into a list of page indices (indices encoding only), or */
 	struct trace_run **runs; /* appended to runs */
 	size_t *nr, *cap;
 };
@@ -598,17 +602,19 @@ static inline uint64_t gaps_sum8(uint64_t w)
  * one as any varint. Every page is checked below nbits before it is set.
  */
 static inline __attribute__((always_inline)) int
-decode_indices(struct tcur *c, uint64_t n, uint64_t nbits, struct run_sink *k, const bool to_bm)
+decode_indices(struct tcur *c, uint64_t n, uint64_t nbits, struct run_sink *k, const bool to_bm,
+	       const bool to_list)
 {
 	uint64_t pos = 0, i = 0, *bm = k->bm;
+	uint32_t *list = k->list;
 	struct runs_out o = {0};
 	int err = 0;
 
-	if (!to_bm)
+	if (!to_bm && !to_list)
 		runs_open(k, &o);
 	while (i < n) {
 		uint64_t w, gap;
-		if (!to_bm && (err = runs_room(k, &o, 8)))
+		if (!to_bm && !to_list && (err = runs_room(k, &o, 8)))
 			break;
 		if (n - i >= 8 && c->end - c->p >= 8) {
 			memcpy(&w, c->p, 8);
@@ -621,7 +627,9 @@ decode_indices(struct tcur *c, uint64_t n, uint64_t nbits, struct run_sink *k, c
 				}
 				for (int b = 0; b < 8; b++, w >>= 8) {
 					pos += w & 0xff;
-					if (to_bm)
+					if (to_list)
+						list[i + b] = (uint32_t)pos;
+					else if (to_bm)
 						bitmap_set(bm, pos);
 					else if (i || b)
 						runs_gap(&o, pos, (w & 0xff) != 0);
@@ -654,7 +662,9 @@ decode_indices(struct tcur *c, uint64_t n, uint64_t nbits, struct run_sink *k, c
 #pragma GCC unroll 4
 				for (int j = 0; j < 4; j++) {
 					pos += g[j];
-					if (to_bm)
+					if (to_list)
+						list[i + j] = (uint32_t)pos;
+					else if (to_bm)
 						bitmap_set(bm, pos);
 					else if (i || j)
 						runs_gap(&o, pos, g[j] != 0);
@@ -680,7 +690,9 @@ decode_indices(struct tcur *c, uint64_t n, uint64_t nbits, struct run_sink *k, c
 			break;
 		}
 		pos += gap;
-		if (to_bm)
+		if (to_list)
+			list[i] = (uint32_t)pos;
+		else if (to_bm)
 			bitmap_set(bm, pos);
 		else if (i)
 			runs_gap(&o, pos, gap != 0);
@@ -689,7 +701,7 @@ decode_indices(struct tcur *c, uint64_t n, uint64_t nbits, struct run_sink *k, c
 		pos++;
 		i++;
 	}
-	if (!to_bm)
+	if (!to_bm && !to_list)
 		runs_close(k, &o);
 	return err;
 }
@@ -756,7 +768,7 @@ static int bitmap_runs(const uint8_t *bytes, uint64_t nbits, struct run_sink *k)
 
 static inline __attribute__((always_inline)) int
 decode(const uint8_t *p, size_t len, uint64_t nbits, uint64_t count, struct run_sink *k,
-       const bool to_bm)
+       const bool to_bm, const bool to_list)
 {
 	struct tcur c = {p + 1, p + len};
 	uint64_t n, seen = 0;
@@ -794,7 +806,7 @@ decode(const uint8_t *p, size_t len, uint64_t nbits, uint64_t count, struct run_
 			return bad("page count differs from the record's");
 		if (n > (uint64_t)(c.end - c.p))
 			return bad("more pages than bytes");
-		if ((err = decode_indices(&c, n, nbits, k, to_bm)))
+		if ((err = decode_indices(&c, n, nbits, k, to_bm, to_list)))
 			return err;
 		seen = n;
 		break;
@@ -813,7 +825,7 @@ int set_decode_bitmap(const uint8_t *p, size_t len, uint64_t nbits, uint64_t cou
 {
 	struct run_sink k = {.bm = bm};
 
-	return decode(p, len, nbits, count, &k, true);
+	return decode(p, len, nbits, count, &k, true, false);
 }
 
 int set_decode_runs(const uint8_t *p, size_t len, uint64_t nbits, uint64_t count,
@@ -821,5 +833,27 @@ int set_decode_runs(const uint8_t *p, size_t len, uint64_t nbits, uint64_t count
 {
 	struct run_sink k = {.runs = runs, .nr = nr, .cap = cap};
 
-	return decode(p, len, nbits, count, &k, false);
+	return decode(p, len, nbits, count, &k, false, false);
+}
+
+int set_decode_list(const uint8_t *p, size_t len, uint64_t nbits, uint64_t count,
+		    uint32_t *list, struct trace_run **runs, size_t *nr, size_t *cap)
+{
+	int err;
+
+	if (nbits > (1ULL << 32))
+		return dpt_fail(-EOVERFLOW, "page set: %llu pages, too many for 32-bit indices",
+				(unsigned long long)nbits);
+	if (len && p[0] == TRACE_SET_INDICES) {
+		struct run_sink k = {.list = list};
+		return decode(p, len, nbits, count, &k, false, true);
+	}
+	/* runs or a bitmap: checked and merged into runs (their pages add up to count) */
+	*nr = 0;
+	if ((err = set_decode_runs(p, len, nbits, count, runs, nr, cap)))
+		return err;
+	for (size_t i = 0, o = 0; i < *nr; i++)
+		for (uint64_t q = 0; q < (*runs)[i].len; q++)
+			list[o++] = (uint32_t)((*runs)[i].start + q);
+	return 0;
 }

@@ -148,5 +148,11 @@ int set_decode_bitmap(const uint8_t *p, size_t len, uint64_t nbits, uint64_t cou
 		      uint64_t *bm);
 int set_decode_runs(const uint8_t *p, size_t len, uint64_t nbits, uint64_t count,
 		    struct trace_run **runs, size_t *nr, size_t *cap);
+/* The same set as its count page indices in increasing order, into list (room for count;
+ * nbits at most 2^32). The indices encoding is decoded straight into list (no bitmap, no
+ * runs); runs and bitmap encodings go through *runs (as set_decode_runs, from *nr = 0).
+ * 0, -EBADMSG (malformed) or -EOVERFLOW (nbits above 2^32), reason recorded. */
+int set_decode_list(const uint8_t *p, size_t len, uint64_t nbits, uint64_t count,
+		    uint32_t *list, struct trace_run **runs, size_t *nr, size_t *cap);
 
 #endif

@@ -10,7 +10,8 @@
  *    decompressed into a buffer of the declared size, bounded by the reader's limits (an
  *    uncompressed one is read where it lies, not copied again), and its fields checked
  *    against the limits and each other (counts <= pages, regions covering the record's
- *    pages). Sets are decoded only when asked for, into reader-owned storage.
+ *    pages). Sets are decoded only when asked for, into reader-owned storage (a bitmap,
+ *    runs) or the caller's (a list of page indices, trace_reader_indices()).
  * Nothing is ever allocated from a declared size alone: a payload is read only once the file
  *    is known to hold it, and set storage follows the decoded data or a page count under the
  *    limit.
@@ -933,6 +934,25 @@ int trace_reader_bitmap(struct trace_reader *r, int which, const uint64_t **bitm
 		r->bm_ok[which] = true;
 	}
 	*bitmap = r->bm[which];
+	return 0;
+}
+
+int trace_reader_indices(struct trace_reader *r, int which, uint32_t *list, size_t room,
+			 size_t *count)
+{
+	int err = current_set(r, which);
+
+	if (err)
+		return err;
+	*count = r->set_count[which];
+	if (room < r->set_count[which])
+		return dpt_fail(-ENOSPC, "trace: %llu pages in the set, room for %zu",
+				(unsigned long long)r->set_count[which], room);
+	r->runs_of = -1; /* runs may serve as scratch */
+	err = set_decode_list(r->set[which], r->set_len[which], r->total, r->set_count[which],
+			      list, &r->runs, &r->nr_runs, &r->runs_cap);
+	if (err)
+		return dpt_fail_ctx(err, "trace: record %s", which ? "discarded set" : "set");
 	return 0;
 }
 

@@ -5,7 +5,9 @@
  *    neither the synthetic all-dirty one of --compat nor lost; a counted interval gives its
  *    rate (rates.c), its vCPU and process rows, and, with its dirty set, one step of the
  *    working-set pass (wss.c) in the trace-wide page numbering (numbering.c), which follows
- *    the region table in force. Non-zero scans, messages and session starts in the cut are
+ *    the region table in force. A sparse set (1 page in 16 or fewer) numbered as the trace
+ *    does goes to the pass as a list of page indices, decoded by the reader straight into the
+ *    pass's batch (no bitmap made, none copied) unless a hook wants it as a bitmap. Non-zero scans, messages and session starts in the cut are
  *    kept as they come.
  *    Every interval of the cut but the synthetic one is then handed to the caller's hook
  *    (report_opts.on_interval) with its set in that numbering: dpt plot draws from this pass.
@@ -21,6 +23,10 @@
 
 #include "analysis/report.h"
 #include "dpt/log.h"
+
+/* A set of at most 1 page in this many of the record goes to the working-set pass as a list
+ * of page indices, a denser one as a bitmap (measured: docs/report.md, speed). */
+#define REPORT_LIST_DENSITY 16
 
 static int64_t ns_of(const struct timespec *t)
 {
@@ -147,7 +153,7 @@ static int add_procs(struct report *rp, const struct dpt_sample *s)
 
 /* The interval's dirty set into the working-set pass, in the trace-wide numbering. */
 static int add_set(struct report *rp, struct trace_reader *r, const struct dpt_sample *s,
-		   bool *table_pending, struct report_step *st)
+		   bool *table_pending, struct report_step *st, bool list)
 {
 	const uint64_t *bm, *mapped;
 	uint64_t bits;
@@ -158,9 +164,6 @@ static int add_set(struct report *rp, struct trace_reader *r, const struct dpt_s
 			return err;
 		*table_pending = false;
 	}
-	if ((err = trace_reader_bitmap(r, 0, &bm)) ||
-	    (err = numbering_map(&rp->nb, bm, &mapped, &bits)))
-		return err;
 	if (rp->curve_n == rp->cap_starts) {
 		uint64_t cap = rp->cap_starts ? rp->cap_starts * 2 : 1024;
 		double *p = realloc(rp->starts, cap * sizeof(*p));
@@ -170,6 +173,19 @@ static int add_set(struct report *rp, struct trace_reader *r, const struct dpt_s
 		rp->cap_starts = cap;
 	}
 	rp->starts[rp->curve_n++] = rel_s(rp, &s->mono_start);
+	if (list && rp->nb.identity && s->dirty <= s->total / REPORT_LIST_DENSITY) {
+		/* a sparse set numbered as the trace does: its pages decoded straight into
+		 * the pass's memory, no bitmap made */
+		uint32_t *list;
+		size_t n;
+		if ((err = wss_list_room(rp->wss, rp->nb.total, s->dirty, &list)) ||
+		    (err = trace_reader_indices(r, 0, list, s->dirty, &n)))
+			return err;
+		return wss_add_list(rp->wss, rp->nb.total, n);
+	}
+	if ((err = trace_reader_bitmap(r, 0, &bm)) ||
+	    (err = numbering_map(&rp->nb, bm, &mapped, &bits)))
+		return err;
 	st->bitmap = mapped;
 	st->bits = bits;
 	return wss_add(rp->wss, mapped, bits);
@@ -230,7 +246,8 @@ static int on_interval(struct report *rp, struct trace_reader *r, const struct t
 		rp->no_set++;
 		return step(rp, o, &st);
 	}
-	if ((err = add_set(rp, r, s, table_pending, &st)))
+	/* a list where no hook wants the set as a bitmap */
+	if ((err = add_set(rp, r, s, table_pending, &st, !o->on_interval)))
 		return err;
 	return step(rp, o, &st);
 }

@@ -15,13 +15,26 @@
 #define WSS_NB	       (WSS_INF + 1)
 #define WSS_BLOCK      4096	  /* pages per block: 32 KiB of state, kept in cache (measured
 				     against 2 K, 8 K and 16 K pages: docs/report.md) */
+#define WSS_STRETCH    64	  /* blocks taken at a time by a worker (2 MiB of state): a list's
+				     first page in it sought once, then followed */
 #define WSS_MAX_BATCH  64	  /* intervals per batch */
-#define WSS_BATCH_MEM  (64 << 20) /* bytes per batch at most (but one interval) */
+#define WSS_BATCH_MEM  (128 << 20) /* bytes per batch at most (but one interval): 38 lists of
+				       5 % of 16 M pages (64 MiB: 19, 1.3x the CPU) */
 #define WSS_MAX_WORKERS 2	  /* threads; the caller helps as one more (wk[WSS_CALLER]) */
 #define WSS_CALLER     WSS_MAX_WORKERS
 
+/* An interval of a batch: a bitmap of w->stride words, or a list of its pages in increasing
+ * order; at mem + off (words, a multiple of 8: each slot starts a cache line). */
+struct wss_slot {
+	uint64_t off;
+	uint32_t n;	/* a list's pages */
+	bool list;
+};
+
 struct wss_batch {
-	uint64_t *bits; /* n slots of w->stride words */
+	uint64_t *mem;	/* the slots, one after another */
+	uint64_t cap, used; /* words of mem, and in use */
+	struct wss_slot s[WSS_MAX_BATCH];
 	unsigned n;	/* intervals in it */
 	uint64_t base;	/* index of its first interval */
 };
@@ -42,27 +55,30 @@ struct wss_worker {
 	uint32_t (*near)[4][WSS_NEAR];	/* per interval of a batch: distances below WSS_NEAR */
 	uint32_t *idx, *far;		/* a block's dirty pages, the previous intervals of its
 					   long distances */
+	size_t cur[WSS_MAX_BATCH];	/* per list of the batch: where its pages of the blocks
+					   not yet applied by this worker start (or before) */
 	struct wss_counts c;
 	int err;
 };
 
 struct wss {
 	uint64_t pages, cap_pages;	/* largest numbering; room in the per-page state */
-	uint64_t words, stride;		/* words of a slot's bitmap; words between slots */
+	uint64_t words, stride;		/* words of a slot's bitmap; words a bitmap slot takes */
 	uint64_t *state;		/* per page: its last interval + WSS_OFF (0: never dirty)
 					   | the intervals it was dirty in << 32 */
 	const uint32_t *count;		/* after the pass: those counts, in state's memory */
-	unsigned batch_cap;
 	struct wss_batch b[2];
 	unsigned cur;			/* the batch being filled */
 	uint64_t n;			/* intervals added */
+	size_t room_n;			/* wss_list_room() made room for so many pages */
+	bool room;			/* and wss_add_list() is yet to come */
 	/* the workers: they apply *todo when gen moves, busy counts those still at it */
 	struct wss_worker wk[WSS_MAX_WORKERS + 1];
 	unsigned nr_workers;		/* threads running (0: batches applied by the caller) */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct wss_batch *todo;
-	unsigned next_block;		/* of todo: the next block not taken (atomic) */
+	unsigned next_block;		/* of todo: the next stretch not taken (atomic) */
 	uint64_t gen;
 	unsigned busy;
 	bool quit;

@@ -4,18 +4,22 @@
  *    number of intervals it was dirty in (high 4 bytes), read and written once per event.
  *    Dirtied pages touch that state all over memory, so the caller gathers up to 64
  *    intervals in a batch, and a batch is applied a block of 4 K pages at a time: the
- *    block's 32 KiB of state stays in cache while each interval of the batch walks its bits
- *    over the block. Slots are an odd number of cache lines apart, so the intervals' words
- *    for one block do not fight for the same cache sets.
- * 2. An interval's dirty pages in a block are listed first (extract: four bits of a word
- *    without a branch on how many it has), then each one's distance d to its previous
- *    occurrence is taken in a loop without branches: below WSS_NEAR it only counts in the
- *    interval's small table (four copies, by page, so that a run of equal distances does not
- *    wait on its own increments), folded after the batch into the entering and leaving
- *    columns and the gap histogram; longer ones and first occurrences are listed and go
- *    there after the block (far_event). Gaps of 0 (dirty in consecutive intervals) count
- *    nowhere: such a page neither enters nor leaves any window.
- * 3. Whoever is free takes the next block of a batch (an atomic counter): the two worker
+ *    block's 32 KiB of state stays in cache while each interval of the batch walks its pages
+ *    in the block. Bitmap slots are an odd number of cache lines long, so the intervals'
+ *    words for one block do not fight for the same cache sets.
+ * 2. An interval is a bitmap or a sorted list of its pages. A bitmap's dirty pages in a block
+ *    are listed first (extract: four bits of a word without a branch on how many it has); a
+ *    list is followed from where the previous block ended (per worker and interval, cur[j];
+ *    sought by doubling then halving steps at the start of each stretch of 64 blocks a
+ *    worker takes), so a sparse set is read once, 4 bytes a page, and never turned into bits
+ *    and back. Then each page's distance d to its previous occurrence is taken in a loop
+ *    without branches but its end: below WSS_NEAR it only counts in the interval's small
+ *    table (four copies, by page, so that a run of equal distances does not wait on its own
+ *    increments), folded after the batch into the entering and leaving columns and the gap
+ *    histogram; longer ones and first occurrences are listed and go there after the block
+ *    (far_event). Gaps of 0 (dirty in consecutive intervals) count nowhere: such a page
+ *    neither enters nor leaves any window.
+ * 3. Whoever is free takes the next stretch of a batch (an atomic counter): the two worker
  *    threads, and the caller too once it has filled the next batch and would otherwise wait
  *    (it shares the two cores with them: a fixed half each left one worker waiting for the
  *    other). Each counts into its own columns and histogram, added up at the end: they share
@@ -145,19 +149,19 @@ static size_t extract(const uint64_t *bm, size_t x0, size_t x1, uint32_t *idx)
 	return n;
 }
 
-/* Interval j of batch b over the words [x0, x1) of the pages: the pages first, then their
- * events in a loop without branches (the loads of many pages overlap); the rare long
- * distances are listed on the way and handled after. */
-static void block_run(struct wss_worker *k, const struct wss_batch *b, unsigned j, size_t x0,
-		      size_t x1)
+/* The events of interval i (now = i + WSS_OFF) at the pages idx[0 .. n), of one block (at
+ * most WSS_BLOCK), stopping at the first page lim or more (bounded: a list running on past
+ * the block): in a loop without branches but that end (the loads of many pages overlap);
+ * the rare long distances are listed on the way and handled after. How many were taken. */
+static inline __attribute__((always_inline)) size_t
+events(struct wss_worker *k, uint64_t i, uint32_t (*near)[WSS_NEAR], const uint32_t *idx,
+       size_t n, uint64_t lim, const bool bounded)
 {
-	const struct wss *w = k->w;
-	uint32_t now = (uint32_t)(b->base + j + WSS_OFF), (*near)[WSS_NEAR] = k->near[j];
-	uint64_t *state = w->state;
-	uint32_t *idx = k->idx, *far = k->far;
-	size_t n = extract(b->bits + (size_t)j * w->stride, x0, x1, idx), nf = 0;
+	uint32_t now = (uint32_t)(i + WSS_OFF), *far = k->far;
+	uint64_t *state = k->w->state;
+	size_t nf = 0, e;
 
-	for (size_t e = 0; e < n; e++) {
+	for (e = 0; e < n && (!bounded || idx[e] < lim); e++) {
 		uint32_t p = idx[e];
 		uint64_t st = state[p];
 		uint32_t prev = (uint32_t)st, d = now - prev;
@@ -166,8 +170,55 @@ static void block_run(struct wss_worker *k, const struct wss_batch *b, unsigned 
 		far[nf] = prev;
 		nf += d >= WSS_NEAR;
 	}
-	for (size_t e = 0; e < nf; e++)
-		far_event(k, b->base + j, far[e]);
+	for (size_t f = 0; f < nf; f++)
+		far_event(k, i, far[f]);
+	return e;
+}
+
+/* The first of the n entries of l from c on that is v or more (n if none), the ones before c
+ * below v: doubling steps from c, then halving. */
+static size_t seek(const uint32_t *l, size_t c, size_t n, uint64_t v)
+{
+	size_t hi = c, step = 1;
+
+	while (hi < n && l[hi] < v) {
+		c = hi + 1;
+		hi += step;
+		step *= 2;
+	}
+	hi = hi < n ? hi : n;
+	while (c < hi) {
+		size_t m = c + (hi - c) / 2;
+		if (l[m] < v)
+			c = m + 1;
+		else
+			hi = m;
+	}
+	return c;
+}
+
+/* Interval j of batch b over the words [x0, x1) of the pages: a bitmap's pages extracted
+ * first; a list's taken from where the previous block of the stretch ended (k->cur[j]) up to
+ * the first page past the block. */
+static void block_run(struct wss_worker *k, const struct wss_batch *b, unsigned j, size_t x0,
+		      size_t x1)
+{
+	const struct wss_slot *sl = &b->s[j];
+	const uint64_t *mem = b->mem + sl->off;
+	uint64_t i = b->base + j;
+
+	if (!sl->list) {
+		events(k, i, k->near[j], k->idx, extract(mem, x0, x1, k->idx), 0, false);
+		return;
+	}
+	const uint32_t *l = (const uint32_t *)(const void *)mem;
+	size_t c = k->cur[j], got;
+	do { /* once but for a list with repeats (not sorted): at most WSS_BLOCK at a time */
+		size_t n = sl->n - c < WSS_BLOCK ? sl->n - c : WSS_BLOCK;
+		got = events(k, i, k->near[j], l + c, n, (uint64_t)x1 * 64, true);
+		c += got;
+	} while (got == WSS_BLOCK);
+	k->cur[j] = c;
 }
 
 /* Fold the tallies of short distances into the columns and G. */
@@ -197,14 +248,23 @@ static int fold(struct wss_worker *k, const struct wss_batch *b)
 int wss_pass_batch(struct wss_worker *k, const struct wss_batch *b)
 {
 	struct wss *w = k->w;
-	size_t step = WSS_BLOCK / 64, blocks = (w->words + step - 1) / step, blk;
+	size_t step = WSS_BLOCK / 64, blocks = (w->words + step - 1) / step, sb;
+	size_t stretches = (blocks + WSS_STRETCH - 1) / WSS_STRETCH;
 
 	if (k->err || (k->err = wss_counts_reserve(&k->c, b->base + b->n)))
 		return k->err;
-	while ((blk = __atomic_fetch_add(&w->next_block, 1, __ATOMIC_RELAXED)) < blocks) {
-		size_t x0 = blk * step, x1 = x0 + step < w->words ? x0 + step : w->words;
-		for (unsigned j = 0; j < b->n; j++)
-			block_run(k, b, j, x0, x1);
+	while ((sb = __atomic_fetch_add(&w->next_block, 1, __ATOMIC_RELAXED)) < stretches) {
+		size_t blk = sb * WSS_STRETCH, end = blk + WSS_STRETCH < blocks ? blk + WSS_STRETCH
+										 : blocks;
+		for (unsigned j = 0; j < b->n; j++) /* each list's first page in the stretch */
+			if (b->s[j].list)
+				k->cur[j] = seek((const uint32_t *)(const void *)(b->mem + b->s[j].off),
+						 k->cur[j], b->s[j].n, (uint64_t)blk * WSS_BLOCK);
+		for (; blk < end; blk++) {
+			size_t x0 = blk * step, x1 = x0 + step < w->words ? x0 + step : w->words;
+			for (unsigned j = 0; j < b->n; j++)
+				block_run(k, b, j, x0, x1);
+		}
 	}
 	if (!k->err)
 		k->err = fold(k, b);

@@ -22,9 +22,13 @@
  *    against the mean of step 1: two independent computations that must agree.
  * 3. The pass (wss-pass.c): per page its last interval and its count (8 bytes), one event
  *    per dirty page of each interval, batches of up to 64 intervals applied a block of pages
- *    at a time. Two worker threads apply a batch, taking blocks as they go, while the caller
- *    fills the next one (reading and decoding the trace), then takes blocks too.
- * Bounds: memory 8 bytes per page, two batches of at most 64 MiB, and per interval 8 bytes
+ *    at a time. An interval is a bitmap (wss_add(), copied) or a sorted list of its pages,
+ *    written by the caller into room made in the batch (wss_list_room(), wss_add_list()):
+ *    4 bytes a dirty page, smaller and cheaper than a bitmap for a set of a few percent. Two
+ *    worker threads apply a batch, taking stretches of blocks as they go, while the caller
+ *    fills the next one (reading and decoding the trace), then takes stretches too.
+ * Bounds: memory 8 bytes per page, two batches of at most 128 MiB (or one interval's set),
+ * and per interval 8 bytes
  * per gap bucket in use (at most 33) and 8 of gap histogram, for each of the three that count
  * (two workers, the caller) and for their sum; time one event per dirty page-interval, plus
  * O(n log n).
@@ -78,6 +82,8 @@ static int submit(struct wss *w)
 	if ((err = drain(w)))
 		return err;
 	w->next_block = 0;
+	for (unsigned i = 0; i <= WSS_MAX_WORKERS; i++)
+		memset(w->wk[i].cur, 0, sizeof(w->wk[i].cur));
 	if (!w->nr_workers) {
 		err = wss_pass_batch(&w->wk[WSS_CALLER], b);
 	} else {
@@ -90,6 +96,7 @@ static int submit(struct wss *w)
 		w->cur ^= 1;
 	}
 	w->b[w->cur].n = 0;
+	w->b[w->cur].used = 0;
 	w->b[w->cur].base = w->n;
 	return err;
 }
@@ -109,8 +116,8 @@ static void stop_workers(struct wss *w)
 	w->nr_workers = 0;
 }
 
-/* Room for a numbering of pages: the workers idle, state and slots reallocated. Slots are an
- * odd number of cache lines apart (see wss-pass.c). */
+/* Room for a numbering of pages: the workers idle, state reallocated. Bitmap slots are an odd
+ * number of cache lines long (see wss-pass.c). */
 static int grow(struct wss *w, uint64_t pages)
 {
 	uint64_t cap = w->cap_pages + w->cap_pages / 4, words, lines;
@@ -131,18 +138,48 @@ static int grow(struct wss *w, uint64_t pages)
 		return -ENOMEM;
 	w->state = state;
 	memset(w->state + w->cap_pages, 0, (cap - w->cap_pages) * sizeof(*state));
-	size_t slot = lines * 64;
-	unsigned bc = (unsigned)(WSS_BATCH_MEM / slot);
-	bc = bc < 1 ? 1 : bc > WSS_MAX_BATCH ? WSS_MAX_BATCH : bc;
-	for (int i = 0; i < 2; i++) {
-		free(w->b[i].bits);
-		if (!(w->b[i].bits = aligned_alloc(64, bc * slot)))
-			return -ENOMEM;
-	}
 	w->cap_pages = cap;
 	w->words = words;
 	w->stride = lines * 8;
-	w->batch_cap = bc;
+	return 0;
+}
+
+/* Room for a slot of words (a multiple of 8) in the batch being filled: the batch handed on
+ * first when it is full, its memory (WSS_BATCH_MEM bytes, or one slot when that is more)
+ * made when it has none or too little for one slot. */
+static int room(struct wss *w, uint64_t words, uint64_t **slot)
+{
+	struct wss_batch *b = &w->b[w->cur];
+	int err;
+
+	if (b->n && (b->n == WSS_MAX_BATCH || b->used + words > b->cap)) {
+		if ((err = submit(w)))
+			return err;
+		b = &w->b[w->cur];
+	}
+	if (!b->mem || words > b->cap) { /* b->n is 0 */
+		uint64_t cap = words > WSS_BATCH_MEM / 8 ? words : WSS_BATCH_MEM / 8;
+		free(b->mem);
+		b->cap = 0;
+		if (!(b->mem = aligned_alloc(64, cap * 8)))
+			return -ENOMEM;
+		b->cap = cap;
+	}
+	*slot = b->mem + b->used;
+	return 0;
+}
+
+/* The slot of words made by room() holds the next interval: hand the batch on when another
+ * as large would not fit. */
+static int commit(struct wss *w, uint64_t words, bool list, size_t n)
+{
+	struct wss_batch *b = &w->b[w->cur];
+
+	b->s[b->n++] = (struct wss_slot){.off = b->used, .n = (uint32_t)n, .list = list};
+	b->used += words;
+	w->n++;
+	if (b->n == WSS_MAX_BATCH || b->used + words > b->cap)
+		return submit(w);
 	return 0;
 }
 
@@ -172,7 +209,8 @@ int wss_init(struct wss **wp)
 	return grow(w, 0);
 }
 
-int wss_add(struct wss *w, const uint64_t *bitmap, uint64_t pages)
+/* The checks and the numbering's growth before an interval is added. */
+static int begin(struct wss *w, uint64_t pages)
 {
 	int err;
 
@@ -184,17 +222,57 @@ int wss_add(struct wss *w, const uint64_t *bitmap, uint64_t pages)
 		return err;
 	if (pages > w->pages)
 		w->pages = pages;
-	struct wss_batch *b = &w->b[w->cur];
-	uint64_t *slot = b->bits + (size_t)b->n * w->stride;
+	w->room = false;
+	return 0;
+}
+
+int wss_add(struct wss *w, const uint64_t *bitmap, uint64_t pages)
+{
+	uint64_t *slot;
+	int err;
+
+	if ((err = begin(w, pages)) || (err = room(w, w->stride, &slot)))
+		return err;
 	size_t used = bitmap ? bitmap_words(pages) : 0;
 	if (used)
 		memcpy(slot, bitmap, used * sizeof(uint64_t));
-	memset(slot + used, 0, (w->words - used) * sizeof(uint64_t));
-	b->n++;
-	w->n++;
-	if (b->n == w->batch_cap)
-		return submit(w);
+	memset(slot + used, 0, (w->stride - used) * sizeof(uint64_t));
+	return commit(w, w->stride, false, 0);
+}
+
+/* Words a list of n pages takes in a batch: whole cache lines. */
+static uint64_t list_words(size_t n)
+{
+	return ((n + 1) / 2 + 7) & ~(uint64_t)7;
+}
+
+int wss_list_room(struct wss *w, uint64_t pages, size_t n, uint32_t **list)
+{
+	uint64_t *slot;
+	int err;
+
+	*list = NULL;
+	if (n > pages)
+		return dpt_fail(-EINVAL, "working set: %zu pages listed of %llu", n,
+				(unsigned long long)pages);
+	if ((err = begin(w, pages)) || (err = room(w, list_words(n), &slot)))
+		return err;
+	*list = (uint32_t *)(void *)slot;
+	w->room_n = n;
+	w->room = true;
 	return 0;
+}
+
+int wss_add_list(struct wss *w, uint64_t pages, size_t n)
+{
+	const uint32_t *list = (const uint32_t *)(const void *)(w->b[w->cur].mem + w->b[w->cur].used);
+
+	if (!w->room || n > w->room_n || pages > w->pages)
+		return dpt_fail(-EINVAL, "working set: a list added without room made for it");
+	if (n && list[n - 1] >= pages)
+		return dpt_fail(-EINVAL, "working set: a listed page past the numbering");
+	w->room = false;
+	return commit(w, list_words(w->room_n), true, n);
 }
 
 /* The trailing gaps and last occurrences (forward gap infinite), the distinct pages, and the
@@ -353,8 +431,8 @@ void wss_free(struct wss *w)
 		free(w->wk[i].far);
 	}
 	wss_counts_free(&w->c);
-	free(w->b[0].bits);
-	free(w->b[1].bits);
+	free(w->b[0].mem);
+	free(w->b[1].mem);
 	free(w->state);
 	free(w->s0);
 	free(w->s1);

@@ -12,6 +12,7 @@
  *
  *	wss_init(&w);
  *	for each interval: wss_add(w, bitmap, pages);
+ *	    or wss_list_room(w, pages, n, &list), n pages into list, wss_add_list(w, pages, n);
  *	wss_finish(w, &c);          c->points[j]: k, mean, max; wss_mean(w, k) for any k
  *	wss_free(w);
  *
@@ -50,6 +51,13 @@ int wss_init(struct wss **wp);
  * numbering so far: pages no longer tracked are simply never dirty). At most 2^32 - 1 pages
  * and 2^31 intervals. The bitmap is copied; it may be reused at once. */
 int wss_add(struct wss *w, const uint64_t *bitmap, uint64_t pages);
+
+/* The same with the interval's dirty pages as a list of n page indices in increasing order,
+ * each below pages: wss_list_room() makes room for n of them in the pass's own memory
+ * (*list), the caller writes them there, then wss_add_list() adds them (n no more than
+ * asked for; nothing else may come in between). A set listed this way is not copied. */
+int wss_list_room(struct wss *w, uint64_t pages, size_t n, uint32_t **list);
+int wss_add_list(struct wss *w, uint64_t pages, size_t n);
 
 /* After the last wss_add(): compute the curve. *curve stays valid until wss_free(). With no
  * interval added, the curve has no points. */

@@ -135,7 +135,31 @@ static void test_codec(void)
 					}
 					if (memcmp(bm, back, bitmap_bytes(n)))
 						bad++;
-					/* a wrong count is refused */
+					/* as a list of indices: the set's pages in order, nothing
+					 * written past count (a guard entry) */
+					uint32_t *list = malloc((count + 1) * sizeof(*list));
+					list[count] = 0xdeadbeef;
+					nr = 0;
+					if (set_decode_list(b.p, b.len, n, count, list, &runs, &nr, &cap) ||
+					    list[count] != 0xdeadbeef)
+						bad++;
+					memset(back, 0, bitmap_bytes(n));
+					for (uint64_t i = 0; i < count; i++) {
+						if (list[i] >= n || (i && list[i] <= list[i - 1]))
+							bad++;
+						else
+							bitmap_set(back, list[i]);
+					}
+					if (memcmp(bm, back, bitmap_bytes(n)))
+						bad++;
+					/* a wrong count is refused, as a list too (room for it) */
+					uint32_t *more = malloc((count + 2) * sizeof(*more));
+					if (!set_decode_list(b.p, b.len, n, count + 1, more, &runs, &nr, &cap) ||
+					    (count && !set_decode_list(b.p, b.len, n, count - 1, more, &runs,
+								       &nr, &cap)))
+						bad++;
+					free(more);
+					free(list);
 					if (!set_decode_bitmap(b.p, b.len, n, count + 1, back))
 						bad++;
 					/* every truncation is refused, never read past */
@@ -145,6 +169,14 @@ static void test_codec(void)
 						memset(back, 0, bitmap_bytes(n));
 						if (!set_decode_bitmap(t, cut, n, count, back) && cut != b.len)
 							bad++;
+						uint32_t *l = malloc((count + 1) * sizeof(*l));
+						size_t lnr = 0, lcap = 0;
+						struct trace_run *lr = NULL;
+						if (!set_decode_list(t, cut, n, count, l, &lr, &lnr, &lcap) &&
+						    cut != b.len)
+							bad++;
+						free(l);
+						free(lr);
 						free(t);
 					}
 					free(runs);
@@ -370,6 +402,28 @@ static int read_all(struct trace_reader *r, int *nz, int *ev, char *why, size_t 
 			if (sum != rec.s.dirty || trace_reader_bitmap(r, 1, &bm) ||
 			    memcmp(bm, run[n].disc, bitmap_bytes(rec.s.total))) {
 				snprintf(why, whylen, "interval %d: runs or discarded differ", n);
+				return -1000;
+			}
+			/* as a list: too little room refused (the count given), then the pages
+			 * of the bitmap in order; the runs read after it still right */
+			size_t cnt = 0, cnt2 = 0;
+			uint32_t *list = malloc((rec.s.dirty + 1) * sizeof(*list));
+			int e0 = rec.s.dirty ? trace_reader_indices(r, 0, list, rec.s.dirty - 1, &cnt)
+					     : -ENOSPC;
+			int e1 = trace_reader_indices(r, 0, list, rec.s.dirty, &cnt2);
+			bool same = e0 == -ENOSPC && (!rec.s.dirty || cnt == rec.s.dirty) && !e1 &&
+				    cnt2 == rec.s.dirty;
+			for (size_t i = 0; same && i < cnt2; i++)
+				same = bitmap_test(run[n].bm, list[i]) && (!i || list[i] > list[i - 1]);
+			free(list);
+			uint64_t sum2 = 0;
+			if (trace_reader_runs(r, 0, &runs, &nr))
+				same = false;
+			for (size_t i = 0; same && i < nr; i++)
+				sum2 += runs[i].len;
+			dpt_clear_error();
+			if (!same || sum2 != rec.s.dirty) {
+				snprintf(why, whylen, "interval %d: list differs", n);
 				return -1000;
 			}
 		} else if (rec.has_set || trace_reader_bitmap(r, 0, &bm) != -ENOENT) {
@@ -633,6 +687,16 @@ static void test_hostile(const char *dir)
 		err = set_decode_bitmap(b.p, b.len, 64, 8, bm);
 		TEST_CHECK(err == -EBADMSG && !bm[0], "indices-8-gaps-past-the-end", "%d", err);
 		dpt_clear_error();
+		/* as a list: refused too; and a record of more than 2^32 pages has no 32-bit list */
+		uint32_t list[9] = {0};
+		struct trace_run *runs = NULL;
+		size_t nr = 0, cap = 0;
+		err = set_decode_list(b.p, b.len, 64, 8, list, &runs, &nr, &cap);
+		int e2 = set_decode_list(b.p, b.len, (1ULL << 32) + 1, 8, list, &runs, &nr, &cap);
+		TEST_CHECK(err == -EBADMSG && e2 == -EOVERFLOW, "indices-list-past-the-end", "%d %d",
+			   err, e2);
+		dpt_clear_error();
+		free(runs);
 		tbuf_free(&b);
 	}
 
@@ -683,6 +747,19 @@ static void test_hostile(const char *dir)
 				int e2 = set_decode_runs(b.p, b.len, nbits, k, &runs, &nr, &cap);
 				if (got[words] || (nbits % 64 && got[words - 1] >> (nbits % 64)))
 					wrong++;
+				/* as a list (k entries and a guard): the same pages, or refused */
+				uint32_t *list = malloc((k + 1) * sizeof(*list));
+				size_t lnr = 0;
+				list[k] = 0xdeadbeef;
+				int e3 = set_decode_list(b.p, b.len, nbits, k, list, &runs, &lnr, &cap);
+				if (list[k] != 0xdeadbeef || (bad_at < 0) != !e3 ||
+				    (e3 && e3 != -EBADMSG))
+					wrong++;
+				for (unsigned i = 0; !e3 && i < k; i++)
+					if (list[i] >= nbits || !bitmap_test(want, list[i]) ||
+					    (i && list[i] <= list[i - 1]))
+						wrong++;
+				free(list);
 				if (bad_at < 0) {
 					uint64_t *back = calloc(words, 8), prev_end = 0;
 					for (size_t i = 0; i < nr; i++) {
@@ -809,6 +886,9 @@ static void test_zero_pages(const char *dir)
 		int e1 = trace_reader_bitmap(r, 0, &bm), e2 = trace_reader_runs(r, 0, &runs, &nr);
 		TEST_CHECK(got == 1 && rec.has_set && !e1 && !e2 && !nr, "zero-page-set",
 			   "%d %d %d %zu: %s", got, e1, e2, nr, dpt_last_error());
+		size_t count = 1;
+		int e3 = trace_reader_indices(r, 0, NULL, 0, &count);
+		TEST_CHECK(!e3 && !count, "zero-page-set-list", "%d %zu", e3, count);
 		trace_reader_close(r);
 	} else {
 		TEST_CHECK(0, "zero-page-set", "%s", dpt_last_error());

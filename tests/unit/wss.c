@@ -76,6 +76,8 @@ static void drop(struct tcase *c)
 	free(c->pages);
 }
 
+static int feed; /* sets to the wss: 0 bitmaps, 1 lists, 2 either at random */
+
 /* Write c as a trace, read it back into a wss. 0, or -errno. */
 static int through_trace(const struct tcase *c, const char *path, struct wss *w)
 {
@@ -106,6 +108,17 @@ static int through_trace(const struct tcase *c, const char *path, struct wss *w)
 		const uint64_t *bm;
 		if (rec.type != TRACE_REC_INTERVAL)
 			continue;
+		/* as a bitmap, as a list of pages (wss_list_room, the reader's list straight into
+		 * it) or either, by feed */
+		if (feed == 1 || (feed == 2 && rnd() % 2)) {
+			uint32_t *list;
+			size_t n;
+			if ((err = wss_list_room(w, rec.s.total, rec.s.dirty, &list)) ||
+			    (err = trace_reader_indices(rd, 0, list, rec.s.dirty, &n)) ||
+			    (err = wss_add_list(w, rec.s.total, n)))
+				break;
+			continue;
+		}
 		if ((err = trace_reader_bitmap(rd, 0, &bm)) ||
 		    (err = wss_add(w, bm, rec.s.total)))
 			break;
@@ -243,6 +256,27 @@ int main(void)
 	random_cases("wss-random-long", 40, 300, 200, true);
 	edge("wss-batches-blocks", 150, 70000, 0, 20);
 	edge("wss-batches-blocks-sparse", 200, 40000, 4, 90);
+	/* the same with the sets as lists of pages, and mixed: several stretches of blocks (a
+	 * worker's first page of each sought in every list) */
+	for (feed = 1; feed <= 2; feed++) {
+		const char *f = feed == 1 ? "list" : "mixed";
+		char name[64];
+		snprintf(name, sizeof(name), "wss-%s-none-dirty", f);
+		edge(name, 20, 100, 3, 1);
+		snprintf(name, sizeof(name), "wss-%s-all-dirty", f);
+		edge(name, 33, 130, 2, 1);
+		snprintf(name, sizeof(name), "wss-%s-long-gaps", f);
+		edge(name, 300, 500, 4, 150);
+		snprintf(name, sizeof(name), "wss-%s-random-small", f);
+		random_cases(name, 200, 40, 300, true);
+		snprintf(name, sizeof(name), "wss-%s-batches-blocks", f);
+		edge(name, 150, 70000, 0, 20);
+		snprintf(name, sizeof(name), "wss-%s-stretches", f);
+		edge(name, 90, 600000, 0, 20);
+		snprintf(name, sizeof(name), "wss-%s-stretches-sparse", f);
+		edge(name, 100, 700000, 4, 300);
+	}
+	feed = 0;
 	char path[64];
 	snprintf(path, sizeof(path), "%s/t.dpt", dir);
 	unlink(path);
