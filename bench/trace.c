@@ -494,6 +494,11 @@ static int bench_gen(int argc, char **argv)
 	int err;
 
 	snprintf(path, sizeof(path), "%s/dpt-gen.dpt", tmpdir);
+	if (argc > 0 && argv[0][0] == '-') {
+		fprintf(stderr, "usage: trace gen [FILE [PAGES INTERVALS PERCENT "
+				"[random|seq|clustered]]]\n");
+		return 2;
+	}
 	if (argc > 0)
 		snprintf(path, sizeof(path), "%s", argv[0]);
 	if (argc > 3) {
