@@ -207,7 +207,7 @@ static int on_interval(struct report *rp, struct trace_reader *r, const struct t
 	rp->recorded++;
 	if (s->regions_changed)
 		*table_pending = true;
-	if (!in_cut(rp, o, (ns_of(&s->mono_start) + ns_of(&s->mono_end)) / 2)) {
+	if (!in_cut(rp, o, (int64_t)(((__int128)ns_of(&s->mono_start) + ns_of(&s->mono_end)) / 2))) {
 		rp->outside++;
 		return 0;
 	}

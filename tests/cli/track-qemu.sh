@@ -107,9 +107,15 @@ check qemu-launched-compat awk -F, 'NR == 2 { exit !($1 == 0 && $4 == $5 && $4 >
 	"$TMP/launched.csv"
 check qemu-launched-last-interval grep -q 'exited with status 0; its last partial interval .* is written' \
 	"$TMP/launched.err"
-# every full interval saw at least the writer's 2000 pages/s (x the interval's own length)
-check qemu-launched-rate awk -F, 'NR > 2 && $7 == "" && $4 < 2000 * $3 - 40 { bad = 1 } END { exit bad }' \
-	"$TMP/launched.csv"
+# every full interval saw the writer's 2000 pages/s (x the interval's own length), alone or
+# with a neighbour: a guest starved of CPU by other jobs on the 2 cores falls behind, then
+# catches up (1761 pages in one second and 6300 in the next, seen under load)
+check qemu-launched-rate awk -F, 'NR > 2 && $7 == "" { n++; d[n] = $4; l[n] = $3 }
+	END { for (i = 1; i <= n; i++)
+		if (d[i] < 2000 * l[i] - 40 &&
+		    !(i < n && d[i] + d[i + 1] >= 2000 * (l[i] + l[i + 1]) - 40) &&
+		    !(i > 1 && d[i - 1] + d[i] >= 2000 * (l[i - 1] + l[i]) - 40)) bad = 1
+	      exit bad || n < 2 }' "$TMP/launched.csv"
 # ... and with its QMP socket (which exists only once QEMU runs): the RAM-offset space of all
 # its blocks (guest RAM, BIOS, ROMs), as Qemu-DPT's bitmaps, from the first interval on
 cat >"$TMP/dpt-qemu-qmp" <<WRAP
