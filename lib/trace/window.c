@@ -48,16 +48,23 @@ struct ient {
 	int64_t mono;
 };
 
-static int64_t ns_of(const struct timespec *t)
+/* In 128 bits: a time near the int64 limit is a second further in tv_sec, whose product by
+ * 10^9 leaves the int64 range. */
+static __int128 ns_of(const struct timespec *t)
 {
-	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+	return (__int128)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+/* A time relative to the trace's start (in range: the reader made it from one). */
+static int64_t rel_of(const struct trace_reader *r, const struct timespec *t)
+{
+	return (int64_t)(ns_of(t) - r->info.h.mono_start_ns);
 }
 
 /* The middle of an interval relative to the trace's start, as report computes it. */
 static __int128 middle(const struct trace_reader *r, const struct dpt_sample *s)
 {
-	__int128 sum = (__int128)ns_of(&s->mono_start) + ns_of(&s->mono_end);
-	return sum / 2 - r->info.h.mono_start_ns;
+	return (ns_of(&s->mono_start) + ns_of(&s->mono_end)) / 2 - r->info.h.mono_start_ns;
 }
 
 static uint32_t le32(const uint8_t *p)
@@ -153,7 +160,7 @@ static int forward(struct trace_reader *r, int64_t from, const struct ient *e, s
 			continue;
 		if (e) {
 			if (j >= n || e[j].off != rec.offset || e[j].seq != rec.s.seq ||
-			    e[j].mono != ns_of(&rec.s.mono_start) - r->info.h.mono_start_ns)
+			    e[j].mono != rel_of(r, &rec.s.mono_start))
 				return 1;
 			j++;
 		}
@@ -320,8 +327,7 @@ int trace_window_dirty(struct trace_reader *r, int64_t from_ns, int64_t to_ns, u
 		}
 		if (w->intervals && s->regions_changed)
 			w->regions_changed = true;
-		int64_t start = ns_of(&s->mono_start) - r->info.h.mono_start_ns,
-			end = ns_of(&s->mono_end) - r->info.h.mono_start_ns;
+		int64_t start = rel_of(r, &s->mono_start), end = rel_of(r, &s->mono_end);
 		if (!w->intervals++) {
 			w->first_seq = s->seq;
 			w->mono_start_ns = start;

@@ -944,13 +944,13 @@ struct pass {
 	uint64_t off[SEEK_KEEP];
 	__int128 mid[SEEK_KEEP];
 	bool ordered;
-	int64_t last_end;
+	__int128 last_end;
 	uint64_t max_total;
 };
 
-static int64_t ts_ns(const struct timespec *t)
+static __int128 ts_ns(const struct timespec *t)
 {
-	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+	return (__int128)t->tv_sec * 1000000000 + t->tv_nsec; /* hostile times: past int64 */
 }
 
 static void read_pass(struct trace_reader *r, size_t len, struct pass *p)
@@ -977,14 +977,14 @@ static void read_pass(struct trace_reader *r, size_t len, struct pass *p)
 			const struct dpt_sample *s = &rec.s;
 			p->intervals++;
 			p->digest = mix(mix(mix(p->digest, s->seq), s->dirty), s->total);
-			int64_t t0 = ts_ns(&s->mono_start), t1 = ts_ns(&s->mono_end);
+			__int128 t0 = ts_ns(&s->mono_start), t1 = ts_ns(&s->mono_end);
 			if (t0 < p->last_end || t1 < t0)
 				p->ordered = false;
 			p->last_end = t1;
 			p->max_total = s->total > p->max_total ? s->total : p->max_total;
 			if (p->kept < SEEK_KEEP) {
 				p->off[p->kept] = rec.offset;
-				p->mid[p->kept++] = ((__int128)t0 + t1) / 2 -
+				p->mid[p->kept++] = (t0 + t1) / 2 -
 						    trace_reader_info(r)->h.mono_start_ns;
 			}
 			if (s->dirty > s->total || s->discarded > s->total)
@@ -1023,9 +1023,10 @@ static void seek_checks(struct trace_reader *r, const struct pass *a, uint64_t m
 	int err, got;
 
 	for (int i = 0; i < 4; i++) {
-		if (a->kept && below(4))
-			from = (int64_t)a->mid[below(a->kept)] + (int64_t)below(3) - 1;
-		else
+		if (a->kept && below(4)) {
+			__int128 m = a->mid[below(a->kept)] + (int64_t)below(3) - 1;
+			from = m < INT64_MIN ? INT64_MIN : m > INT64_MAX ? INT64_MAX : (int64_t)m;
+		} else
 			from = (int64_t)rnd() >> below(64);
 		dpt_clear_error();
 		err = trace_reader_seek(r, from);
