@@ -177,8 +177,9 @@ int trace_reader_rewind(struct trace_reader *r);
  * middle is at or after from_ns (or 0, the end of the trace, if there is none). With a valid
  * footer, its index is used to jump near it (see window.c for what is checked and read); else,
  * or if the index disagrees with the file, the records are read from the start. The region
- * table in force is the one a reading from the start would have there. 0 or -errno (a
- * malformed record met on the way, the reason recorded). */
+ * table in force is the one a reading from the start would have there. The current record
+ * (and what trace_reader_next() pointed at) is gone, as after trace_reader_next(). 0 or
+ * -errno (a malformed record met on the way, the reason recorded; then seek again or rewind). */
 int trace_reader_seek(struct trace_reader *r, int64_t from_ns);
 
 /* What trace_window_dirty() counted. */

@@ -270,9 +270,14 @@ int trace_reader_seek(struct trace_reader *r, int64_t from_ns)
 {
 	struct ient *e;
 	size_t n;
-	int err = load_index(r, &e, &n);
+	int err;
 
-	if (err < 0)
+	/* the current record is gone: its payload buffers are about to be reused */
+	r->type = 0;
+	r->set[0] = r->set[1] = NULL;
+	r->bm_ok[0] = r->bm_ok[1] = false;
+	r->runs_of = -1;
+	if ((err = load_index(r, &e, &n)) < 0)
 		return err;
 	if (err > 0 && n) {
 		err = seek_index(r, from_ns, e, n);

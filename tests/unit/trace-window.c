@@ -587,6 +587,17 @@ static void test_args(const uint8_t *buf, size_t len)
 		   w.regions_changed && w.incomplete && nbits == 3037, "args-whole-trace",
 		   "%d %" PRIu64, err, w.intervals);
 	free(err ? NULL : bm);
+	/* a seek ends the current record: its set is no longer asked for */
+	struct trace_record rec;
+	const uint64_t *set;
+	trace_reader_rewind(r);
+	do
+		err = trace_reader_next(r, &rec);
+	while (err > 0 && !rec.has_set);
+	int e1 = trace_reader_bitmap(r, 0, &set), e2 = trace_reader_seek(r, lin[100].mid);
+	int e3 = trace_reader_bitmap(r, 0, &set);
+	TEST_CHECK(err == 1 && !e1 && !e2 && e3 == -ENOENT, "args-seek-ends-the-record",
+		   "%d %d %d %d", err, e1, e2, e3);
 	trace_reader_close(r);
 }
 
