@@ -166,6 +166,42 @@ int trace_reader_indices(struct trace_reader *r, int which, uint32_t *list, size
 
 /* Go back to the first record after the header. */
 int trace_reader_rewind(struct trace_reader *r);
+
+/* ---- seeking by time, and the dirty set of a time window (window.c) ------------------ */
+
+/* Times here are dpt report's: nanoseconds from the header's mono_start, an interval being at
+ * the middle of its monotonic start and end (an interval is in [from, to) when its middle is).
+ * Intervals are taken to be in time order and not to overlap, as the writer makes them. */
+
+/* Position r so that the next trace_reader_next() returns the first interval record whose
+ * middle is at or after from_ns (or 0, the end of the trace, if there is none). With a valid
+ * footer, its index is used to jump near it (see window.c for what is checked and read); else,
+ * or if the index disagrees with the file, the records are read from the start. The region
+ * table in force is the one a reading from the start would have there. The current record
+ * (and what trace_reader_next() pointed at) is gone, as after trace_reader_next(). 0 or
+ * -errno (a malformed record met on the way, the reason recorded; then seek again or rewind). */
+int trace_reader_seek(struct trace_reader *r, int64_t from_ns);
+
+/* What trace_window_dirty() counted. */
+struct trace_window {
+	uint64_t intervals;	/* interval records whose middle is in the window (but the
+				   synthetic all-dirty one of --compat) */
+	uint64_t first_seq, last_seq;
+	int64_t mono_start_ns;	/* the earliest start and latest end of those intervals, ns from */
+	int64_t mono_end_ns;	/*   the trace's start */
+	uint64_t no_set;	/* of them, intervals without a set (counts only, or lost) */
+	uint64_t synthetic;	/* synthetic all-dirty intervals in the window, not counted */
+	bool incomplete;	/* no_set > 0: the union is a lower bound */
+	bool regions_changed;	/* an interval after the first carried another region table:
+				   page numbers in the union mix two layouts */
+};
+
+/* The union of the dirty sets of the intervals whose middle is in [from_ns, to_ns): a bitmap
+ * of *nbits pages (the largest total of those intervals), malloc'd, the caller frees it (NULL
+ * on error). Starts with trace_reader_seek(); leaves r after the window. -EINVAL if from_ns >=
+ * to_ns, -ENOENT if no interval is in the window, -errno from a malformed record. */
+int trace_window_dirty(struct trace_reader *r, int64_t from_ns, int64_t to_ns, uint64_t **bitmap,
+		       uint64_t *nbits, struct trace_window *w);
 void trace_reader_close(struct trace_reader *r);
 
 /* ---- the set codec, exposed for tests and benchmarks ---------------------------------- */

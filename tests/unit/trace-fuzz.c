@@ -22,7 +22,9 @@
  * sized from a declared length), sets that agree with their counts and between bitmap and
  * runs, the same answers after a rewind and from the file, and a one-line reason for every
  * error. One input in 16 also fails one of the reader's allocations on purpose; one in 8 reads
- * under lowered reader limits. Before the random inputs: every allocation of reading each seed
+ * under lowered reader limits. After the passes, seeks by time and a time window
+ * (trace_reader_seek(), trace_window_dirty()): where the passes read the whole trace in time
+ * order, each seek must land on the interval they say, whatever the footer's index claims. Before the random inputs: every allocation of reading each seed
  * failed in turn, and records declaring 200 MiB in a few bytes.
  *
  *	trace-fuzz              DPT_FUZZ_ITERS inputs (default 10000, a few seconds), or as
@@ -931,10 +933,25 @@ static uint64_t check_set(struct trace_reader *r, int which, uint64_t total, uin
 	return mix(h, (uint64_t)err);
 }
 
+#define SEEK_KEEP 256
+
 struct pass {
 	uint64_t digest, intervals, nonzero;
 	int end; /* what the last trace_reader_next returned */
+	/* the first intervals' offsets and middles (as dpt report and trace_reader_seek() take
+	 * them), and whether all are in time order without overlapping */
+	size_t kept;
+	uint64_t off[SEEK_KEEP];
+	__int128 mid[SEEK_KEEP];
+	bool ordered;
+	__int128 last_end;
+	uint64_t max_total;
 };
+
+static __int128 ts_ns(const struct timespec *t)
+{
+	return (__int128)t->tv_sec * 1000000000 + t->tv_nsec; /* hostile times: past int64 */
+}
 
 static void read_pass(struct trace_reader *r, size_t len, struct pass *p)
 {
@@ -943,6 +960,8 @@ static void read_pass(struct trace_reader *r, size_t len, struct pass *p)
 	int got;
 
 	memset(p, 0, sizeof(*p));
+	p->ordered = true;
+	p->last_end = INT64_MIN;
 	for (;;) {
 		dpt_clear_error();
 		got = trace_reader_next(r, &rec);
@@ -958,6 +977,16 @@ static void read_pass(struct trace_reader *r, size_t len, struct pass *p)
 			const struct dpt_sample *s = &rec.s;
 			p->intervals++;
 			p->digest = mix(mix(mix(p->digest, s->seq), s->dirty), s->total);
+			__int128 t0 = ts_ns(&s->mono_start), t1 = ts_ns(&s->mono_end);
+			if (t0 < p->last_end || t1 < t0)
+				p->ordered = false;
+			p->last_end = t1;
+			p->max_total = s->total > p->max_total ? s->total : p->max_total;
+			if (p->kept < SEEK_KEEP) {
+				p->off[p->kept] = rec.offset;
+				p->mid[p->kept++] = (t0 + t1) / 2 -
+						    trace_reader_info(r)->h.mono_start_ns;
+			}
 			if (s->dirty > s->total || s->discarded > s->total)
 				failed("fuzz-counts-sane", "dirty %" PRIu64 " of %" PRIu64,
 				       s->dirty, s->total);
@@ -981,6 +1010,62 @@ static void read_pass(struct trace_reader *r, size_t len, struct pass *p)
 		p->digest = mix(p->digest, tail);
 	}
 	p->digest = mix(p->digest, (uint64_t)got);
+}
+
+/* Seeks and a window (lib/trace/window.c) on the input a read pass: no crash, a reason for
+ * every error; where the pass read the whole trace cleanly, in time order, each seek must
+ * succeed and land where the pass says (the first interval whose middle is at or after). */
+static void seek_checks(struct trace_reader *r, const struct pass *a, uint64_t max_pages)
+{
+	struct trace_record rec;
+	bool exact = a->end == 0 && a->ordered && a->intervals <= SEEK_KEEP;
+	int64_t from = 0;
+	int err, got;
+
+	for (int i = 0; i < 4; i++) {
+		if (a->kept && below(4)) {
+			__int128 m = a->mid[below(a->kept)] + (int64_t)below(3) - 1;
+			from = m < INT64_MIN ? INT64_MIN : m > INT64_MAX ? INT64_MAX : (int64_t)m;
+		} else
+			from = (int64_t)rnd() >> below(64);
+		dpt_clear_error();
+		err = trace_reader_seek(r, from);
+		check_reason(err, "trace_reader_seek");
+		if (err) {
+			if (exact && !al.failed)
+				failed("fuzz-seek-succeeds", "seek %" PRId64 " on a trace read whole: %s",
+				       from, dpt_last_error());
+			continue;
+		}
+		do
+			got = trace_reader_next(r, &rec);
+		while (got > 0 && rec.type != TRACE_REC_INTERVAL);
+		check_reason(got, "trace_reader_next after a seek");
+		if (!exact || al.failed)
+			continue;
+		size_t k = 0;
+		while (k < a->kept && a->mid[k] < from)
+			k++;
+		if (k < a->kept ? got != 1 || rec.offset != a->off[k] : got != 0)
+			failed("fuzz-seek-lands", "seek %" PRId64 ": got %d at %" PRIu64
+			       ", want interval %zu of %zu", from, got, got > 0 ? rec.offset : 0,
+			       k, a->kept);
+	}
+	uint64_t *bm, nbits;
+	struct trace_window w;
+	/* the window's bitmap is as large as its largest record: keep it under the fuzz's
+	 * allocation bound where the passes did not see every record */
+	if ((a->end != 0 || a->max_total > BITMAP_PAGES) && (!max_pages || max_pages > BITMAP_PAGES))
+		trace_reader_limits(r, BITMAP_PAGES, 0);
+	int64_t to = below(8) ? from + 1 + (int64_t)below(1ULL << 36) : INT64_MAX;
+	dpt_clear_error();
+	err = from < to ? trace_window_dirty(r, from, to, &bm, &nbits, &w) : 0;
+	check_reason(err, "trace_window_dirty");
+	if (from < to && !err) {
+		if (!bm || !w.intervals || w.no_set > w.intervals)
+			failed("fuzz-window-sane", "a window of %" PRIu64 " intervals", w.intervals);
+		free(bm);
+	}
 }
 
 /* Open (from memory, or the file), read twice with a rewind in between. *a gets the first
@@ -1009,6 +1094,7 @@ static int read_input(const uint8_t *buf, size_t len, const char *path, struct p
 			failed("fuzz-rewind-same", "another reading after a rewind (%d, then %d)",
 			       a->end, b.end);
 	}
+	seek_checks(r, a, max_pages);
 	trace_reader_close(r);
 	return 0;
 }
