@@ -411,6 +411,24 @@ static int tracking_stop(struct loop *l, bool collect)
 	return err ? err : e1 ? e1 : e2;
 }
 
+/* The target ended and its last partial interval went with it (the collect failed, its
+ * error in dpt_last_error()): that interval is written flagged lost, the session ends. */
+static int ended_lost(struct loop *l, struct loop_result *res)
+{
+	struct itimerspec off = {0};
+
+	timerfd_settime(l->tfd, 0, &off, NULL);
+	l->tracking = false;
+	res->target_ended = true;
+	snprintf(res->final_lost, sizeof(res->final_lost), "%s",
+		 dpt_last_error() ? dpt_last_error() : "");
+	dpt_clear_error();
+	int err = emit_lost(l);
+	zscan_finish(l, true);
+	int e2 = writers_each(l, w_stop);
+	return err ? err : e2;
+}
+
 /* The target ended: its last partial interval is written if the tracker can still see it (a
  * micro-VM that failed can, so can a launched process its keeper holds at its exit; a process
  * that exited took its page tables along, and the collect's error says so), then the session
@@ -422,15 +440,7 @@ static int tracking_stop_ended(struct loop *l, struct loop_result *res)
 	timerfd_settime(l->tfd, 0, &off, NULL);
 	l->tracking = false;
 	if (take_sample(l, DPT_SAMPLE_FINAL | DPT_SAMPLE_PARTIAL)) {
-		snprintf(res->final_lost, sizeof(res->final_lost), "%s",
-			 dpt_last_error() ? dpt_last_error() : "");
-		dpt_clear_error();
-		int err = emit_lost(l);
-		zscan_finish(l, true);
-		if (err) {
-			writers_each(l, w_stop);
-			return err;
-		}
+		return ended_lost(l, res);
 	} else {
 		res->final_written = true;
 		res->final_seconds = sample_seconds(&l->last);
@@ -586,6 +596,11 @@ static int loop_poll(struct loop *l, struct loop_result *res)
 		}
 		if (pfd[1].revents & POLLIN) {
 			int err = on_timer(l);
+			/* the target went between the poll and the collect: a process tearing
+			 * down a big address space has no memory left to read well before its
+			 * pidfd says it exited (512 MiB killed: dpt exited 1, "tracking failed") */
+			if (err == -ESRCH && l->tracking)
+				return ended_lost(l, res);
 			if (err)
 				return err;
 			if (!l->tracking && !l->mon)

@@ -184,6 +184,25 @@ check target-exit-lost-says-hold grep -q 'only with --hold' "$TMP/exit.err"
 check target-exit-last-row-final-lost bash -c "tail -n1 '$TMP/exit.csv' | grep -q '^[0-9]*,[0-9.]*,[0-9.]*,,[0-9]*,,final|partial|lost,\$'"
 check target-exit-lost-line grep -q '^interval [0-9]* ([0-9.]* s, lost): its dirty pages went with the target$' "$TMP/exit.err"
 
+# --- a big target killed: its address space has gone (collect fails) well before its pidfd
+# says it exited; at 10 ms an interval's collect falls in between every time (dpt exited 1,
+# "tracking failed", 5 of 5 before the fix). It is the target's end all the same.
+"$W" --wss 512M --rate 0 --duration 60 >"$TMP/wk.out" &
+wpid=$!
+writer_ready "$TMP/wk.out" >/dev/null
+"$DPT" track -q --pid $wpid --interval 10ms -o csv:"$TMP/killed.csv" 2>"$TMP/killed.err" &
+dpid=$!
+sleep 1
+{
+	kill -9 $wpid
+	wait $wpid
+} 2>/dev/null
+wait $dpid
+check target-killed-big-dpt-exit-0 test $? = 0
+check target-killed-big-said grep -q 'exited; the writes of its last partial interval went with' \
+	"$TMP/killed.err"
+check target-killed-big-last-row-final-lost bash -c "tail -n1 '$TMP/killed.csv' | grep -q ',final|partial|lost,\$'"
+
 # --- --hold: a process dpt attached to is held at its exit: the last partial interval too ----
 "${LW[@]}" --wss 4M --rate 1000 --duration 1 >"$TMP/wh.out" &
 wpid=$!
