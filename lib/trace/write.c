@@ -16,6 +16,7 @@
 #include <zstd.h>
 
 #include "dpt/bitmap.h"
+#include "dpt/io.h"
 #include "dpt/log.h"
 #include "trace/int.h"
 
@@ -133,22 +134,6 @@ static int put_set(struct trace_writer *tw, struct tbuf *b, unsigned tag, const 
 
 /* ---- records ---- */
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static void put_le32(uint8_t *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
@@ -236,7 +221,7 @@ static int frame(struct trace_writer *tw, unsigned type)
 /* Write tw->frame to the file; returns the offset it started at. */
 static int flush(struct trace_writer *tw, uint64_t *at)
 {
-	int err = write_all(tw->fd, tw->frame.p, tw->frame.len);
+	int err = dpt_write_all(tw->fd, tw->frame.p, tw->frame.len);
 
 	if (err) {
 		tw->err = dpt_fail(err, "%s: %s", tw->path, strerror(-err));

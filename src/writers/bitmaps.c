@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "dpt/bitmap.h"
+#include "dpt/io.h"
 #include "dpt/log.h"
 #include "writers/bitmaps.h"
 
@@ -41,22 +42,6 @@ void bitmap_dir_fini(struct bitmap_dir *bd)
 {
 	free(bd->dir);
 	bd->dir = NULL;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* Create a new file named after secs (plus a suffix if taken); returns an fd or -errno. */
@@ -105,7 +90,7 @@ int64_t bitmap_dir_write(struct bitmap_dir *bd, const struct dpt_sample *s, int6
 		free(ones);
 		return fd;
 	}
-	err = write_all(fd, bm, bytes);
+	err = dpt_write_all(fd, bm, bytes);
 	if (!err && close(fd))
 		err = -errno;
 	else if (err)

@@ -70,24 +70,34 @@ static void *take(char *mem, size_t *off, size_t n, size_t sz)
 	return p;
 }
 
+/* A job of kind with need bytes of its own memory (j->mem) for the copies. */
+static struct job *job_alloc(enum job_kind kind, size_t need)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	if (!(j->mem = malloc(need))) {
+		free(j);
+		return NULL;
+	}
+	j->kind = kind;
+	j->bytes = need;
+	return j;
+}
+
 static struct job *copy_sample(const struct dpt_sample *s)
 {
 	size_t bm = s->bitmap ? bitmap_bytes(s->total) : 0;
 	size_t dbm = s->discarded_bitmap ? bitmap_bytes(s->total) : 0;
 	size_t need = bm + dbm + s->nr_vcpus * sizeof(uint64_t) + s->nr_procs * sizeof(*s->procs) +
 		      s->nr_regions * sizeof(*s->regions) + 5 * 16;
-	struct job *j = calloc(1, sizeof(*j));
-	char *mem = malloc(need);
+	struct job *j = job_alloc(J_SAMPLE, need);
 	size_t off = 0;
 
-	if (!j || !mem) {
-		free(j);
-		free(mem);
+	if (!j)
 		return NULL;
-	}
-	j->kind = J_SAMPLE;
-	j->mem = mem;
-	j->bytes = need;
+	char *mem = j->mem;
 	j->s = *s;
 	if (bm)
 		j->s.bitmap = memcpy(take(mem, &off, bm, 1), s->bitmap, bm);
@@ -109,18 +119,12 @@ static struct job *copy_nonzero(const struct dpt_nonzero *z)
 {
 	size_t bm = bitmap_bytes(z->total);
 	size_t need = bm + z->nr_regions * sizeof(*z->regions) + 2 * 16;
-	struct job *j = calloc(1, sizeof(*j));
-	char *mem = malloc(need);
+	struct job *j = job_alloc(J_NONZERO, need);
 	size_t off = 0;
 
-	if (!j || !mem) {
-		free(j);
-		free(mem);
+	if (!j)
 		return NULL;
-	}
-	j->kind = J_NONZERO;
-	j->mem = mem;
-	j->bytes = need;
+	char *mem = j->mem;
 	j->z = *z;
 	j->z.bitmap = memcpy(take(mem, &off, bm, 1), z->bitmap, bm);
 	if (z->nr_regions)
