@@ -32,6 +32,7 @@ struct qt_run {
 	unsigned n;	   /* samples collected */
 	uint64_t dirty[QT_MAX], total[QT_MAX];
 	double secs[QT_MAX];
+	double interval; /* the interval asked for, seconds */
 	unsigned flags[QT_MAX];
 	unsigned nr_vcpus[QT_MAX];
 	uint64_t vcpu[QT_MAX][4];
@@ -93,6 +94,7 @@ static inline int qt_track(const char *sock, const char *mode, const struct qmp_
 	int err;
 
 	memset(r, 0, sizeof(*r));
+	r->interval = interval;
 	dpt_clear_error();
 	err = t.ops->open(&t, &target, &opts);
 	if (err) {
