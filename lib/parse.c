@@ -113,6 +113,35 @@ int parse_rate_pages(const char *s, double *out)
 	return -EINVAL;
 }
 
+int parse_bandwidth(const char *s, double *out)
+{
+	static const struct {
+		const char *name;
+		double bytes; /* bytes per second for 1 unit */
+	} units[] = {
+		{"", 1048576},	      {"M", 1048576},	   {"MiB/s", 1048576}, {"MB/s", 1048576},
+		{"M/s", 1048576},     {"K", 1024},	   {"KiB/s", 1024},    {"KB/s", 1024},
+		{"K/s", 1024},	      {"G", 1073741824},   {"GiB/s", 1073741824},
+		{"GB/s", 1073741824}, {"G/s", 1073741824}, {"B/s", 1},	       {"bytes/s", 1},
+		{"Gbit", 125e6},      {"Gbit/s", 125e6},   {"Gb/s", 125e6},    {"Gbps", 125e6},
+		{"Mbit", 125e3},      {"Mbit/s", 125e3},   {"Mb/s", 125e3},    {"Mbps", 125e3},
+	};
+	const char *end;
+	double v;
+
+	if (parse_number(s, &v, &end) || !(v >= 0))
+		return -EINVAL;
+	for (unsigned i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcmp(end, units[i].name)) {
+			v *= units[i].bytes;
+			if (!(v <= 1e15)) /* a petabyte per second: not a link */
+				return -ERANGE;
+			*out = v;
+			return 0;
+		}
+	return -EINVAL;
+}
+
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	char *e;

@@ -72,6 +72,8 @@ struct predict_result {
 	bool zero_known;	 /* a non-zero record was used (else every page is non-zero) */
 	double zero_record_at;	 /* its time, s from the trace's start */
 	bool counts_only;	 /* the trace has counts but no sets: a constant-rate forecast */
+	bool regions_changed;	 /* the trace's memory layout changed: pages past the first
+				    layout's were left out */
 	unsigned nr_passes;
 	struct predict_pass *passes;
 };

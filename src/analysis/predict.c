@@ -1,0 +1,743 @@
+/* predict.c - replay QEMU 7.2's precopy live migration on a trace's dirty sets.
+ *
+ * Mechanism (the rules, with QEMU's source lines, are docs/predict.md):
+ *
+ * The trace is fed forward, interval by interval, from --start on. A shared "feed" keeps, for
+ * every page, the number of the last fed interval that wrote it (lw[], 0 = not since the
+ * start) and whether it holds zeros now (from the non-zero record nearest the start; a write
+ * makes a page non-zero). An interval's writes become visible when it ends.
+ *
+ * A simulated migration ("sim") holds QEMU's dirty bitmap and QEMU's loop state: its clock,
+ * the 100 ms window (bytes sent in it, the rate limit's budget max-bandwidth / 10, the
+ * threshold = the last window's bytes per ms x downtime-limit), the send cursor (RAM blocks
+ * biggest first, pages in offset order, circular) and the last block a page was sent from.
+ * It runs QEMU's migration thread: at each turn, a pending check (dirty pages x 4096 against
+ * the threshold, syncing the dirty log when under it), then completion or one iteration that
+ * sends pages until the window's budget is spent, nothing is dirty or 50 ms passed, then the
+ * rate limiter (a new window at 100 ms, sleeping to it when the budget is spent). A sync
+ * adds every page with lw[] newer than the sim's last sync. A sim only acts at times before
+ * the next unfed interval's end, so what it sees of the trace is exactly what had happened.
+ *
+ * Several sims (a sweep) run in lock-step on one feed: each runs until it needs the next
+ * interval, then the interval is fed once for all. The trace is read once, whatever the
+ * number of bandwidths and limits; a sync costs one pass over lw[] (skipped when nothing was
+ * fed since the last one).
+ *
+ * Iterations send in bursts: with no link speed given, a window's pages go out at its start
+ * (a rate-limited migration over a faster network); with one, each byte takes 1/link s. The
+ * stop-and-copy is not rate limited (QEMU lifts the limit): it runs at the link's speed, or at
+ * the bandwidth when no link speed is given.
+ *
+ * A trace with counts but no sets (the qmp tracker) gives a constant-rate forecast: a sync adds
+ * the pages the trace counted since the last one, taken as distinct pages already sent (an
+ * upper bound), and every page holds data.
+ *
+ * Divergence: QEMU never gives up, so the replay decides. After each pass it compares the
+ * pages left after the sync with the fewest seen after an earlier sync; two passes in a row
+ * that bring no new minimum (everything sent was dirtied again) make it clear that the
+ * migration does not converge. A migration still undecided after max_time is TIMEOUT.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/predict.h"
+#include "dpt/bitmap.h"
+#include "dpt/log.h"
+#include "dpt/trace.h"
+
+#define PAGE		 4096u
+#define PAGE_COST	 (PAGE + 8u) /* be64 header + the page (ram.c save_normal_page) */
+#define ZERO_COST	 9u	     /* be64 header + one byte (save_zero_page_to_file) */
+#define WINDOW		 0.100	     /* BUFFER_DELAY: rate-limit and bandwidth window */
+#define MAX_WAIT	 0.050	     /* an iteration step ends after 50 ms (checked / 64 pages) */
+#define ITER_FRAMING	 18u	     /* section header 5 + EOS 8 + footer 5, per iteration */
+#define ITER_TRANSFERRED 8u	     /* of them, the EOS counts in ram.transferred */
+#define NO_IMPROVE	 2	     /* passes without a new minimum ... */
+#define NO_IMPROVE_S	 10.0	     /* ... over this long: does not converge */
+
+struct block {
+	uint64_t first, pages; /* in the trace's numbering */
+	unsigned name_cost;    /* 1 + strlen(idstr): the header of a page from a new block */
+};
+
+/* The trace as the migration sees it, shared by every sim. */
+struct feed {
+	struct trace_reader *r;
+	int64_t mono0;	   /* the trace's monotonic start, ns */
+	uint64_t pages;	   /* N: pages migrated */
+	uint32_t *lw;	   /* per page: last fed interval (1-based) that wrote it, 0 none */
+	uint64_t *zero;	   /* pages holding zeros now */
+	uint32_t fed;	   /* intervals fed */
+	uint64_t cum;	   /* counts-only: pages counted over the fed intervals */
+	double start;	   /* trace time of the migration's start, s */
+	double shift;	   /* added to trace times: the replays' offset */
+	double first_start, last_end; /* trace times of the trace's intervals */
+	unsigned replays;
+	bool no_loop, counts_only, exhausted, regions_changed;
+	/* the peeked next interval: its end (migration time) and its set */
+	bool have_next;
+	double next_end;
+	uint64_t next_count;
+	uint32_t *list;
+	size_t list_n, list_room;
+	struct block *blocks;
+	unsigned nr_blocks;
+};
+
+struct sim {
+	struct predict_opts o;
+	struct predict_result *res;
+	bool active;
+	uint64_t *dirty, nd;
+	uint32_t synced;   /* feed->fed at the last sync */
+	uint64_t cum_sync; /* counts-only: feed->cum at the last sync */
+	unsigned blk;	   /* cursor: block (in send order) and page offset in it */
+	uint64_t off;
+	int last_blk;	   /* block of the last page sent, -1 none */
+	double t, ws, wbytes, used, limit, thr;
+	double link_iter, link_final; /* bytes/s; 0 = infinite */
+	struct predict_pass cur;
+	uint64_t min_after; /* fewest pages left after a pending sync, and when */
+	double min_t;
+	unsigned no_improve;
+	size_t passes_room;
+};
+
+struct predict_opts predict_defaults(void)
+{
+	return (struct predict_opts){.bandwidth = 128.0 * 1024 * 1024, .downtime_limit = 0.3};
+}
+
+void predict_result_fini(struct predict_result *res)
+{
+	if (!res)
+		return;
+	free(res->passes);
+	res->passes = NULL;
+	res->nr_passes = 0;
+}
+
+static double rec_end(const struct feed *f, const struct dpt_sample *s)
+{
+	int64_t ns = (int64_t)s->mono_end.tv_sec * 1000000000 + s->mono_end.tv_nsec - f->mono0;
+	return ns / 1e9;
+}
+
+static double rec_start(const struct feed *f, const struct dpt_sample *s)
+{
+	int64_t ns = (int64_t)s->mono_start.tv_sec * 1000000000 + s->mono_start.tv_nsec - f->mono0;
+	return ns / 1e9;
+}
+
+static int take_list(struct feed *f)
+{
+	size_t n = 0;
+	int err = trace_reader_indices(f->r, 0, f->list, f->list_room, &n);
+
+	if (err == -ENOSPC) {
+		uint32_t *l = realloc(f->list, n * sizeof(*l));
+		if (!l)
+			return dpt_fail(-ENOMEM, "out of memory for an interval of %zu pages", n);
+		f->list = l;
+		f->list_room = n;
+		err = trace_reader_indices(f->r, 0, f->list, f->list_room, &n);
+	}
+	if (err)
+		return err;
+	f->list_n = n;
+	return 0;
+}
+
+/* Read records up to the next interval that counts; set next_end and its set. At the trace's
+ * end, replay it from its start (unless no_loop: then the feed is exhausted). */
+static int peek(struct feed *f)
+{
+	struct trace_record rec;
+
+	f->have_next = false;
+	for (bool rewound = false;;) {
+		int err = trace_reader_next(f->r, &rec);
+		if (err < 0)
+			return err;
+		if (err == 0) {
+			if (f->no_loop || rewound || f->last_end <= f->first_start) {
+				f->exhausted = true;
+				f->next_end = f->last_end + f->shift - f->start;
+				return 0;
+			}
+			err = trace_reader_rewind(f->r);
+			if (err)
+				return err;
+			f->shift += f->last_end - f->first_start;
+			f->replays++;
+			rewound = true;
+			continue;
+		}
+		if (rec.type != TRACE_REC_INTERVAL || (rec.s.flags & DPT_SAMPLE_ALL))
+			continue;
+		if (!f->replays && rec_end(f, &rec.s) > f->last_end)
+			f->last_end = rec_end(f, &rec.s);
+		double end = rec_end(f, &rec.s) + f->shift;
+		if (end <= f->start)
+			continue;
+		if (rec.s.regions_changed && f->fed > 0)
+			f->regions_changed = true;
+		f->next_end = end - f->start;
+		f->next_count = rec.s.dirty;
+		f->list_n = 0;
+		if (!f->counts_only && rec.has_set) {
+			err = take_list(f);
+			if (err)
+				return err;
+		}
+		f->have_next = true;
+		return 0;
+	}
+}
+
+/* Make the peeked interval's writes visible. */
+static int feed_next(struct feed *f)
+{
+	uint32_t k = ++f->fed;
+
+	f->cum += f->next_count;
+	for (size_t i = 0; i < f->list_n; i++) {
+		uint32_t p = f->list[i];
+		if (p < f->pages) {
+			f->lw[p] = k;
+			bitmap_clear_bit(f->zero, p);
+		}
+	}
+	return peek(f);
+}
+
+/* ---- one simulated migration ---------------------------------------------------------- */
+
+static int sim_pass_close(struct sim *m, double t)
+{
+	struct predict_result *res = m->res;
+
+	m->cur.end = t;
+	if (res->nr_passes == m->passes_room) {
+		size_t room = m->passes_room ? 2 * m->passes_room : 16;
+		struct predict_pass *p = realloc(res->passes, room * sizeof(*p));
+		if (!p)
+			return dpt_fail(-ENOMEM, "out of memory for the passes");
+		res->passes = p;
+		m->passes_room = room;
+	}
+	res->passes[res->nr_passes++] = m->cur;
+	memset(&m->cur, 0, sizeof(m->cur));
+	m->cur.start = t;
+	return 0;
+}
+
+/* migration_bitmap_sync: OR in what the feed saw since the last sync. */
+static uint64_t sim_sync(struct sim *m, const struct feed *f)
+{
+	uint64_t added = 0;
+
+	m->res->dirty_syncs++;
+	if (f->counts_only) {
+		uint64_t n = f->cum - m->cum_sync;
+		m->cum_sync = f->cum;
+		added = n < f->pages - m->nd ? n : f->pages - m->nd;
+		m->nd += added;
+		return added;
+	}
+	if (f->fed == m->synced)
+		return 0;
+	uint32_t s = m->synced;
+	const uint32_t *lw = f->lw;
+	for (uint64_t w = 0; w * 64 < f->pages; w++) {
+		uint64_t base = w * 64, n = f->pages - base < 64 ? f->pages - base : 64, mask = 0;
+		for (uint64_t i = 0; i < n; i++)
+			mask |= (uint64_t)(lw[base + i] > s) << i;
+		mask &= ~m->dirty[w];
+		if (mask) {
+			m->dirty[w] |= mask;
+			added += (uint64_t)__builtin_popcountll(mask);
+		}
+	}
+	m->synced = f->fed;
+	m->nd += added;
+	return added;
+}
+
+/* The next dirty page from the cursor, circular over the blocks in send order; clears it.
+ * Returns the page's block in *blk. Only called with nd > 0. */
+static uint64_t sim_take(struct sim *m, const struct feed *f, unsigned *blk)
+{
+	if (f->counts_only) {
+		m->nd--;
+		*blk = 0;
+		return UINT64_MAX;
+	}
+	for (unsigned k = 0; k <= f->nr_blocks; k++) {
+		const struct block *b = &f->blocks[m->blk];
+		uint64_t end = b->first + b->pages;
+		uint64_t p = m->off < b->pages ? bitmap_next_set(m->dirty, end, b->first + m->off)
+					       : end;
+		if (p < end) {
+			bitmap_clear_bit(m->dirty, p);
+			m->nd--;
+			m->off = p - b->first + 1;
+			*blk = m->blk;
+			return p;
+		}
+		m->blk = (m->blk + 1) % f->nr_blocks;
+		m->off = 0;
+	}
+	/* nd said a page was dirty but none was found: cannot happen */
+	m->nd = 0;
+	*blk = 0;
+	return UINT64_MAX;
+}
+
+static void sim_send(struct sim *m, double bytes, double link)
+{
+	m->used += bytes;
+	m->wbytes += bytes;
+	m->res->stream_bytes += (uint64_t)bytes;
+	if (link > 0)
+		m->t += bytes / link;
+}
+
+/* Send one dirty page: its cost, its counters. */
+static void sim_send_page(struct sim *m, const struct feed *f, double link, bool stopped)
+{
+	struct predict_result *res = m->res;
+	unsigned blk;
+	uint64_t p = sim_take(m, f, &blk);
+	bool zero = p != UINT64_MAX && bitmap_test(f->zero, p);
+	unsigned cost = zero ? ZERO_COST : PAGE_COST;
+
+	if ((int)blk != m->last_blk) {
+		cost += f->counts_only ? 7 : f->blocks[blk].name_cost;
+		m->last_blk = (int)blk;
+	}
+	sim_send(m, cost, link);
+	res->transferred += cost;
+	if (stopped)
+		res->downtime_bytes += cost;
+	if (zero) {
+		res->zero_pages++;
+		m->cur.zero++;
+	} else {
+		res->normal_pages++;
+		res->normal_bytes += PAGE;
+	}
+	m->cur.sent++;
+}
+
+/* migration_update_counters: a window closes, the threshold follows its bandwidth. */
+static void sim_window(struct sim *m)
+{
+	double spent = m->t - m->ws;
+
+	if (spent > 0) {
+		double bw = m->wbytes / spent; /* bytes/s, every stream byte of the window */
+		m->thr = bw * m->o.downtime_limit;
+		if (bw > 0)
+			m->res->expected_downtime = (double)m->nd * PAGE / bw;
+	}
+	m->used = 0;
+	m->wbytes = 0;
+	m->ws = m->t;
+}
+
+static void sim_finish(struct sim *m, const struct feed *f, enum predict_status st)
+{
+	m->res->status = st;
+	m->res->replays = f->replays;
+	if (m->res->total_time == 0)
+		m->res->total_time = m->t;
+	m->res->threshold = m->thr;
+	m->active = false;
+}
+
+/* migration_completion: stop the VM, sync, send the rest and the device state unlimited. */
+static int sim_complete(struct sim *m, const struct feed *f)
+{
+	struct predict_result *res = m->res;
+	double down = m->t, link = m->link_final;
+
+	sim_sync(m, f); /* ram_save_complete's sync */
+	int err = sim_pass_close(m, m->t);
+	if (err)
+		return err;
+	m->cur.pending = m->nd;
+	sim_send(m, 5, link);
+	while (m->nd > 0)
+		sim_send_page(m, f, link, true);
+	sim_send(m, 8 + 5, link);
+	res->transferred += 8;
+	res->downtime_bytes += 8;
+	sim_send(m, (double)m->o.device_bytes, link);
+	res->downtime = m->t - down;
+	res->total_time = m->t;
+	sim_finish(m, f, PREDICT_CONVERGED);
+	return 0;
+}
+
+/* A pending sync closed a pass: record it, judge progress. */
+static int sim_pass(struct sim *m, const struct feed *f, uint64_t added)
+{
+	int err = sim_pass_close(m, m->t);
+
+	if (err)
+		return err;
+	m->cur.pending = m->nd;
+	m->cur.added = added;
+	if (m->res->nr_passes == 1 || m->nd < m->min_after) {
+		m->min_after = m->nd;
+		m->min_t = m->t;
+		m->no_improve = 0;
+	} else if (++m->no_improve >= NO_IMPROVE && m->t - m->min_t >= NO_IMPROVE_S &&
+		   m->nd * (double)PAGE >= m->thr) {
+		m->res->clear_after = m->res->nr_passes;
+		sim_finish(m, f, PREDICT_DIVERGES);
+	}
+	return 0;
+}
+
+/* Run the migration thread until it needs an interval not fed yet, completes or gives up. */
+static int sim_run(struct sim *m, const struct feed *f)
+{
+	struct predict_result *res = m->res;
+	int err;
+
+	while (m->active) {
+		if (m->t >= f->next_end) {
+			if (f->exhausted)
+				sim_finish(m, f, PREDICT_TIMEOUT);
+			return 0;
+		}
+		if (m->t > m->o.max_time) {
+			sim_finish(m, f, PREDICT_TIMEOUT);
+			return 0;
+		}
+		/* migration_iteration_run, unless the window's budget is spent */
+		if (m->limit == 0 || m->used <= m->limit) {
+			if ((double)m->nd * PAGE < m->thr) {
+				uint64_t added = sim_sync(m, f);
+				if ((err = sim_pass(m, f, added)))
+					return err;
+				if (!m->active)
+					return 0;
+			}
+			double pending = (double)m->nd * PAGE;
+			if (!(pending > 0 && pending >= m->thr))
+				return sim_complete(m, f);
+			/* ram_save_iterate */
+			double it0 = m->t;
+			sim_send(m, 5, m->link_iter);
+			for (uint64_t n = 0; m->limit == 0 || m->used <= m->limit; n++) {
+				if (n % 64 == 0 && n > 0 && m->t - it0 > MAX_WAIT)
+					break;
+				if (m->nd == 0)
+					break;
+				sim_send_page(m, f, m->link_iter, false);
+			}
+			sim_send(m, 8 + 5, m->link_iter);
+			res->transferred += ITER_TRANSFERRED;
+		}
+		/* migration_rate_limit */
+		if (m->t >= m->ws + WINDOW) {
+			sim_window(m);
+		} else if (m->limit > 0 && m->used > m->limit) {
+			m->t = m->ws + WINDOW; /* sleep to the window's end */
+			sim_window(m);
+		}
+	}
+	return 0;
+}
+
+static int sim_init(struct sim *m, const struct feed *f, const struct predict_opts *o,
+		    struct predict_result *res)
+{
+	memset(m, 0, sizeof(*m));
+	memset(res, 0, sizeof(*res));
+	m->o = *o;
+	m->res = res;
+	if (!(o->bandwidth >= 0) || !(o->link >= 0) || !(o->downtime_limit >= 0) ||
+	    !isfinite(o->bandwidth) || !isfinite(o->link) || !isfinite(o->downtime_limit))
+		return dpt_fail(-EINVAL, "bandwidth, link and downtime limit must be finite, >= 0");
+	if (o->bandwidth == 0 && o->link == 0)
+		return dpt_fail(-EINVAL, "an unlimited bandwidth needs the link's speed");
+	if (!f->counts_only) {
+		m->dirty = malloc(bitmap_bytes(f->pages));
+		if (!m->dirty)
+			return dpt_fail(-ENOMEM, "out of memory for a dirty bitmap of %llu pages",
+					(unsigned long long)f->pages);
+		bitmap_fill(m->dirty, f->pages); /* ram_list_init_bitmaps: all dirty */
+	}
+	m->nd = f->pages;
+	m->limit = o->bandwidth > 0 ? floor(o->bandwidth / 10) : 0;
+	m->link_iter = o->link;
+	m->link_final = o->link > 0 ? o->link : o->bandwidth;
+	if (m->o.max_time <= 0)
+		m->o.max_time = 3600;
+	m->last_blk = -1;
+	m->active = true;
+	res->total_pages = f->pages;
+	res->setup_time = o->setup;
+	res->counts_only = f->counts_only;
+	/* window 0 opens before setup; setup's stream is a few hundred bytes */
+	m->t = o->setup;
+	sim_send(m, 64, 0);
+	res->dirty_syncs = 1; /* the setup sync adds nothing: every page is dirty already */
+	m->synced = f->fed;
+	m->cum_sync = f->cum;
+	m->cur.start = 0;
+	m->cur.pending = f->pages;
+	return 0;
+}
+
+/* ---- the feed ------------------------------------------------------------------------ */
+
+static int cmp_block(const void *a, const void *b)
+{
+	const struct block *x = a, *y = b;
+
+	if (x->pages != y->pages)
+		return x->pages > y->pages ? -1 : 1; /* biggest first (qemu_ram_alloc_internal) */
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+static int feed_blocks(struct feed *f, const struct dpt_sample *s)
+{
+	unsigned n = s->nr_regions ? s->nr_regions : 1;
+
+	f->blocks = calloc(n, sizeof(*f->blocks));
+	if (!f->blocks)
+		return dpt_fail(-ENOMEM, "out of memory");
+	if (!s->nr_regions) {
+		f->blocks[0] = (struct block){0, f->pages, 1 + 6}; /* "pc.ram" */
+		f->nr_blocks = 1;
+		return 0;
+	}
+	unsigned k = 0;
+	for (unsigned i = 0; i < s->nr_regions; i++) {
+		const struct dpt_region *g = &s->regions[i];
+		if (!g->pages || g->first_page >= f->pages)
+			continue;
+		uint64_t pages = g->pages;
+		if (g->first_page + pages > f->pages)
+			pages = f->pages - g->first_page;
+		size_t len = strnlen(g->name, sizeof(g->name));
+		f->blocks[k++] = (struct block){g->first_page, pages, 1 + (unsigned)(len ? len : 6)};
+	}
+	if (!k) {
+		f->blocks[0] = (struct block){0, f->pages, 1 + 6};
+		k = 1;
+	}
+	qsort(f->blocks, k, sizeof(*f->blocks), cmp_block);
+	f->nr_blocks = k;
+	return 0;
+}
+
+/* Take a non-zero record: zero = its complement. */
+static int take_nonzero(struct feed *f, const struct trace_record *rec)
+{
+	const uint64_t *bm;
+	int err = trace_reader_bitmap(f->r, 0, &bm);
+
+	if (err)
+		return err;
+	bitmap_fill(f->zero, f->pages);
+	uint64_t n = rec->nz.total < f->pages ? rec->nz.total : f->pages;
+	for (uint64_t w = 0; w < bitmap_words(n); w++) {
+		uint64_t keep = w == bitmap_words(n) - 1 && n % 64 ? (1ULL << (n % 64)) - 1 : ~0ULL;
+		f->zero[w] &= ~(bm[w] & keep);
+	}
+	return 0;
+}
+
+static void feed_free(struct feed *f)
+{
+	if (f->r)
+		trace_reader_close(f->r);
+	free(f->lw);
+	free(f->zero);
+	free(f->list);
+	free(f->blocks);
+	memset(f, 0, sizeof(*f));
+}
+
+static int feed_alloc(struct feed *f, uint64_t pages, const char *path)
+{
+	if (f->pages)
+		return 0;
+	if (!pages)
+		return dpt_fail(-EINVAL, "%s: the trace tracks no pages", path);
+	if (pages > UINT32_MAX)
+		return dpt_fail(-EFBIG, "%s: more than 2^32 pages", path);
+	f->pages = pages;
+	if (f->counts_only)
+		return 0;
+	f->lw = calloc(f->pages, sizeof(*f->lw));
+	f->zero = calloc(bitmap_words(f->pages), sizeof(uint64_t));
+	if (!f->lw || !f->zero)
+		return dpt_fail(-ENOMEM, "out of memory for %llu pages",
+				(unsigned long long)f->pages);
+	return 0;
+}
+
+/* Open the trace, find its size and layout, the zero pages at the start, and peek at the
+ * first interval that ends after it. Reads the records up to the start (and on to the first
+ * non-zero record when there is none before it); sets are decoded only between the non-zero
+ * record taken and the start. */
+static int feed_open(struct feed *f, const char *path, const struct predict_opts *o,
+		     struct predict_result *proto)
+{
+	struct trace_record rec;
+	const struct trace_info *ti;
+	bool have_zero = false, first = true, past_start = false;
+	double zero_at = 0;
+	int err;
+
+	memset(f, 0, sizeof(*f));
+	if (!(o->start >= 0) || !isfinite(o->start) || o->start > 1e9)
+		return dpt_fail(-EINVAL, "the migration's start must be a time >= 0");
+	err = trace_reader_open(&f->r, path);
+	if (err)
+		return err;
+	ti = trace_reader_info(f->r);
+	f->mono0 = ti->h.mono_start_ns;
+	f->counts_only = !(ti->h.flags & TRACE_HAS_SETS);
+	f->start = o->start;
+	f->no_loop = o->no_loop;
+	f->first_start = INFINITY;
+	f->last_end = -INFINITY;
+	bool want_zero = !f->counts_only && !o->all_nonzero;
+	while ((err = trace_reader_next(f->r, &rec)) > 0) {
+		if (rec.type == TRACE_REC_INTERVAL && !(rec.s.flags & DPT_SAMPLE_ALL)) {
+			double s = rec_start(f, &rec.s), e = rec_end(f, &rec.s);
+			if (first) {
+				if (f->pages && rec.s.total != f->pages)
+					return dpt_fail(-EINVAL, "%s: the first non-zero record and "
+							"interval disagree on the pages", path);
+				if ((err = feed_alloc(f, rec.s.total, path)))
+					return err;
+				if ((err = feed_blocks(f, &rec.s)))
+					return err;
+				first = false;
+			}
+			if (s < f->first_start)
+				f->first_start = s;
+			if (e > f->last_end)
+				f->last_end = e;
+			if (e > o->start) {
+				past_start = true;
+			} else if (have_zero && rec.has_set) {
+				/* a write between the non-zero record and the start */
+				if ((err = take_list(f)))
+					return err;
+				for (size_t i = 0; i < f->list_n; i++)
+					if (f->list[i] < f->pages)
+						bitmap_clear_bit(f->zero, f->list[i]);
+			}
+		} else if (rec.type == TRACE_REC_NONZERO && want_zero) {
+			if (!f->pages && (err = feed_alloc(f, rec.nz.total, path)))
+				return err;
+			int64_t ns = (int64_t)rec.nz.mono_start.tv_sec * 1000000000 +
+				     rec.nz.mono_start.tv_nsec - f->mono0;
+			if (!past_start || !have_zero) {
+				if ((err = take_nonzero(f, &rec)))
+					return err;
+				zero_at = ns / 1e9;
+				have_zero = true;
+			}
+		}
+		if (past_start && (have_zero || !want_zero))
+			break;
+	}
+	if (err < 0)
+		return err;
+	if (first)
+		return dpt_fail(-ENOENT, "%s: the trace has no intervals", path);
+	if (!past_start)
+		return dpt_fail(-ERANGE, "%s: the migration's start (%.3f s) is past the trace's "
+				"end (%.3f s)", path, o->start, f->last_end);
+	proto->zero_known = have_zero;
+	proto->zero_record_at = zero_at;
+	if (f->zero) {
+		if (!have_zero)
+			memset(f->zero, 0, bitmap_bytes(f->pages)); /* every page holds data */
+		proto->initial_zero = bitmap_weight(f->zero, f->pages);
+	}
+	/* back to the first interval that ends after the start */
+	int64_t back = (int64_t)(o->start * 1e9) - 10000000000LL - 2 * (int64_t)ti->h.interval_ns;
+	err = back > 0 ? trace_reader_seek(f->r, back) : trace_reader_rewind(f->r);
+	if (err)
+		return err;
+	return peek(f);
+}
+
+/* ---- runs ----------------------------------------------------------------------------- */
+
+int predict_sweep(const char *path, const struct predict_opts *o, size_t n,
+		  struct predict_result *res)
+{
+	struct feed f;
+	struct predict_result proto = {0};
+	struct sim *sims = NULL;
+	int err;
+
+	if (!n)
+		return 0;
+	memset(res, 0, n * sizeof(*res));
+	err = feed_open(&f, path, &o[0], &proto);
+	if (err)
+		goto out;
+	sims = calloc(n, sizeof(*sims));
+	if (!sims) {
+		err = dpt_fail(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (o[i].start != o[0].start || o[i].all_nonzero != o[0].all_nonzero ||
+		    o[i].no_loop != o[0].no_loop) {
+			err = dpt_fail(-EINVAL, "a sweep shares its start and trace options");
+			goto out;
+		}
+		if ((err = sim_init(&sims[i], &f, &o[i], &res[i])))
+			goto out;
+		res[i].zero_known = proto.zero_known;
+		res[i].zero_record_at = proto.zero_record_at;
+		res[i].initial_zero = proto.initial_zero;
+	}
+	for (;;) {
+		bool any = false;
+		for (size_t i = 0; i < n; i++) {
+			if (!sims[i].active)
+				continue;
+			if ((err = sim_run(&sims[i], &f)))
+				goto out;
+			any |= sims[i].active;
+		}
+		if (!any)
+			break;
+		if ((err = feed_next(&f)))
+			goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		res[i].regions_changed = f.regions_changed;
+out:
+	for (size_t i = 0; sims && i < n; i++)
+		free(sims[i].dirty);
+	free(sims);
+	feed_free(&f);
+	if (err)
+		for (size_t i = 0; i < n; i++)
+			predict_result_fini(&res[i]);
+	return err;
+}
+
+int predict_run(const char *path, const struct predict_opts *o, struct predict_result *res)
+{
+	return predict_sweep(path, o, 1, res);
+}

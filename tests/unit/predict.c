@@ -1,0 +1,370 @@
+/* predict.c - the precopy replay (src/analysis/predict.c) against closed forms, on traces
+ * written through the real trace writer:
+ *  - an idle VM whose pages all hold data: every count exact (pages per window from the rate
+ *    limit, the window where what is left drops under bandwidth x downtime-limit, the
+ *    stop-and-copy at the bandwidth), and one that fits in the first window (2 syncs);
+ *  - an idle VM with zero pages at the top: normal = N - Z and duplicate = Z exactly;
+ *  - a hot set rewritten every interval: converges iff W x 4 KiB < the threshold, whatever
+ *    the rate; a sweep over bandwidths flips exactly where the closed form says;
+ *  - a sequential writer over all of RAM at r pages/s: converges iff r x 4104 B < B; the
+ *    boundary found by a sweep; the passes and the time follow the geometric series;
+ *  - a counts-only trace: a constant-rate forecast, said; bad options refused.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "analysis/predict.h"
+#include "dpt/bitmap.h"
+#include "dpt/log.h"
+#include "dpt/trace.h"
+#include "../test.h"
+
+#define MONO0 5000000000LL
+#define MiB   1048576.0
+
+static struct timespec ts(int64_t ns)
+{
+	return (struct timespec){ns / 1000000000, ns % 1000000000};
+}
+
+enum pattern { IDLE, HOT, SEQ };
+
+struct gen {
+	uint64_t pages;
+	unsigned intervals;
+	double interval_s;
+	enum pattern pattern;
+	uint64_t n;	      /* HOT: the hot pages; SEQ: pages per interval */
+	uint64_t nonzero;     /* non-zero record: the first this many pages (0: no record) */
+	uint64_t seq_from;    /* SEQ: the first page written */
+	bool counts_only;
+};
+
+static char path[64];
+
+static int gen(const struct gen *g)
+{
+	static const struct dpt_region reg = {.start = 0x100000, .first_page = 0, .name = "ram"};
+	struct dpt_region r = reg;
+	r.pages = g->pages;
+	struct trace_header h = {.page_size = 4096, .dpt_version = "test", .tracker = "pid",
+				 .mode = "uffd", .interval_ns = (uint64_t)(g->interval_s * 1e9),
+				 .mono_start_ns = MONO0, .wall_start_ns = MONO0,
+				 .flags = g->counts_only ? 0 : TRACE_HAS_SETS, .nr_regions = 1,
+				 .regions = &r};
+	struct trace_writer *tw;
+	uint64_t *bm = calloc(bitmap_words(g->pages), 8), pos = g->seq_from;
+	int err;
+
+	unlink(path);
+	if ((err = trace_writer_open(&tw, path, false, &h)))
+		return err;
+	if (g->nonzero) {
+		uint64_t *nz = calloc(bitmap_words(g->pages), 8);
+		bitmap_set_range(nz, 0, g->nonzero);
+		struct dpt_nonzero z = {.mono_start = ts(MONO0), .mono_end = ts(MONO0),
+					.method = DPT_NZ_CONTENT, .total = g->pages,
+					.count = g->nonzero, .nr_regions = 1, .regions = &r,
+					.bitmap = nz};
+		err = trace_writer_nonzero(tw, &z);
+		free(nz);
+	}
+	for (unsigned i = 0; i < g->intervals && !err; i++) {
+		int64_t t0 = MONO0 + (int64_t)(i * g->interval_s * 1e9);
+		int64_t t1 = MONO0 + (int64_t)((i + 1) * g->interval_s * 1e9);
+		memset(bm, 0, bitmap_bytes(g->pages));
+		if (g->pattern == HOT)
+			bitmap_set_range(bm, 0, g->n);
+		if (g->pattern == SEQ)
+			for (uint64_t k = 0; k < g->n; k++, pos = (pos + 1) % g->pages)
+				bitmap_set(bm, pos);
+		struct dpt_sample s = {.seq = i + 1, .mono_start = ts(t0), .mono_end = ts(t1),
+				       .wall_start = ts(t0), .wall_end = ts(t1),
+				       .dirty = bitmap_weight(bm, g->pages), .total = g->pages,
+				       .page_size = 4096, .bitmap = g->counts_only ? NULL : bm,
+				       .nr_regions = 1, .regions = &r};
+		err = trace_writer_sample(tw, &s);
+	}
+	free(bm);
+	int e2 = trace_writer_close(tw, true, false);
+	return err ? err : e2;
+}
+
+static struct predict_opts opts(double bw_mib, double limit)
+{
+	struct predict_opts o = predict_defaults();
+	o.bandwidth = bw_mib * MiB;
+	o.downtime_limit = limit;
+	return o;
+}
+
+/* Pages a window sends at bandwidth B (the rate limit is checked before each page: the page
+ * that crosses B/10 still goes): after a 5-byte section header, while used <= B/10. */
+static uint64_t per_window(double B)
+{
+	return (uint64_t)((floor(B / 10) - 5) / 4104) + 1;
+}
+
+/* ---- an idle VM, every page holding data: exact ---------------------------------------- */
+
+static void t_idle(void)
+{
+	struct gen g = {.pages = 32768, .intervals = 100, .interval_s = 0.1, .pattern = IDLE};
+	struct predict_result r;
+	double B = 32 * MiB, d = 0.3;
+
+	TEST_CHECK(gen(&g) == 0, "idle: trace written", "%s", dpt_last_error());
+	struct predict_opts o = opts(32, d);
+	int err = predict_run(path, &o, &r);
+	/* window 0 holds the setup's 64 bytes and the first page's block name (1 + "ram");
+	 * at 32 MiB/s both leave its page count as in the other windows */
+	uint64_t a = per_window(B), N = g.pages;
+	double thr = (5 + a * 4104.0 + 13) / 0.1 * d; /* every full window's bytes */
+	uint64_t k = 1;
+	while ((N - k * a) * 4096.0 >= thr)
+		k++;
+	uint64_t M = N - k * a;
+	double down = (5 + M * 4104.0 + 13) / B;
+	TEST_CHECK(!err && r.status == PREDICT_CONVERGED && r.dirty_syncs == 3 &&
+			   r.normal_pages == N && r.zero_pages == 0 && r.nr_passes == 2 &&
+			   r.passes[1].pending == M,
+		   "idle: converges at the window the closed form says, 3 syncs",
+		   "err %d status %d syncs %llu normal %llu passes %u left %llu (want %llu)", err,
+		   r.status, (unsigned long long)r.dirty_syncs, (unsigned long long)r.normal_pages,
+		   r.nr_passes, r.nr_passes > 1 ? (unsigned long long)r.passes[1].pending : 0ULL,
+		   (unsigned long long)M);
+	TEST_CHECK(fabs(r.total_time - (k * 0.1 + down)) < 1e-9 && fabs(r.downtime - down) < 1e-9,
+		   "idle: total time k x 100 ms + the rest at the bandwidth",
+		   "total %.6f want %.6f, downtime %.6f want %.6f", r.total_time, k * 0.1 + down,
+		   r.downtime, down);
+	TEST_CHECK(r.transferred == N * 4104 + 4 + 8 * k + 8,
+		   "idle: transferred = pages x 4104 + block name + 8 per iteration and completion",
+		   "%llu want %llu", (unsigned long long)r.transferred,
+		   (unsigned long long)(N * 4104 + 4 + 8 * k + 8));
+	predict_result_fini(&r);
+
+	/* all of it fits in window 0: completes with pending 0 before any threshold exists */
+	o = opts(256, d);
+	g.pages = 512;
+	gen(&g);
+	err = predict_run(path, &o, &r);
+	TEST_CHECK(!err && r.status == PREDICT_CONVERGED && r.dirty_syncs == 2 &&
+			   r.total_time < 1e-5 && r.normal_pages == 512,
+		   "idle: a VM that fits in the first window: 2 syncs, no wait",
+		   "err %d syncs %llu total %.6f", err, (unsigned long long)r.dirty_syncs,
+		   r.total_time);
+	predict_result_fini(&r);
+}
+
+/* ---- zero pages ----------------------------------------------------------------------- */
+
+static void t_zero(void)
+{
+	struct gen g = {.pages = 65536, .intervals = 100, .interval_s = 0.1, .pattern = IDLE,
+			.nonzero = 16384};
+	struct predict_result r, all;
+	struct predict_opts o = opts(32, 0.3);
+
+	gen(&g);
+	int err = predict_run(path, &o, &r);
+	uint64_t a = per_window(32 * MiB);
+	double k = ceil(16384.0 / a);
+	TEST_CHECK(!err && r.status == PREDICT_CONVERGED && r.zero_known &&
+			   r.initial_zero == 65536 - 16384 && r.normal_pages == 16384 &&
+			   r.zero_pages == 65536 - 16384 && r.dirty_syncs == 3,
+		   "zero: normal = N - Z, duplicate = Z, 3 syncs",
+		   "err %d normal %llu zero %llu syncs %llu", err,
+		   (unsigned long long)r.normal_pages, (unsigned long long)r.zero_pages,
+		   (unsigned long long)r.dirty_syncs);
+	TEST_CHECK(fabs(r.total_time - k * 0.1) < 0.1 + 1e-9,
+		   "zero: the time of the data pages alone", "total %.3f, want %.3f +- 0.1",
+		   r.total_time, k * 0.1);
+	o.all_nonzero = true;
+	err = predict_run(path, &o, &all);
+	TEST_CHECK(!err && !all.zero_known && all.normal_pages == 65536 &&
+			   all.total_time > 3.5 * r.total_time,
+		   "zero: --all-nonzero sends every page in full",
+		   "normal %llu, %.3f s vs %.3f s", (unsigned long long)all.normal_pages,
+		   all.total_time, r.total_time);
+	predict_result_fini(&r);
+	predict_result_fini(&all);
+
+	/* a write turns a zero page non-zero: the seq writer's pages past 16384 */
+	g.pattern = SEQ;
+	g.n = 300;
+	g.seq_from = 16384;
+	g.intervals = 200;
+	gen(&g);
+	o = opts(32, 0.3);
+	err = predict_run(path, &o, &r);
+	TEST_CHECK(!err && r.status == PREDICT_CONVERGED && r.normal_pages > 16384 &&
+			   r.zero_pages < 65536 - 16384,
+		   "zero: pages written during the migration are sent as data",
+		   "normal %llu zero %llu", (unsigned long long)r.normal_pages,
+		   (unsigned long long)r.zero_pages);
+	predict_result_fini(&r);
+}
+
+/* ---- a hot set: converges iff W x 4096 < threshold -------------------------------------- */
+
+static void t_hot(void)
+{
+	const double d = 0.3;
+	double bws[] = {4, 6, 8, 9, 9.5, 10, 10.5, 11, 12, 16};
+	enum { NB = sizeof(bws) / sizeof(bws[0]) };
+	struct gen g = {.pages = 16384, .intervals = 150, .interval_s = 0.1, .pattern = HOT,
+			.n = 700};
+	struct predict_opts o[NB];
+	struct predict_result r[NB];
+
+	gen(&g);
+	for (unsigned i = 0; i < NB; i++)
+		o[i] = opts(bws[i], d);
+	int err = predict_sweep(path, o, NB, r);
+	TEST_CHECK(!err, "hot: sweep runs", "%s", dpt_last_error());
+	unsigned bad = 0;
+	char why[512] = "";
+	for (unsigned i = 0; i < NB && !err; i++) {
+		double B = bws[i] * MiB, thr = (5 + per_window(B) * 4104.0 + 13) / 0.1 * d;
+		bool want = g.n * 4096.0 < thr;
+		bool got = r[i].status == PREDICT_CONVERGED;
+		if (want != got || (!got && r[i].status != PREDICT_DIVERGES) ||
+		    (got && r[i].dirty_syncs > 4)) {
+			bad++;
+			snprintf(why + strlen(why), sizeof(why) - strlen(why),
+				 "%.1f MiB/s: want %s, status %d syncs %llu; ", bws[i],
+				 want ? "converges" : "not", r[i].status,
+				 (unsigned long long)r[i].dirty_syncs);
+		}
+	}
+	TEST_CHECK(!err && !bad,
+		   "hot: converges iff the hot set < bandwidth x limit (within 2 syncs after pass "
+		   "0), else 'does not converge'",
+		   "%s", why);
+	for (unsigned i = 0; i < NB; i++)
+		predict_result_fini(&r[i]);
+}
+
+/* ---- a sequential writer over all of RAM ---------------------------------------------- */
+
+static void t_seq(void)
+{
+	const double d = 0.3, rate = 2048; /* pages/s: 8 MiB/s of writes */
+	double f[] = {0.5, 0.8, 0.9, 0.95, 1.05, 1.1, 1.25, 2};
+	enum { NB = sizeof(f) / sizeof(f[0]) };
+	struct gen g = {.pages = 32768, .intervals = 600, .interval_s = 0.1, .pattern = SEQ,
+			.n = (uint64_t)(rate * 0.1)};
+	struct predict_opts o[NB];
+	struct predict_result r[NB];
+
+	gen(&g);
+	for (unsigned i = 0; i < NB; i++) {
+		/* bandwidth = rate x 4104 / f: f is the dirty rate over the bandwidth */
+		o[i] = opts(rate * 4104 / f[i] / MiB, d);
+		o[i].max_time = 600;
+	}
+	int err = predict_sweep(path, o, NB, r);
+	unsigned bad = 0;
+	char why[512] = "";
+	for (unsigned i = 0; i < NB && !err; i++) {
+		bool want = f[i] < 1, got = r[i].status == PREDICT_CONVERGED;
+		if (want != got || (!got && r[i].status != PREDICT_DIVERGES)) {
+			bad++;
+			snprintf(why + strlen(why), sizeof(why) - strlen(why),
+				 "rho %.2f: status %d after %.1f s; ", f[i], r[i].status,
+				 r[i].total_time);
+		}
+	}
+	TEST_CHECK(!err && !bad, "seq: converges iff the dirty rate < the bandwidth (sweep)", "%s",
+		   why);
+
+	/* rho = 0.5: the passes follow the geometric series, the time its sum */
+	const struct predict_result *x = &r[0];
+	double B = o[0].bandwidth, a = (double)per_window(B), rho = f[0];
+	double theta = (5 + a * 4104 + 13) / 0.1 * d / 4096;
+	double t1 = ceil((g.pages - theta) / a) * 0.1; /* first pending sync */
+	double D1 = fmin(rate * t1, (double)g.pages), e1 = D1 - theta;
+	double n = 1 + ceil(log(fmax(e1 / a, 1)) / log(1 / rho)) + ceil(1 / (1 - rho));
+	double t = t1 + D1 * 4104 / (B * (1 - rho));
+	TEST_CHECK(!err && x->status == PREDICT_CONVERGED && fabs((double)x->nr_passes - 1 - n) <= 2,
+		   "seq: passes as the geometric series says (+-2)", "%u pending syncs, want %.0f",
+		   x->nr_passes - 1, n);
+	TEST_CHECK(!err && fabs(x->total_time - t) / t < 0.10,
+		   "seq: total time t1 + D1 x 4104 / (B (1 - rho)) within 10 %",
+		   "%.3f s, want %.3f s", x->total_time, t);
+	TEST_CHECK(!err && x->normal_pages > g.pages && r[NB - 1].clear_after >= 2 &&
+			   r[NB - 1].clear_after < 10,
+		   "seq: pages dirtied again are resent; a diverging one is clear within a few passes",
+		   "normal %llu, clear after %u", (unsigned long long)x->normal_pages,
+		   r[NB - 1].clear_after);
+	for (unsigned i = 0; i < NB; i++)
+		predict_result_fini(&r[i]);
+
+	/* the trace is replayed when the migration outlasts it */
+	g.intervals = 30;
+	gen(&g);
+	struct predict_opts one = opts(rate * 4104 / 0.8 / MiB, d), nl;
+	struct predict_result a1, a2;
+	nl = one;
+	nl.no_loop = true;
+	err = predict_run(path, &one, &a1) || predict_run(path, &nl, &a2);
+	TEST_CHECK(!err && a1.status == PREDICT_CONVERGED && a1.replays > 0 &&
+			   a2.status == PREDICT_TIMEOUT && a2.total_time <= 3.0 + 1e-6,
+		   "seq: a short trace is replayed (and said); --no-loop stops at its end",
+		   "status %d replays %u; no-loop status %d at %.3f s", a1.status, a1.replays,
+		   a2.status, a2.total_time);
+	predict_result_fini(&a1);
+	predict_result_fini(&a2);
+}
+
+/* ---- counts only, bad input ------------------------------------------------------------ */
+
+static void t_counts(void)
+{
+	struct gen g = {.pages = 32768, .intervals = 300, .interval_s = 0.1, .pattern = SEQ,
+			.n = 205, .counts_only = true};
+	struct predict_result lo, hi;
+
+	gen(&g);
+	struct predict_opts o1 = opts(2050 * 4104 / 0.5 / MiB, 0.3);
+	struct predict_opts o2 = opts(2050 * 4104 / 2.0 / MiB, 0.3);
+	int err = predict_run(path, &o1, &lo);
+	int err2 = predict_run(path, &o2, &hi);
+	TEST_CHECK(!err && !err2 && lo.counts_only && lo.status == PREDICT_CONVERGED &&
+			   hi.status == PREDICT_DIVERGES && lo.normal_pages > g.pages,
+		   "counts only: a constant-rate forecast, converging iff rate < bandwidth",
+		   "err %d/%d counts_only %d status %d / %d", err, err2, lo.counts_only, lo.status,
+		   hi.status);
+	predict_result_fini(&lo);
+	predict_result_fini(&hi);
+
+	struct predict_opts o = opts(0, 0.3);
+	TEST_CHECK(predict_run(path, &o, &lo) == -EINVAL,
+		   "bad: unlimited bandwidth without a link speed", "accepted");
+	o = opts(-1, 0.3);
+	TEST_CHECK(predict_run(path, &o, &lo) == -EINVAL, "bad: negative bandwidth", "accepted");
+	o = opts(NAN, 0.3);
+	TEST_CHECK(predict_run(path, &o, &lo) == -EINVAL, "bad: NaN bandwidth", "accepted");
+	o = opts(32, 0.3);
+	o.start = 1e6;
+	TEST_CHECK(predict_run(path, &o, &lo) == -ERANGE, "bad: start past the trace's end",
+		   "accepted: %s", dpt_last_error());
+	o.start = 0;
+	TEST_CHECK(predict_run("/nonexistent.dpt", &o, &lo) < 0, "bad: no such file", "accepted");
+}
+
+int main(void)
+{
+	snprintf(path, sizeof(path), "/tmp/dpt-predict-%d.dpt", (int)getpid());
+	t_idle();
+	t_zero();
+	t_hot();
+	t_seq();
+	t_counts();
+	unlink(path);
+	return test_done();
+}
