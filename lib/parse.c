@@ -1,5 +1,6 @@
 /* parse.c - command-line values: sizes, durations, rates (see include/dpt/parse.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,18 @@ static int parse_number(const char *s, double *out, const char **end)
 	*out = v;
 	*end = e;
 	return 0;
+}
+
+/* The index of the unit named u in a table of n entries of size bytes each whose first
+ * member is the name (const char *) at first, or -1. */
+static int unit_index(const char *u, const char *const *first, size_t size, size_t n, bool nocase)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *name = *(const char *const *)((const char *)first + i * size);
+		if (nocase ? !strcasecmp(u, name) : !strcmp(u, name))
+			return (int)i;
+	}
+	return -1;
 }
 
 static int unit_shift(const char *u, unsigned *shift)
@@ -102,15 +115,15 @@ int parse_rate_pages(const char *s, double *out)
 	};
 	const char *end;
 	double v;
+	int i;
 
 	if (parse_number(s, &v, &end))
 		return -EINVAL;
-	for (unsigned i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (!strcasecmp(end, units[i].name)) {
-			*out = v * units[i].pages;
-			return 0;
-		}
-	return -EINVAL;
+	if ((i = unit_index(end, &units[0].name, sizeof(units[0]), sizeof(units) / sizeof(units[0]),
+			    true)) < 0)
+		return -EINVAL;
+	*out = v * units[i].pages;
+	return 0;
 }
 
 int parse_bandwidth(const char *s, double *out)
@@ -128,18 +141,18 @@ int parse_bandwidth(const char *s, double *out)
 	};
 	const char *end;
 	double v;
+	int i;
 
 	if (parse_number(s, &v, &end) || !(v >= 0))
 		return -EINVAL;
-	for (unsigned i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (!strcmp(end, units[i].name)) {
-			v *= units[i].bytes;
-			if (!(v <= 1e15)) /* a petabyte per second: not a link */
-				return -ERANGE;
-			*out = v;
-			return 0;
-		}
-	return -EINVAL;
+	if ((i = unit_index(end, &units[0].name, sizeof(units[0]), sizeof(units) / sizeof(units[0]),
+			    false)) < 0)
+		return -EINVAL;
+	v *= units[i].bytes;
+	if (!(v <= 1e15)) /* a petabyte per second: not a link */
+		return -ERANGE;
+	*out = v;
+	return 0;
 }
 
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)

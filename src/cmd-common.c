@@ -196,3 +196,16 @@ int cmd_usage_error(const char *cmd, const char *fmt, ...)
 	fprintf(stderr, " (see 'dpt %s --help')\n", cmd);
 	return 2;
 }
+
+const char *cmd_human(double bytes, char *buf, size_t len)
+{
+	static const char *const u[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+	unsigned i = 0;
+
+	while (bytes >= 1024 && i < 4) {
+		bytes /= 1024;
+		i++;
+	}
+	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", bytes, u[i]);
+	return buf;
+}

@@ -274,24 +274,11 @@ static int find_edge(const char *path, const struct predict_opts *o, bool bw, do
 
 /* ---- output ------------------------------------------------------------------------------ */
 
-static const char *human(double bytes, char *buf, size_t len)
-{
-	static const char *const u[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
-	unsigned i = 0;
-
-	while (bytes >= 1024 && i < 4) {
-		bytes /= 1024;
-		i++;
-	}
-	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", bytes, u[i]);
-	return buf;
-}
-
 static const char *bw_str(double b, char *buf, size_t len)
 {
 	if (b == 0)
 		return snprintf(buf, len, "unlimited"), buf;
-	human(b, buf, len > 2 ? len - 2 : len);
+	cmd_human(b, buf, len > 2 ? len - 2 : len);
 	strcat(buf, "/s");
 	return buf;
 }
@@ -307,7 +294,7 @@ static void text_assumptions(const struct args *a, const struct predict_result *
 	       a->o.link ? bw_str(a->o.link, b2, sizeof(b2))
 			 : "not given: the stop-and-copy is taken at the bandwidth (--link)");
 	printf("RAM         %" PRIu64 " pages (%s)", r->total_pages,
-	       human((double)r->total_pages * 4096, b1, sizeof(b1)));
+	       cmd_human((double)r->total_pages * 4096, b1, sizeof(b1)));
 	if (r->counts_only)
 		printf("; the trace has counts, no sets (qmp tracker): a constant-rate forecast, "
 		       "each page dirtied taken as a new one and holding data\n");
@@ -334,7 +321,7 @@ static void text_result(const struct args *a, const struct predict_result *r)
 	case PREDICT_DIVERGES:
 		printf("converges   no: clear after %u passes (%.1f s): every pass leaves as much "
 		       "to send as the one before, more than the %s threshold\n",
-		       r->clear_after, r->total_time, human(r->threshold, b1, sizeof(b1)));
+		       r->clear_after, r->total_time, cmd_human(r->threshold, b1, sizeof(b1)));
 		break;
 	case PREDICT_TIMEOUT:
 		printf("converges   not decided within %.0f s of migration%s\n", r->total_time,
@@ -356,9 +343,9 @@ static void text_result(const struct args *a, const struct predict_result *r)
 	}
 	printf("transferred %" PRIu64 " bytes (%s; QEMU's ram.transferred), %" PRIu64
 	       " on the wire\n",
-	       r->transferred, human((double)r->transferred, b2, sizeof(b2)), r->stream_bytes);
+	       r->transferred, cmd_human((double)r->transferred, b2, sizeof(b2)), r->stream_bytes);
 	printf("pages       %" PRIu64 " normal (%s), %" PRIu64 " zero\n", r->normal_pages,
-	       human((double)r->normal_bytes, b1, sizeof(b1)), r->zero_pages);
+	       cmd_human((double)r->normal_bytes, b1, sizeof(b1)), r->zero_pages);
 	printf("dirty syncs %" PRIu64 " (QEMU's dirty-sync-count: setup, one per pass, %s)\n",
 	       r->dirty_syncs, r->status == PREDICT_CONVERGED ? "completion" : "no completion");
 	if (!a->verbose && r->nr_passes > 12)

@@ -46,19 +46,6 @@ static const struct option report_longopts[] = {
 
 /* ---- text ---- */
 
-static const char *human(double bytes, char *buf, size_t len)
-{
-	static const char *const u[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
-	unsigned i = 0;
-
-	while (bytes >= 1024 && i < 4) {
-		bytes /= 1024;
-		i++;
-	}
-	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", bytes, u[i]);
-	return buf;
-}
-
 static double pct(double part, double whole)
 {
 	return whole > 0 ? 100.0 * part / whole : 0;
@@ -73,7 +60,7 @@ static void text_head(const struct report *rp)
 	if (gmtime_r(&t, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
 	printf("trace      %s (%s, format %u.%u, %s)\n", rp->path,
-	       human((double)rp->file_size, b1, sizeof(b1)), rp->major, rp->minor,
+	       cmd_human((double)rp->file_size, b1, sizeof(b1)), rp->major, rp->minor,
 	       rp->has_footer ? "ended cleanly" : "no footer: the recording did not end cleanly");
 	printf("target     %s\n", rp->h.target);
 	printf("tracker    %s, %s%s%s\n", rp->h.tracker, rp->h.mode,
@@ -106,7 +93,7 @@ static void text_head(const struct report *rp)
 	if (rp->pages_min != rp->pages_max)
 		printf(" (at least %" PRIu64 ")", rp->pages_min);
 	printf(" of %u bytes: %s\n", rp->h.page_size,
-	       human((double)rp->pages_max * rp->h.page_size, b2, sizeof(b2)));
+	       cmd_human((double)rp->pages_max * rp->h.page_size, b2, sizeof(b2)));
 	report_exactness(rp, why, sizeof(why));
 	printf("counts     %s\n", why);
 }

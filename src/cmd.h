@@ -21,6 +21,9 @@ int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 
+/* bytes as "12 bytes", "1.5 KiB", "3.2 GiB" into buf; returns buf. */
+const char *cmd_human(double bytes, char *buf, size_t len);
+
 /* dpt's command line, as typed (for trace headers). */
 extern const char *cmd_line;
 int cmd_track(int argc, char **argv);

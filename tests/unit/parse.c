@@ -37,6 +37,18 @@ int main(void)
 	TEST_CHECK(parse_duration_ns("1 s", &v) == -EINVAL, "dur-space", "accepted");
 	TEST_CHECK(parse_duration_ns("nan", &v) == -EINVAL, "dur-nan", "accepted");
 
+	TEST_CHECK(!parse_bandwidth("64M", &d) && d == 64 * 1048576.0, "bw-64M", "got %f", d);
+	TEST_CHECK(!parse_bandwidth("64", &d) && d == 64 * 1048576.0, "bw-plain-mib", "got %f", d);
+	TEST_CHECK(!parse_bandwidth("1GiB/s", &d) && d == 1073741824.0, "bw-gib-s", "got %f", d);
+	TEST_CHECK(!parse_bandwidth("10Gbit", &d) && d == 1.25e9, "bw-gbit", "got %f", d);
+	TEST_CHECK(!parse_bandwidth("100Mbps", &d) && d == 12.5e6, "bw-mbps", "got %f", d);
+	TEST_CHECK(!parse_bandwidth("0", &d) && d == 0, "bw-zero", "got %f", d);
+	TEST_CHECK(parse_bandwidth("-5M", &d) == -EINVAL, "bw-negative", "accepted");
+	TEST_CHECK(parse_bandwidth("5X", &d) == -EINVAL, "bw-unit", "accepted");
+	TEST_CHECK(parse_bandwidth("nan", &d) == -EINVAL, "bw-nan", "accepted");
+	TEST_CHECK(parse_bandwidth("9999999999G", &d) == -ERANGE, "bw-absurd", "accepted");
+	TEST_CHECK(parse_bandwidth("10mbit", &d) == -EINVAL, "bw-case", "accepted (mbit: megabit "
+		   "or millibit?)");
 	TEST_CHECK(!parse_rate_pages("16M", &d) && d == 4096, "rate-16M", "got %f", d);
 	TEST_CHECK(!parse_rate_pages("16", &d) && d == 4096, "rate-plain-mib", "got %f", d);
 	TEST_CHECK(!parse_rate_pages("16MiB/s", &d) && d == 4096, "rate-mib-s", "got %f", d);
