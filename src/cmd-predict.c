@@ -288,8 +288,13 @@ static void text_assumptions(const struct args *a, const struct predict_result *
 	char b1[32], b2[32];
 
 	printf("trace       %s, migration from %.3f s\n", a->path, a->o.start);
-	printf("QEMU 7.2    precopy, every capability off; max-bandwidth %s, downtime-limit %.0f ms\n",
-	       bw_str(a->o.bandwidth, b1, sizeof(b1)), a->o.downtime_limit * 1000);
+	if (a->sweep)
+		printf("QEMU 7.2    precopy, every capability off; max-bandwidth and downtime-limit "
+		       "as in the table\n");
+	else
+		printf("QEMU 7.2    precopy, every capability off; max-bandwidth %s, downtime-limit "
+		       "%.0f ms\n",
+		       bw_str(a->o.bandwidth, b1, sizeof(b1)), a->o.downtime_limit * 1000);
 	printf("link        %s\n",
 	       a->o.link ? bw_str(a->o.link, b2, sizeof(b2))
 			 : "not given: the stop-and-copy is taken at the bandwidth (--link)");

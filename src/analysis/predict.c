@@ -182,8 +182,9 @@ static int peek(struct feed *f)
 		double end = rec_end(f, &rec.s) + f->shift;
 		if (end <= f->start)
 			continue;
-		if (rec.s.regions_changed && f->fed > 0)
-			f->regions_changed = true;
+		if (rec.s.total != f->pages)
+			f->regions_changed = true; /* hotplug: pages past the first layout's are
+						      ignored, a shrunk one's stay as they were */
 		f->next_end = end - f->start;
 		f->next_count = rec.s.dirty;
 		f->list_n = 0;

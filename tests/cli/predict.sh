@@ -1,0 +1,116 @@
+#!/bin/bash
+# dpt predict from the command line:
+#  - a trace the micro-VM recorded (a sequential writer at 4 MiB/s over 16 MiB), migrated from
+#    5 s on (all 16 MiB written by then; at 0 s the VM fits in QEMU's first window), against
+#    the closed form: it converges iff the dirty rate (1024 pages/s x 4104 bytes) is below the
+#    bandwidth, so a sweep flips between 3.8 and 4.2 MiB/s, and --bandwidth below says where
+#    it would converge;
+#  - text and JSON agree, --sweep's table and JSON;
+#  - a counts-only trace (trace-gen --counts-only) is a constant-rate forecast and says so;
+#    a trace without non-zero records says every page is taken to hold data;
+#  - bad input: one line, non-zero exit (bandwidth 0 without --link, negative, absurd, a missing
+#    or truncated file, a start past the end).
+set -u
+. "$(dirname "$0")/lib.sh"
+trap 'rm -rf "$TMP"' EXIT
+cd "$TMP" || exit 1
+J="$HELPERS/json-get"
+
+# j FILE EXPR...: values from a JSON file (python3, one per line)
+j() {
+	local f=$1
+	shift
+	python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+for e in sys.argv[2:]:
+    v = eval(e, {"d": d, "len": len})
+    print(str(v).lower() if isinstance(v, bool) else v)' "$f" "$@"
+}
+
+# --- a recorded micro-VM trace against the closed form ---------------------------------------
+if have_kvm; then
+	"$DPT" vm --mem 64M --wss 16M --pattern seq --rate 4M --interval 100ms --duration 10s -q \
+		-o trace:vm.dpt 2>vm.err
+	check vm-recorded test -s vm.dpt
+	"$DPT" predict vm.dpt --start 5 --sweep --bandwidths 3.2M,3.6M,3.8M,4.2M,4.6M,6M --limits 300ms \
+		--json >sweep.json 2>sweep.err
+	check vm-sweep-runs test $? = 0
+	got=$(j sweep.json '" ".join("y" if r["converged"] else "n" for r in d["runs"])')
+	check vm-sweep-boundary test "$got" = "n n n y y y"
+	"$DPT" predict vm.dpt --start 5 --sweep --bandwidths 3.2M,3.6M,3.8M,4.2M,4.6M,6M --limits 300ms \
+		>sweep.txt
+	check vm-sweep-text grep -q '^converges from *4.2 MiB/s' sweep.txt
+
+	# below the boundary: not converging, where it would, from text and JSON alike
+	"$DPT" predict vm.dpt --start 5 --bandwidth 3M >below.txt 2>below.err
+	check vm-below-exit test $? = 0
+	check vm-below-says grep -q '^converges   no: clear after [0-9]* passes' below.txt
+	edge=$(sed -n 's/^would  *converge at a bandwidth of \([0-9.]*\) MiB\/s.*/\1/p' below.txt)
+	check vm-below-edge python3 -c "import sys; sys.exit(not 4.0 <= float('${edge:-0}') <= 4.2)"
+	"$DPT" predict vm.dpt --start 5 --bandwidth 3M --json >below.json
+	check vm-below-json test "$(j below.json 'd["status"]' 'd["converged"]' \
+		'4.0*2**20 <= d["converges_at_bandwidth"] <= 4.2*2**20' | tr '\n' ' ')" = \
+		"does not converge false true "
+
+	# above it: converges; text and JSON give the same numbers; passes listed with -v
+	"$DPT" predict vm.dpt --start 5 --bandwidth 8M --link 1G -v >above.txt
+	"$DPT" predict vm.dpt --start 5 --bandwidth 8M --link 1G --json >above.json
+	check vm-above-converges grep -q '^converges   yes' above.txt
+	total=$(sed -n 's/^total time  \([0-9.]*\) s/\1/p' above.txt)
+	check vm-above-same test "$total" = "$(j above.json '"%.3f" % d["total_time"]')"
+	check vm-above-syncs test "$(j above.json 'd["dirty_sync_count"] == len(d["passes"]) + 1')" = true
+	# the micro-VM's first 16 MiB hold data, the rest zeros: 12288 zero pages sent as such
+	check vm-above-zero test "$(j above.json 'd["zero_known"]' 'd["duplicate"] >= 12000' \
+		'd["normal"] >= 4096' | tr '\n' ' ')" = "true true true "
+else
+	skip predict-vm "no usable /dev/kvm for the micro-VM"
+fi
+
+# --- counts only; no non-zero records -------------------------------------------------------
+"$HELPERS/trace-gen" --pages 16384 --intervals 50 --interval-ms 100 --pattern seq --dirty 100 \
+	--counts-only counts.dpt >/dev/null
+"$DPT" predict counts.dpt --bandwidth 16M >counts.txt 2>&1
+check counts-only-runs test $? = 0
+check counts-only-says grep -q 'counts, no sets (qmp tracker): a constant-rate forecast' counts.txt
+check counts-only-converges grep -q '^converges   yes' counts.txt
+"$DPT" predict counts.dpt --bandwidth 16M --json >counts.json
+check counts-only-json test "$(j counts.json 'd["counts_only"]')" = true
+
+"$HELPERS/trace-gen" --pages 16384 --intervals 50 --interval-ms 100 --pattern seq --dirty 100 \
+	sets.dpt >/dev/null
+"$DPT" predict sets.dpt --bandwidth 16M >nz.txt
+check no-nonzero-says grep -q 'no non-zero record: every page taken to hold data' nz.txt
+"$HELPERS/trace-gen" --pages 16384 --intervals 50 --interval-ms 100 --pattern seq --dirty 100 \
+	--nonzero withnz.dpt >/dev/null
+"$DPT" predict withnz.dpt --bandwidth 16M --json >nz.json
+check nonzero-used test "$(j nz.json 'd["zero_known"]' 'd["initial_zero"]' | tr '\n' ' ')" = \
+	"true 12288 "
+
+# --- bad input: one line, non-zero exit -------------------------------------------------------
+# bad NAME WANT-EXIT ARGS...
+bad() {
+	local name=$1 want=$2
+	shift 2
+	"$DPT" predict "$@" >out 2>err
+	local rc=$?
+	if [ $rc != "$want" ] || [ "$(wc -l <err)" != 1 ] || ! grep -q '^dpt' err; then
+		fail "bad-$name" "exit $rc (want $want): $(head -c 300 err)"
+	else
+		ok "bad-$name"
+	fi
+}
+bad bw-zero 2 sets.dpt --bandwidth 0
+bad bw-negative 2 sets.dpt --bandwidth -5M
+bad bw-absurd 2 sets.dpt --bandwidth 99999999999G
+bad bw-garbage 2 sets.dpt --bandwidth fast
+bad bw-missing 2 sets.dpt
+bad limit-garbage 2 sets.dpt --bandwidth 16M --downtime-limit soon
+bad two-files 2 sets.dpt sets.dpt --bandwidth 16M
+bad no-file 1 nosuch.dpt --bandwidth 16M
+bad start-past-end 1 sets.dpt --bandwidth 16M --start 1h
+head -c 100 sets.dpt >torn.dpt
+bad truncated 1 torn.dpt --bandwidth 16M
+printf 'not a trace at all, just text\n' >text.dpt
+bad not-a-trace 1 text.dpt --bandwidth 16M
+"$DPT" predict sets.dpt --bandwidth 0 --link 1G >unl.txt 2>&1
+check bw-unlimited-with-link grep -q '^converges   yes' unl.txt
