@@ -33,14 +33,20 @@
  * upper bound), and every page holds data.
  *
  * Divergence: QEMU never gives up, so the replay decides. After each pass it compares the
- * pages left after the sync with the fewest seen after an earlier sync; two passes in a row
- * that bring no new minimum (everything sent was dirtied again) make it clear that the
- * migration does not converge. A migration still undecided after max_time is TIMEOUT.
+ * pages left after the sync with the fewest seen after an earlier sync: two passes in a row
+ * that bring no new minimum, over 10 s at least (everything sent was dirtied again), make it
+ * clear that the migration does not converge. So do two passes in a row whose pace (the
+ * pages they left over the pages they started with, q) could not bring it to an end by
+ * max_time even if every later pass shrank by q. A migration still undecided after max_time
+ * is TIMEOUT.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "analysis/predict.h"
 #include "dpt/bitmap.h"
@@ -56,6 +62,7 @@
 #define ITER_TRANSFERRED 8u	     /* of them, the EOS counts in ram.transferred */
 #define NO_IMPROVE	 2	     /* passes without a new minimum ... */
 #define NO_IMPROVE_S	 10.0	     /* ... over this long: does not converge */
+#define BITMAP_SIMS	 4	     /* up to this many sims: a pending bitmap each, not lw[] */
 
 struct block {
 	uint64_t first, pages; /* in the trace's numbering */
@@ -79,9 +86,15 @@ struct feed {
 	/* the peeked next interval: its end (migration time) and its set */
 	bool have_next;
 	double next_end;
-	uint64_t next_count;
+	uint64_t next_count, next_bits;
 	uint32_t *list;
 	size_t list_n, list_room;
+	/* bitmap mode (a few sims): the peeked interval's set as the reader's bitmap, ORed into
+	 * each sim's pending bitmap when fed; else lw[] (one store a page, whatever the sims) */
+	bool bitmaps;
+	const uint64_t *next_bm;
+	struct sim *sims;
+	size_t nr_sims;
 	struct block *blocks;
 	unsigned nr_blocks;
 };
@@ -91,6 +104,7 @@ struct sim {
 	struct predict_result *res;
 	bool active;
 	uint64_t *dirty, nd;
+	uint64_t *pending; /* bitmap mode: pages written since the last sync */
 	uint32_t synced;   /* feed->fed at the last sync */
 	uint64_t cum_sync; /* counts-only: feed->cum at the last sync */
 	unsigned blk;	   /* cursor: block (in send order) and page offset in it */
@@ -102,6 +116,7 @@ struct sim {
 	uint64_t min_after; /* fewest pages left after a pending sync, and when */
 	double min_t;
 	unsigned no_improve;
+	unsigned slow; /* passes in a row too slow to finish by max_time at their pace */
 	size_t passes_room;
 };
 
@@ -188,10 +203,12 @@ static int peek(struct feed *f)
 		f->next_end = end - f->start;
 		f->next_count = rec.s.dirty;
 		f->list_n = 0;
+		f->next_bm = NULL;
 		if (!f->counts_only && rec.has_set) {
-			err = take_list(f);
+			err = f->bitmaps ? trace_reader_bitmap(f->r, 0, &f->next_bm) : take_list(f);
 			if (err)
 				return err;
+			f->next_bits = rec.s.total < f->pages ? rec.s.total : f->pages;
 		}
 		f->have_next = true;
 		return 0;
@@ -204,6 +221,19 @@ static int feed_next(struct feed *f)
 	uint32_t k = ++f->fed;
 
 	f->cum += f->next_count;
+	if (f->next_bm) {
+		size_t words = bitmap_words(f->next_bits);
+		uint64_t tail = f->next_bits % 64 ? (1ULL << (f->next_bits % 64)) - 1 : ~0ULL;
+		for (size_t w = 0; w < words; w++)
+			f->zero[w] &= ~(f->next_bm[w] & (w + 1 == words ? tail : ~0ULL));
+		for (size_t i = 0; i < f->nr_sims; i++) {
+			uint64_t *pend = f->sims[i].pending;
+			if (!f->sims[i].active)
+				continue;
+			for (size_t w = 0; w < words; w++)
+				pend[w] |= f->next_bm[w] & (w + 1 == words ? tail : ~0ULL);
+		}
+	}
 	for (size_t i = 0; i < f->list_n; i++) {
 		uint32_t p = f->list[i];
 		if (p < f->pages) {
@@ -235,6 +265,24 @@ static int sim_pass_close(struct sim *m, double t)
 	return 0;
 }
 
+/* Bit i set when lw[i] > s, for 64 entries (lw values stay below 2^31: interval numbers). */
+static inline uint64_t newer64(const uint32_t *lw, uint32_t s)
+{
+	uint64_t mask = 0;
+#ifdef __SSE2__
+	__m128i v = _mm_set1_epi32((int)s);
+	for (unsigned i = 0; i < 64; i += 4) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(lw + i));
+		int m4 = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(x, v)));
+		mask |= (uint64_t)m4 << i;
+	}
+#else
+	for (unsigned i = 0; i < 64; i++)
+		mask |= (uint64_t)(lw[i] > s) << i;
+#endif
+	return mask;
+}
+
 /* migration_bitmap_sync: OR in what the feed saw since the last sync. */
 static uint64_t sim_sync(struct sim *m, const struct feed *f)
 {
@@ -250,11 +298,24 @@ static uint64_t sim_sync(struct sim *m, const struct feed *f)
 	}
 	if (f->fed == m->synced)
 		return 0;
+	if (f->bitmaps) {
+		for (size_t w = 0; w < bitmap_words(f->pages); w++) {
+			uint64_t fresh = m->pending[w] & ~m->dirty[w];
+			m->dirty[w] |= m->pending[w];
+			m->pending[w] = 0;
+			if (fresh)
+				added += (uint64_t)__builtin_popcountll(fresh);
+		}
+		m->synced = f->fed;
+		m->nd += added;
+		return added;
+	}
 	uint32_t s = m->synced;
 	const uint32_t *lw = f->lw;
 	for (uint64_t w = 0; w * 64 < f->pages; w++) {
-		uint64_t base = w * 64, n = f->pages - base < 64 ? f->pages - base : 64, mask = 0;
-		for (uint64_t i = 0; i < n; i++)
+		uint64_t base = w * 64, n = f->pages - base < 64 ? f->pages - base : 64;
+		uint64_t mask = n == 64 ? newer64(lw + base, s) : 0;
+		for (uint64_t i = 0; n < 64 && i < n; i++)
 			mask |= (uint64_t)(lw[base + i] > s) << i;
 		mask &= ~m->dirty[w];
 		if (mask) {
@@ -333,6 +394,66 @@ static void sim_send_page(struct sim *m, const struct feed *f, double link, bool
 	m->cur.sent++;
 }
 
+/* Send dirty pages from the cursor, as ram_save_iterate's loop does (limited: while the
+ * window's budget is not spent, and, paced by a link, for at most MAX_WAIT), or all of them
+ * (the stop-and-copy). A 64-page word of the bitmap whose pages all fit in the budget goes at
+ * once (their order inside the word changes nothing: they leave together); the word that
+ * crosses the budget goes page by page. */
+static void sim_send_pages(struct sim *m, const struct feed *f, double link, bool limited,
+			   bool stopped)
+{
+	struct predict_result *res = m->res;
+	double it0 = m->t;
+
+	if (f->counts_only) {
+		while (m->nd && (!limited || m->limit == 0 || m->used <= m->limit) &&
+		       !(limited && link > 0 && m->t - it0 > MAX_WAIT))
+			sim_send_page(m, f, link, stopped);
+		return;
+	}
+	while (m->nd > 0) {
+		if (limited && ((m->limit > 0 && m->used > m->limit) ||
+				(link > 0 && m->t - it0 > MAX_WAIT)))
+			return;
+		const struct block *b = &f->blocks[m->blk];
+		uint64_t end = b->first + b->pages;
+		uint64_t p = m->off < b->pages ? bitmap_next_set(m->dirty, end, b->first + m->off)
+					       : end;
+		if (p >= end) {
+			m->blk = (m->blk + 1) % f->nr_blocks;
+			m->off = 0;
+			continue;
+		}
+		uint64_t w = p / 64, last = (w + 1) * 64 < end ? (w + 1) * 64 : end;
+		uint64_t mask = ~0ULL << (p % 64);
+		if (last % 64)
+			mask &= (1ULL << (last % 64)) - 1;
+		uint64_t bits = m->dirty[w] & mask, zb = bits & f->zero[w], nz = bits & ~zb;
+		unsigned nzero = (unsigned)__builtin_popcountll(zb);
+		unsigned nnorm = (unsigned)__builtin_popcountll(nz);
+		double cost = (double)nnorm * PAGE_COST + (double)nzero * ZERO_COST;
+		if ((int)m->blk != m->last_blk)
+			cost += b->name_cost;
+		if (limited && m->limit > 0 && m->used + cost > m->limit) {
+			sim_send_page(m, f, link, stopped); /* the word that crosses the budget */
+			continue;
+		}
+		m->last_blk = (int)m->blk;
+		m->dirty[w] &= ~bits;
+		m->nd -= nnorm + nzero;
+		m->off = last - b->first;
+		sim_send(m, cost, link);
+		res->transferred += (uint64_t)cost;
+		if (stopped)
+			res->downtime_bytes += (uint64_t)cost;
+		res->zero_pages += nzero;
+		res->normal_pages += nnorm;
+		res->normal_bytes += (uint64_t)nnorm * PAGE;
+		m->cur.zero += nzero;
+		m->cur.sent += nnorm + nzero;
+	}
+}
+
 /* migration_update_counters: a window closes, the threshold follows its bandwidth. */
 static void sim_window(struct sim *m)
 {
@@ -371,8 +492,7 @@ static int sim_complete(struct sim *m, const struct feed *f)
 		return err;
 	m->cur.pending = m->nd;
 	sim_send(m, 5, link);
-	while (m->nd > 0)
-		sim_send_page(m, f, link, true);
+	sim_send_pages(m, f, link, false, true);
 	sim_send(m, 8 + 5, link);
 	res->transferred += 8;
 	res->downtime_bytes += 8;
@@ -392,12 +512,23 @@ static int sim_pass(struct sim *m, const struct feed *f, uint64_t added)
 		return err;
 	m->cur.pending = m->nd;
 	m->cur.added = added;
+	/* the pace of the pass just closed: what it left over what it started with, q; passes
+	 * shrinking by q each would need about its length x q / (1 - q) more */
+	const struct predict_pass *p = &m->res->passes[m->res->nr_passes - 1];
+	if (m->res->nr_passes >= 2 && p->pending > 0 && m->nd * (double)PAGE >= m->thr) {
+		double q = (double)m->nd / (double)p->pending, len = p->end - p->start;
+		m->slow = q >= 1 || m->t + len * q / (1 - q) > m->o.max_time ? m->slow + 1 : 0;
+	}
 	if (m->res->nr_passes == 1 || m->nd < m->min_after) {
 		m->min_after = m->nd;
 		m->min_t = m->t;
 		m->no_improve = 0;
-	} else if (++m->no_improve >= NO_IMPROVE && m->t - m->min_t >= NO_IMPROVE_S &&
-		   m->nd * (double)PAGE >= m->thr) {
+	} else {
+		m->no_improve++;
+	}
+	if (m->nd * (double)PAGE >= m->thr &&
+	    ((m->no_improve >= NO_IMPROVE && m->t - m->min_t >= NO_IMPROVE_S) ||
+	     m->slow >= NO_IMPROVE)) {
 		m->res->clear_after = m->res->nr_passes;
 		sim_finish(m, f, PREDICT_DIVERGES);
 	}
@@ -433,15 +564,8 @@ static int sim_run(struct sim *m, const struct feed *f)
 			if (!(pending > 0 && pending >= m->thr))
 				return sim_complete(m, f);
 			/* ram_save_iterate */
-			double it0 = m->t;
 			sim_send(m, 5, m->link_iter);
-			for (uint64_t n = 0; m->limit == 0 || m->used <= m->limit; n++) {
-				if (n % 64 == 0 && n > 0 && m->t - it0 > MAX_WAIT)
-					break;
-				if (m->nd == 0)
-					break;
-				sim_send_page(m, f, m->link_iter, false);
-			}
+			sim_send_pages(m, f, m->link_iter, true, false);
 			sim_send(m, 8 + 5, m->link_iter);
 			res->transferred += ITER_TRANSFERRED;
 		}
@@ -474,6 +598,8 @@ static int sim_init(struct sim *m, const struct feed *f, const struct predict_op
 			return dpt_fail(-ENOMEM, "out of memory for a dirty bitmap of %llu pages",
 					(unsigned long long)f->pages);
 		bitmap_fill(m->dirty, f->pages); /* ram_list_init_bitmaps: all dirty */
+		if (f->bitmaps && !(m->pending = calloc(bitmap_words(f->pages), 8)))
+			return dpt_fail(-ENOMEM, "out of memory for a dirty bitmap");
 	}
 	m->nd = f->pages;
 	m->limit = o->bandwidth > 0 ? floor(o->bandwidth / 10) : 0;
@@ -579,9 +705,9 @@ static int feed_alloc(struct feed *f, uint64_t pages, const char *path)
 	f->pages = pages;
 	if (f->counts_only)
 		return 0;
-	f->lw = calloc(f->pages, sizeof(*f->lw));
+	f->lw = f->bitmaps ? NULL : calloc(f->pages, sizeof(*f->lw));
 	f->zero = calloc(bitmap_words(f->pages), sizeof(uint64_t));
-	if (!f->lw || !f->zero)
+	if ((!f->bitmaps && !f->lw) || !f->zero)
 		return dpt_fail(-ENOMEM, "out of memory for %llu pages",
 				(unsigned long long)f->pages);
 	return 0;
@@ -592,7 +718,7 @@ static int feed_alloc(struct feed *f, uint64_t pages, const char *path)
  * non-zero record when there is none before it); sets are decoded only between the non-zero
  * record taken and the start. */
 static int feed_open(struct feed *f, const char *path, const struct predict_opts *o,
-		     struct predict_result *proto)
+		     bool bitmaps, struct predict_result *proto)
 {
 	struct trace_record rec;
 	const struct trace_info *ti;
@@ -601,6 +727,7 @@ static int feed_open(struct feed *f, const char *path, const struct predict_opts
 	int err;
 
 	memset(f, 0, sizeof(*f));
+	f->bitmaps = bitmaps;
 	if (!(o->start >= 0) || !isfinite(o->start) || o->start > 1e9)
 		return dpt_fail(-EINVAL, "the migration's start must be a time >= 0");
 	err = trace_reader_open(&f->r, path);
@@ -655,6 +782,11 @@ static int feed_open(struct feed *f, const char *path, const struct predict_opts
 		}
 		if (past_start && (have_zero || !want_zero))
 			break;
+		/* no non-zero record by the start: the first after it, if one comes soon (a
+		 * scan every zero_scan_ns, else at the end: not worth reading the whole trace) */
+		if (past_start && rec.type == TRACE_REC_INTERVAL &&
+		    rec_start(f, &rec.s) > o->start + fmax(60, 3e-9 * (double)ti->h.zero_scan_ns))
+			break;
 	}
 	if (err < 0)
 		return err;
@@ -691,7 +823,7 @@ int predict_sweep(const char *path, const struct predict_opts *o, size_t n,
 	if (!n)
 		return 0;
 	memset(res, 0, n * sizeof(*res));
-	err = feed_open(&f, path, &o[0], &proto);
+	err = feed_open(&f, path, &o[0], n <= BITMAP_SIMS, &proto);
 	if (err)
 		goto out;
 	sims = calloc(n, sizeof(*sims));
@@ -699,6 +831,8 @@ int predict_sweep(const char *path, const struct predict_opts *o, size_t n,
 		err = dpt_fail(-ENOMEM, "out of memory");
 		goto out;
 	}
+	f.sims = sims;
+	f.nr_sims = n;
 	for (size_t i = 0; i < n; i++) {
 		if (o[i].start != o[0].start || o[i].all_nonzero != o[0].all_nonzero ||
 		    o[i].no_loop != o[0].no_loop) {
@@ -728,8 +862,10 @@ int predict_sweep(const char *path, const struct predict_opts *o, size_t n,
 	for (size_t i = 0; i < n; i++)
 		res[i].regions_changed = f.regions_changed;
 out:
-	for (size_t i = 0; sims && i < n; i++)
+	for (size_t i = 0; sims && i < n; i++) {
 		free(sims[i].dirty);
+		free(sims[i].pending);
+	}
 	free(sims);
 	feed_free(&f);
 	if (err)

@@ -301,6 +301,18 @@ static void t_seq(void)
 		   "seq: pages dirtied again are resent; a diverging one is clear within a few passes",
 		   "normal %llu, clear after %u", (unsigned long long)x->normal_pages,
 		   r[NB - 1].clear_after);
+	/* one run alone (a pending bitmap) and the same in a sweep (lw[]) agree exactly */
+	unsigned same = 0;
+	for (unsigned i = 0; i < NB && !err; i++) {
+		struct predict_result one;
+		if (predict_run(path, &o[i], &one))
+			break;
+		same += one.status == r[i].status && one.total_time == r[i].total_time &&
+			one.transferred == r[i].transferred && one.dirty_syncs == r[i].dirty_syncs &&
+			one.zero_pages == r[i].zero_pages && one.nr_passes == r[i].nr_passes;
+		predict_result_fini(&one);
+	}
+	TEST_CHECK(same == NB, "seq: a run alone and in a sweep agree", "%u of %u", same, NB);
 	for (unsigned i = 0; i < NB; i++)
 		predict_result_fini(&r[i]);
 
