@@ -517,7 +517,8 @@ static int sim_pass(struct sim *m, const struct feed *f, uint64_t added)
 	const struct predict_pass *p = &m->res->passes[m->res->nr_passes - 1];
 	if (m->res->nr_passes >= 2 && p->pending > 0 && m->nd * (double)PAGE >= m->thr) {
 		double q = (double)m->nd / (double)p->pending, len = p->end - p->start;
-		m->slow = q >= 1 || m->t + len * q / (1 - q) > m->o.max_time ? m->slow + 1 : 0;
+		if (q < 1) /* q >= 1 is the other rule's: no new minimum */
+			m->slow = m->t + len * q / (1 - q) > m->o.max_time ? m->slow + 1 : 0;
 	}
 	if (m->res->nr_passes == 1 || m->nd < m->min_after) {
 		m->min_after = m->nd;
