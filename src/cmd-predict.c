@@ -233,42 +233,59 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 /* ---- where it would converge ------------------------------------------------------------ */
 
-/* The smallest value of the field (bandwidth or downtime limit) from o's upwards, within a
- * factor of 1.03, at which the replay converges; 0 if none up to o's x max_factor. */
-static int find_edge(const char *path, const struct predict_opts *o, bool bw, double max_factor,
-		     double *edge)
+/* Where a migration that does not converge would: the smallest bandwidth from o's up to 256x,
+ * and the smallest downtime limit from o's up to 1000x, at which the replay converges (0:
+ * none). Two rounds, each one sweep holding both searches (one read of the trace): 16 steps
+ * of the range's 16th root, then 16 steps between the two that bracket the edge: within
+ * (256^(1/16) - 1) / 17 = 2 % for the bandwidth, 3 % for the limit. */
+static int find_edges(const char *path, const struct predict_opts *o, double *bw_edge,
+		      double *limit_edge)
 {
-	enum { N = 16 }; /* two rounds: 16 steps of max_factor^(1/16), then 16 between the two
-			    that bracket it: within (max_factor^(1/16) - 1) / 17, 2 % for 256x */
-	struct predict_opts v[N];
-	struct predict_result r[N];
-	double base = bw ? o->bandwidth : o->downtime_limit, lo = base, hi = 0;
-	double step = pow(max_factor, 1.0 / N);
+	enum { N = 16 };
+	const double factor[2] = {256, 1000};
+	double lo[2] = {o->bandwidth, o->downtime_limit > 0 ? o->downtime_limit : 0.001};
+	double hi[2] = {0, 0};
+	bool done[2] = {o->bandwidth == 0, false}; /* unlimited: no bandwidth to search */
+	struct predict_opts v[2 * N];
+	struct predict_result r[2 * N];
+	double x[2][N];
 
-	*edge = 0;
 	for (int round = 0; round < 2; round++) {
-		double x[N];
-		for (int i = 0; i < N; i++) {
-			x[i] = hi ? lo + (hi - lo) * (i + 1) / (N + 1) : lo * pow(step, i + 1);
-			v[i] = *o;
-			*(bw ? &v[i].bandwidth : &v[i].downtime_limit) = x[i];
-		}
-		int err = predict_sweep(path, v, N, r);
+		size_t n = 0;
+		for (int k = 0; k < 2; k++)
+			for (int i = 0; i < N && !done[k]; i++) {
+				double step = pow(factor[k], 1.0 / N);
+				x[k][i] = hi[k] ? lo[k] + (hi[k] - lo[k]) * (i + 1) / (N + 1)
+						: lo[k] * pow(step, i + 1);
+				v[n] = *o;
+				*(k ? &v[n].downtime_limit : &v[n].bandwidth) = x[k][i];
+				n++;
+			}
+		if (!n)
+			break;
+		int err = predict_sweep(path, v, n, r);
 		if (err)
 			return err;
-		int first = -1;
-		for (int i = 0; i < N; i++) {
-			if (first < 0 && r[i].status == PREDICT_CONVERGED)
-				first = i;
-			predict_result_fini(&r[i]);
+		size_t at = 0;
+		for (int k = 0; k < 2; k++) {
+			if (done[k])
+				continue;
+			int first = -1;
+			for (int i = 0; i < N; i++, at++) {
+				if (first < 0 && r[at].status == PREDICT_CONVERGED)
+					first = i;
+				predict_result_fini(&r[at]);
+			}
+			if (first < 0) {
+				done[k] = true; /* none converges: the edge stays where it was */
+				continue;
+			}
+			lo[k] = first ? x[k][first - 1] : lo[k];
+			hi[k] = x[k][first];
 		}
-		if (first < 0)
-			return hi ? (*edge = hi, 0) : 0;
-		hi = x[first];
-		lo = first ? x[first - 1] : lo;
-		*edge = hi;
-
 	}
+	*bw_edge = hi[0];
+	*limit_edge = hi[1];
 	return 0;
 }
 
@@ -424,12 +441,7 @@ static int one(const struct args *a)
 	if (err)
 		return cmd_error("cannot replay the trace");
 	if (r.status == PREDICT_DIVERGES) {
-		struct predict_opts o = a->o;
-		if (o.bandwidth > 0 && (err = find_edge(a->path, &o, true, 256, &bw_edge)))
-			goto fail;
-		if (o.downtime_limit <= 0)
-			o.downtime_limit = 0.001;
-		if ((err = find_edge(a->path, &o, false, 1000, &limit_edge)))
+		if ((err = find_edges(a->path, &a->o, &bw_edge, &limit_edge)))
 			goto fail;
 	}
 	if (a->json) {
@@ -455,7 +467,7 @@ static int one(const struct args *a)
 				       bw_str(a->o.bandwidth * 256, b1, sizeof(b1)));
 			if (limit_edge)
 				printf("would       converge at this bandwidth with a downtime limit of "
-				       "%.3f s (within 2 %%)\n",
+				       "%.3f s (within 3 %%)\n",
 				       limit_edge);
 			else
 				printf("would       not converge at this bandwidth with any downtime "
