@@ -21,7 +21,17 @@
 #include "dpt/parse.h"
 #include "plot/plot.h"
 
-enum { OPT_FROM = OPT_RUN_LAST, OPT_TO, OPT_HEIGHT, OPT_UTF8, OPT_SIZE, OPT_KEEP };
+enum {
+	OPT_FROM = OPT_RUN_LAST,
+	OPT_TO,
+	OPT_HEIGHT,
+	OPT_UTF8,
+	OPT_SIZE,
+	OPT_KEEP,
+	OPT_START,
+	OPT_BWS,
+	OPT_LIMITS,
+};
 
 static const struct option plot_longopts[] = {
 	{"kind", required_argument, 0, 'k'},	{"output", required_argument, 0, 'o'},
@@ -29,17 +39,24 @@ static const struct option plot_longopts[] = {
 	{"width", required_argument, 0, 'w'},	{"height", required_argument, 0, OPT_HEIGHT},
 	{"utf8", no_argument, 0, OPT_UTF8},	{"size", required_argument, 0, OPT_SIZE},
 	{"keep-data", required_argument, 0, OPT_KEEP}, {"help", no_argument, 0, 'h'},
+	{"start", required_argument, 0, OPT_START}, {"bandwidths", required_argument, 0, OPT_BWS},
+	{"limits", required_argument, 0, OPT_LIMITS},
 	{0},
 };
 
 static const char plot_usage[] =
 	"usage: dpt plot TRACE.dpt [--kind rate|wss|heatmap|all] [-o OUT.svg|OUT.png|OUT.pdf]\n"
 	"                [--from T] [--to T] [--width N] [--height N] [--utf8]\n"
-	"                [--size WxH] [--keep-data DIR]\n\n"
+	"                [--size WxH] [--keep-data DIR]\n"
+	"       dpt plot TRACE.dpt --kind predict [--start T] [--bandwidths LIST] [--limits LIST]\n"
+	"                [-o OUT.svg|OUT.png|OUT.pdf]\n\n"
 	"Draw a trace: its dirty rate over time, its working-set curve N(t), a page x time heat\n"
 	"map. In the terminal by default (plain ASCII); into a file through gnuplot with -o.\n\n"
 	"  -k, --kind K         rate | wss | heatmap | all (default all: every kind the trace\n"
-	"                       allows; a trace of counts only has a rate, no pages)\n"
+	"                       allows; a trace of counts only has a rate, no pages) | predict\n"
+	"                       (dpt predict --sweep's forecast: migration time by bandwidth,\n"
+	"                       a line per downtime limit; with --start, --bandwidths, --limits\n"
+	"                       as dpt predict takes them)\n"
 	"  -o, --output FILE    draw into FILE with gnuplot, by its extension: .svg, .png, .pdf;\n"
 	"                       with --kind all, a file per kind: OUT-rate.svg, OUT-wss.svg,\n"
 	"                       OUT-heatmap.svg (OUT: FILE without its extension)\n"
@@ -58,6 +75,9 @@ static const char plot_usage[] =
 struct plot_cmd {
 	const char *trace, *output, *keep, *to;
 	const char *terminal;
+	bool predict; /* --kind predict */
+	double start, bws[CMD_PREDICT_MAX_LIST], limits[CMD_PREDICT_MAX_LIST];
+	unsigned nr_bws, nr_limits;
 	struct plot_opts po;
 	struct plot_term term;
 	unsigned width, height; /* image */
@@ -71,6 +91,10 @@ static int plot_parse_kind(const char *arg, unsigned *kinds)
 	if (!strcmp(arg, "all")) {
 		*kinds = PLOT_ALL;
 		return 0;
+	}
+	if (!strcmp(arg, "predict")) {
+		*kinds = PLOT_RATE; /* one output file */
+		return 1;
 	}
 	for (unsigned i = 0; i < 3; i++)
 		if (!strcmp(arg, plot_kind_names[i])) {
@@ -108,9 +132,10 @@ static int plot_option(struct plot_cmd *pc, int opt, const char *arg)
 
 	switch (opt) {
 	case 'k':
-		if (plot_parse_kind(arg, &pc->po.kinds))
-			return cmd_usage_error("plot", "--kind: '%s' is not rate, wss, heatmap or all",
-					       arg);
+		if ((v = (uint64_t)plot_parse_kind(arg, &pc->po.kinds)) > 1)
+			return cmd_usage_error("plot", "--kind: '%s' is not rate, wss, heatmap, all "
+						       "or predict", arg);
+		pc->predict = v == 1;
 		pc->po.what_it_can = pc->po.kinds == PLOT_ALL;
 		return 0;
 	case 'o':
@@ -146,6 +171,21 @@ static int plot_option(struct plot_cmd *pc, int opt, const char *arg)
 		return 0;
 	case OPT_KEEP:
 		pc->keep = arg;
+		return 0;
+	case OPT_START:
+	case OPT_BWS:
+	case OPT_LIMITS:
+		if (cmd_predict_arg(opt == OPT_START ? "--start" : opt == OPT_BWS ? "--bandwidths"
+										  : "--limits",
+				    arg, opt == OPT_START ? &pc->start : opt == OPT_BWS ? pc->bws
+											 : pc->limits,
+				    opt == OPT_START ? NULL : opt == OPT_BWS ? &pc->nr_bws
+									     : &pc->nr_limits,
+				    opt == OPT_BWS)) {
+			int e = cmd_usage_error("plot", "%s", dpt_last_error());
+			dpt_clear_error();
+			return e;
+		}
 		return 0;
 	}
 	return cmd_usage_error("plot", "unknown option '%s' or missing its value", arg);
@@ -193,6 +233,9 @@ static int plot_parse(int argc, char **argv, struct plot_cmd *pc)
 		pc->po.to_ns += pc->po.from_ns;
 	if (pc->to && pc->po.to_ns <= pc->po.from_ns)
 		return cmd_usage_error("plot", "--to must be after --from");
+	if (!pc->predict && (pc->start > 0 || pc->nr_bws || pc->nr_limits))
+		return cmd_usage_error("plot", "--start, --bandwidths and --limits go with --kind "
+					       "predict");
 	return 0;
 }
 
@@ -295,6 +338,67 @@ static void plot_terminal(struct plot_cmd *pc, const struct plot_data *d)
 	}
 }
 
+/* --kind predict: the sweep, drawn. */
+static int plot_predict(struct plot_cmd *pc)
+{
+	size_t n;
+	struct predict_opts *o = NULL;
+	struct predict_result *r = NULL;
+	struct trace_reader *tr;
+	char desc[300] = "";
+	int err;
+
+	cmd_predict_defaults(pc->bws, &pc->nr_bws, pc->limits, &pc->nr_limits);
+	n = (size_t)pc->nr_bws * pc->nr_limits;
+	if (pc->output && (err = plot_reserve_output(pc->output, &pc->tmp[0])))
+		return err;
+	if (!trace_reader_open(&tr, pc->trace)) { /* the target, for the title */
+		snprintf(desc, sizeof(desc), "%s", trace_reader_info(tr)->h.target);
+		trace_reader_close(tr);
+	}
+	o = calloc(n, sizeof(*o));
+	r = calloc(n, sizeof(*r));
+	if (!o || !r) {
+		err = dpt_fail(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t k = 0; k < n; k++) {
+		o[k] = predict_defaults();
+		o[k].start = pc->start;
+		o[k].bandwidth = pc->bws[k / pc->nr_limits];
+		o[k].downtime_limit = pc->limits[k % pc->nr_limits];
+	}
+	if ((err = predict_sweep(pc->trace, o, n, r)))
+		goto out;
+	struct plot_sweep sw = {.path = pc->trace, .desc = desc, .start = pc->start,
+				.bws = pc->bws, .limits = pc->limits, .nr_bws = pc->nr_bws,
+				.nr_limits = pc->nr_limits, .res = r};
+	if (!pc->output) {
+		plot_predict_term(&sw, &pc->term);
+	} else {
+		struct gnuplot_job g;
+		struct stat st;
+		err = gnuplot_job_init(&g, pc->keep, pc->terminal, pc->width, pc->height);
+		if (!err)
+			err = plot_predict_gnuplot(&sw, &g, pc->tmp[0]);
+		if (!err)
+			err = gnuplot_job_run(&g);
+		if (!err && (stat(pc->tmp[0], &st) || st.st_size == 0))
+			err = dpt_fail(-EIO, "gnuplot wrote nothing into %s", pc->output);
+		if (!err && rename(pc->tmp[0], pc->output))
+			err = dpt_fail(-errno, "%s: %s", pc->output, strerror(errno));
+		if (!err)
+			printf("%s: the migration forecast\n", pc->output);
+		gnuplot_job_fini(&g);
+	}
+out:
+	for (size_t k = 0; r && k < n; k++)
+		predict_result_fini(&r[k]);
+	free(o);
+	free(r);
+	return err;
+}
+
 int cmd_plot(int argc, char **argv)
 {
 	struct plot_cmd pc = {0};
@@ -303,6 +407,10 @@ int cmd_plot(int argc, char **argv)
 
 	if (err)
 		return err == 1 ? 0 : err;
+	if (pc.predict) {
+		err = plot_predict(&pc);
+		goto out;
+	}
 	pc.po.heat_rows = pc.output ? PLOT_HEAT_ROWS : pc.term.height;
 	pc.po.heat_cols = pc.output ? PLOT_HEAT_COLS : plot_term_cols(&pc.term);
 	if (pc.output && (err = plot_reserve_all(&pc)))

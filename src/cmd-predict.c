@@ -83,7 +83,7 @@ static const struct option longopts[] = {
 	{0, 0, 0, 0},
 };
 
-#define MAX_LIST 64
+#define MAX_LIST CMD_PREDICT_MAX_LIST
 
 struct args {
 	struct predict_opts o;
@@ -136,6 +136,26 @@ static int list_arg(const char *name, const char *s, double *v, unsigned *n, boo
 	if (!*n)
 		return dpt_fail(-EINVAL, "%s: empty list", name);
 	return 0;
+}
+
+int cmd_predict_arg(const char *name, const char *s, double *v, unsigned *n, bool bw)
+{
+	return n ? list_arg(name, s, v, n, bw) : dur_arg(name, s, v);
+}
+
+void cmd_predict_defaults(double *bws, unsigned *nr_bws, double *limits, unsigned *nr_limits)
+{
+	const double d[] = {0.1, 0.3, 1, 3};
+
+	if (!*nr_bws) {
+		for (unsigned i = 0; i < 20; i++)
+			bws[i] = 16.0 * 1048576 * pow(2, i / 2.0);
+		*nr_bws = 20;
+	}
+	if (!*nr_limits) {
+		memcpy(limits, d, sizeof(d));
+		*nr_limits = 4;
+	}
 }
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -218,16 +238,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 	if (!a->sweep && a->o.bandwidth == 0 && a->o.link == 0)
 		return dpt_fail(-EINVAL, "--bandwidth 0 (unlimited) needs --link, the network's "
 					 "speed");
-	if (a->sweep && !a->nr_bws) {
-		for (unsigned i = 0; i < 20; i++)
-			a->bws[i] = 16.0 * 1048576 * pow(2, i / 2.0);
-		a->nr_bws = 20;
-	}
-	if (a->sweep && !a->nr_limits) {
-		const double d[] = {0.1, 0.3, 1, 3};
-		memcpy(a->limits, d, sizeof(d));
-		a->nr_limits = 4;
-	}
+	if (a->sweep)
+		cmd_predict_defaults(a->bws, &a->nr_bws, a->limits, &a->nr_limits);
 	return 0;
 }
 

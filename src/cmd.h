@@ -21,6 +21,13 @@ int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 
+/* dpt predict's option values, for dpt plot --kind predict: a duration (n NULL) or a
+ * comma-separated list of bandwidths (bw) or durations into v[CMD_PREDICT_MAX_LIST]; and the
+ * sweep's default lists where none was given (*nr 0). 0 or -EINVAL, the reason recorded. */
+#define CMD_PREDICT_MAX_LIST 64
+int cmd_predict_arg(const char *name, const char *s, double *v, unsigned *n, bool bw);
+void cmd_predict_defaults(double *bws, unsigned *nr_bws, double *limits, unsigned *nr_limits);
+
 /* bytes as "12 bytes", "1.5 KiB", "3.2 GiB" into buf; returns buf. */
 const char *cmd_human(double bytes, char *buf, size_t len);
 

@@ -19,6 +19,7 @@
 #include <stdio.h>
 
 #include "analysis/heatmap.h"
+#include "analysis/predict.h"
 #include "analysis/report.h"
 #include "dpt/trace.h"
 
@@ -142,6 +143,18 @@ void gnuplot_quote(FILE *f, const char *s);
 int plot_rate_gnuplot(const struct plot_data *d, struct gnuplot_job *g, const char *output);
 int plot_wss_gnuplot(const struct plot_data *d, struct gnuplot_job *g, const char *output);
 int plot_heatmap_gnuplot(const struct plot_data *d, struct gnuplot_job *g, const char *output);
+
+/* A forecast sweep (dpt plot --kind predict): res[i * nr_limits + j] for bws[i], limits[j]. */
+struct plot_sweep {
+	const char *path, *desc; /* the trace, and its description for titles */
+	double start;		 /* the migration's start, s from the trace's start */
+	const double *bws, *limits;
+	unsigned nr_bws, nr_limits;
+	const struct predict_result *res;
+};
+
+void plot_predict_term(const struct plot_sweep *sw, const struct plot_term *t);
+int plot_predict_gnuplot(const struct plot_sweep *sw, struct gnuplot_job *g, const char *output);
 
 /* Reserve a hidden temporary file .NAME.XXXXXX beside name (an absolute path into *tmp, to
  * free), with the mode a new file would get: the output is written there and renamed into

@@ -62,6 +62,23 @@ if have_kvm; then
 	# the micro-VM's first 16 MiB hold data, the rest zeros: 12288 zero pages sent as such
 	check vm-above-zero test "$(j above.json 'd["zero_known"]' 'd["duplicate"] >= 12000' \
 		'd["normal"] >= 4096' | tr '\n' ' ')" = "true true true "
+
+	# dpt plot --kind predict: the same sweep drawn, in the terminal and through gnuplot
+	"$DPT" plot vm.dpt --kind predict --start 5 --bandwidths 3.2M,3.6M,3.8M,4.2M,4.6M,6M \
+		--limits 300ms >plot.txt
+	check vm-plot-term test "$(grep -c 'does not converge' plot.txt)" = 3 -a \
+		"$(grep -c '#.* s, down ' plot.txt)" = 3
+	if command -v gnuplot >/dev/null; then
+		"$DPT" plot vm.dpt --kind predict --start 5 --bandwidths 3.2M,3.6M,3.8M,4.2M,4.6M,6M \
+			--limits 300ms,1s -o sweep.svg --keep-data kept >/dev/null
+		check vm-plot-svg grep -q '<svg' sweep.svg
+		check vm-plot-data test "$(grep -vc '^#' kept/predict.dat)" = 6 -a \
+			"$(grep -v '^#' kept/predict.dat | grep -c NaN)" = 3
+	else
+		skip vm-plot-svg "no gnuplot (package gnuplot-nox)"
+	fi
+	"$DPT" plot vm.dpt --start 5 >/dev/null 2>err
+	check plot-start-needs-predict test $? = 2
 else
 	skip predict-vm "no usable /dev/kvm for the micro-VM"
 fi
