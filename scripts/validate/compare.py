@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""compare.py - real QEMU migrations against dpt predict and dpt simgrid (make validate).
+
+    scripts/validate/compare.py [--dpt build/dpt] [--link BW] [--check] OUTDIR [CASE...]
+
+For every OUTDIR/CASE.real.json written by scripts/validate/migrate.sh (the case, the migrate
+command's time in the trace's time, QEMU's query-migrate results), runs
+
+    dpt predict CASE.dpt --bandwidth B --downtime-limit D --start T [--link BW] --json
+    dpt simgrid CASE.dpt --bandwidth B --start T --json      (when dpt was built with SimGrid)
+
+with the case's own max-bandwidth B, downtime-limit D and start T (what an operator knows before
+migrating; nothing is taken from the real run's results), and prints, in Markdown, per case:
+real vs predict vs simgrid for convergence, total time, downtime, bytes (QEMU's
+ram.transferred), normal and zero pages, dirty-sync count, with the errors; then the summary
+(median and worst error on time and bytes over the converging cases, convergence right in how
+many cases, syncs within one in how many). --check exits 1 when the goals are not met: median
+<= 3 % and worst <= 12 % on time and bytes, convergence right in every case, syncs within one.
+"""
+import argparse
+import glob
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+
+def run_json(cmd):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode not in (0, 3) or not p.stdout.strip():
+        return None, (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1]
+    try:
+        return json.loads(p.stdout), None
+    except ValueError as e:
+        return None, "bad JSON from %s: %s" % (cmd[1], e)
+
+
+def err(pred, real):
+    if pred is None or real in (None, 0):
+        return None
+    return (pred - real) / real
+
+
+def pct(e):
+    return "-" if e is None else "%+.1f %%" % (100 * e)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dpt", default=os.environ.get("DPT", "build/dpt"))
+    ap.add_argument("--link", help="the link's speed for dpt predict's stop-and-copy (BW)")
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("out")
+    ap.add_argument("cases", nargs="*")
+    a = ap.parse_args()
+
+    files = sorted(glob.glob(os.path.join(a.out, "*.real.json")))
+    if a.cases:
+        files = [f for f in files if os.path.basename(f)[: -len(".real.json")] in a.cases]
+    if not files:
+        print("compare.py: no CASE.real.json in %s" % a.out, file=sys.stderr)
+        return 2
+    rows, t_err, b_err, s_err, sg_t, sg_b = [], [], [], [], [], []
+    conv_right = conv_n = syncs_ok = syncs_n = 0
+    for f in files:
+        d = json.load(open(f))
+        c, r = d["case"], d["real"]
+        name = c["name"]
+        trace = os.path.join(os.path.dirname(f), d["trace"]["file"])
+        bw = "%dB/s" % c["bandwidth_bytes_s"]
+        start = "%.6f" % d["migrate_start_s"]
+        cmd = [a.dpt, "predict", trace, "--bandwidth", bw, "--downtime-limit",
+               "%dms" % c["downtime_limit_ms"], "--start", start, "--json"]
+        if a.link:
+            cmd += ["--link", a.link]
+        p, perr = run_json(cmd)
+        s, serr = run_json([a.dpt, "simgrid", trace, "--bandwidth", bw, "--start", start,
+                            "--json"])
+        ram = r.get("ram", {})
+        real_conv = r.get("status") == "completed"
+        row = {"case": name, "bw": c["bandwidth_bytes_s"] / 1048576.0,
+               "limit": c["downtime_limit_ms"], "real": r, "pred": p, "perr": perr,
+               "sim": s, "serr": serr}
+        if p:
+            pred_conv = p["status"] == "converges"
+            conv_n += 1
+            conv_right += pred_conv == real_conv
+            row["conv_ok"] = pred_conv == real_conv
+            if real_conv and pred_conv:
+                row["t_err"] = err(p["total_time"], r["total-time"] / 1000.0)
+                row["b_err"] = err(p["transferred"], ram.get("transferred"))
+                t_err.append(abs(row["t_err"]))
+                b_err.append(abs(row["b_err"]))
+                syncs_n += 1
+                row["s_diff"] = p["dirty_sync_count"] - ram.get("dirty-sync-count", 0)
+                syncs_ok += abs(row["s_diff"]) <= 1
+                s_err.append(abs(row["s_diff"]))
+        if s and real_conv and s.get("converges", s.get("converged")):
+            st = s.get("time", s.get("total_time"))
+            sb = s.get("bytes", s.get("transferred"))
+            row["sg_t_err"] = err(st, r["total-time"] / 1000.0)
+            row["sg_b_err"] = err(sb, ram.get("transferred"))
+            if row["sg_t_err"] is not None:
+                sg_t.append(abs(row["sg_t_err"]))
+            if row["sg_b_err"] is not None:
+                sg_b.append(abs(row["sg_b_err"]))
+        rows.append(row)
+
+    print("| case | MiB/s | limit ms | real | predict | simgrid | time real s | predict | err "
+          "| simgrid err | downtime real s | predict | bytes real | predict | err | simgrid err "
+          "| normal real / predict | zero real / predict | syncs real / predict |")
+    print("|" + "---|" * 19)
+    for w in rows:
+        r, p, s = w["real"], w["pred"], w["sim"]
+        ram = r.get("ram", {})
+        conv = lambda x: "-" if x is None else ("converges" if x else "does not converge")
+        pc = None if not p else p["status"] == "converges"
+        sc = None if not s else bool(s.get("converges", s.get("converged")))
+        print("| %s | %g | %d | %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s "
+              "| %s / %s | %s / %s | %s / %s |" % (
+                  w["case"], w["bw"], w["limit"],
+                  "converges" if r.get("status") == "completed" else r.get("status", "?"),
+                  conv(pc), "" if w.get("conv_ok", True) else " **wrong**", conv(sc),
+                  "%.3f" % (r["total-time"] / 1000.0) if "total-time" in r else "-",
+                  "%.3f" % p["total_time"] if p else (w["perr"] or "-"),
+                  pct(w.get("t_err")), pct(w.get("sg_t_err")),
+                  "%.3f" % (r["downtime"] / 1000.0) if "downtime" in r else "-",
+                  "%.3f" % p["downtime"] if p else "-",
+                  ram.get("transferred", "-"), p["transferred"] if p else "-",
+                  pct(w.get("b_err")), pct(w.get("sg_b_err")),
+                  ram.get("normal", "-"), p["normal"] if p else "-",
+                  ram.get("duplicate", "-"), p["duplicate"] if p else "-",
+                  ram.get("dirty-sync-count", "-"), p["dirty_sync_count"] if p else "-"))
+
+    def summ(v):
+        return ("median %.1f %%, worst %.1f %%" % (100 * statistics.median(v), 100 * max(v))
+                if v else "-")
+    print()
+    print("- dpt predict, total time: %s (%d converging cases)" % (summ(t_err), len(t_err)))
+    print("- dpt predict, bytes (ram.transferred): %s" % summ(b_err))
+    print("- dpt predict, convergence right: %d of %d cases" % (conv_right, conv_n))
+    print("- dpt predict, dirty-sync count within one: %d of %d converging cases" %
+          (syncs_ok, syncs_n))
+    print("- dpt simgrid, total time: %s; bytes: %s" % (summ(sg_t), summ(sg_b)))
+    if a.check:
+        ok = (t_err and b_err and statistics.median(t_err) <= 0.03 and max(t_err) <= 0.12 and
+              statistics.median(b_err) <= 0.03 and max(b_err) <= 0.12 and
+              conv_right == conv_n == len(rows) and syncs_ok == syncs_n)
+        print("\n%s" % ("goals met" if ok else "goals NOT met"))
+        return 0 if ok else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
