@@ -23,7 +23,9 @@ import json
 import os
 import statistics
 import subprocess
+import shutil
 import sys
+import tempfile
 
 
 def run_json(cmd):
@@ -51,6 +53,9 @@ def main():
     ap.add_argument("--dpt", default=os.environ.get("DPT", "build/dpt"))
     ap.add_argument("--link", help="the link's speed for dpt predict's stop-and-copy (BW)")
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--coarsen", type=int, default=1,
+                    help="forecast from the trace with every N intervals merged into one "
+                    "(tests/helpers/trace-coarsen): what a coarser recording costs")
     ap.add_argument("out")
     ap.add_argument("cases", nargs="*")
     a = ap.parse_args()
@@ -62,12 +67,20 @@ def main():
         print("compare.py: no CASE.real.json in %s" % a.out, file=sys.stderr)
         return 2
     rows, t_err, b_err, s_err, sg_t, sg_b = [], [], [], [], [], []
+    tmp = tempfile.mkdtemp(prefix="dpt-compare.")
     conv_right = conv_n = syncs_ok = syncs_n = 0
     for f in files:
         d = json.load(open(f))
         c, r = d["case"], d["real"]
         name = c["name"]
         trace = os.path.join(os.path.dirname(f), d["trace"]["file"])
+        if a.coarsen > 1:
+            helper = os.path.join(os.path.dirname(os.path.abspath(a.dpt)), "tests", "helpers",
+                                  "trace-coarsen")
+            coarse = os.path.join(tmp, "%s-x%d.dpt" % (name, a.coarsen))
+            subprocess.run([helper, str(a.coarsen), trace, coarse], check=True,
+                           stdout=subprocess.DEVNULL)
+            trace = coarse
         bw = "%dB/s" % c["bandwidth_bytes_s"]
         start = "%.6f" % d["migrate_start_s"]
         cmd = [a.dpt, "predict", trace, "--bandwidth", bw, "--downtime-limit",
@@ -143,6 +156,7 @@ def main():
     print("- dpt predict, dirty-sync count within one: %d of %d converging cases" %
           (syncs_ok, syncs_n))
     print("- dpt simgrid, total time: %s; bytes: %s" % (summ(sg_t), summ(sg_b)))
+    shutil.rmtree(tmp, ignore_errors=True)
     if a.check:
         ok = (t_err and b_err and statistics.median(t_err) <= 0.03 and max(t_err) <= 0.12 and
               statistics.median(b_err) <= 0.03 and max(b_err) <= 0.12 and
