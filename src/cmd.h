@@ -19,6 +19,7 @@ int cmd_report(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_simgrid(int argc, char **argv);
 
 /* dpt's command line, as typed (for trace headers). */
 extern const char *cmd_line;

@@ -23,6 +23,7 @@ static const struct command {
 	{"plot", cmd_plot, "draw a trace: dirty rate, working set N(t), page x time heat map"},
 	{"import", cmd_import, "make a .dpt trace from a directory of Qemu-DPT bitmap files"},
 	{"export", cmd_export, "write a .dpt trace back out: Qemu-DPT bitmap files, CSV, ndjson"},
+	{"simgrid", cmd_simgrid, "a trace's live migration in SimGrid's model; host evacuations"},
 };
 
 static void usage(FILE *f)
