@@ -137,7 +137,10 @@ int simgrid_replay(const struct simgrid_params *p, const struct simgrid_link *l,
 	r->bytes = (double)p->ramsize;
 	timeout -= t;
 	threshold = floor((double)p->ramsize / t * SIMGRID_MAX_DOWNTIME);
-	x = updated(p, t);
+	/* a stage 1 longer than the timeout skips stage 2, and stage 3 sends what
+	 * remaining_size holds then: nothing (SimGrid adds the pages dirtied during stage 1
+	 * only in stage 2) */
+	x = timeout < 0 ? 0 : updated(p, t);
 	while (threshold < x) {
 		double prev = x;
 

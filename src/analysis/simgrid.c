@@ -125,22 +125,25 @@ static void parse_line(const char *line)
 
 static void child_run(const struct simgrid_link *l, bool verbose, FILE *log, const char *xml)
 {
-	char *argv[] = {"dpt", NULL};
-	int argc = 1;
+	/* before the engine exists: the context factory is chosen when it is made */
+	char *argv[] = {
+		"dpt",
+		verbose ? "--log=root.thresh:info" : "--log=root.thresh:critical",
+		"--cfg=network/model:CM02",
+		"--cfg=network/crosstraffic:0",
+		"--cfg=network/TCP-gamma:1e300", /* no window bound: gamma / (2 latency) */
+#if defined(__SANITIZE_ADDRESS__)
+		"--cfg=contexts/factory:thread", /* ASan follows threads, not stack swaps */
+#endif
+		NULL,
+	};
+	int argc = sizeof(argv) / sizeof(argv[0]) - 1;
 	char idx[16];
 
 	simgrid_init(&argc, argv);
-	if (!verbose)
-		xbt_log_control_set("root.thresh:critical");
 	xbt_log_control_set("vm_live_migration.thresh:debug vm_live_migration.fmt:%a|%m%n "
 			    "vm_live_migration.additivity:0");
 	xbt_log_appender_set(&_XBT_LOGV(vm_live_migration), xbt_log_appender_stream(log));
-	sg_cfg_set_string("network/model", "CM02");
-	sg_cfg_set_boolean("network/crosstraffic", "no");
-	sg_cfg_set_double("network/TCP-gamma", 1e300);
-#if defined(__SANITIZE_ADDRESS__)
-	sg_cfg_set_string("contexts/factory", "thread"); /* ASan follows threads, not swaps */
-#endif
 	sg_vm_live_migration_plugin_init();
 	simgrid_load_platform(xml);
 
