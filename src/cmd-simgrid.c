@@ -404,6 +404,7 @@ static json_t *j_vm(const struct vm_out *v)
 
 	put(o, "params", j_params(&v->p));
 	put(s, "converges", json_boolean(!v->stuck));
+	put(s, "simulated", json_boolean(v->simulated));
 	if (v->stuck) {
 		put(s, "why", json_string(v->rep.why ? v->rep.why
 						     : "it does not converge at its share"));
