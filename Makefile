@@ -10,6 +10,16 @@ XCFLAGS  := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE
 	    -Iinclude -Ilib -Isrc -MMD -MP -pthread
 LDLIBS   := -pthread -lm -lzstd $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
+# SimGrid (libsimgrid-dev) is optional: without it, dpt simgrid says so and the rest builds.
+# SIMGRID=no builds without it even when it is there.
+SIMGRID  ?= $(shell printf '\#include <simgrid/vm.h>\n\#include <simgrid/plugins/live_migration.h>\n' | \
+	      $(CC) -E -x c - >/dev/null 2>&1 && echo yes)
+ifeq ($(SIMGRID),yes)
+LDLIBS   += -lsimgrid
+SIMGRID_OBJ := $(BUILD)/src/analysis/simgrid.o $(BUILD)/src/cmd-simgrid.o
+$(SIMGRID_OBJ): XCFLAGS += -DHAVE_SIMGRID
+endif
+
 LIB_SRC  := $(wildcard lib/*.c lib/trace/*.c)
 DPT_SRC  := $(filter-out src/main.c,$(wildcard src/*.c src/trackers/*.c src/trackers/pid/*.c src/writers/*.c \
 	      src/analysis/*.c src/plot/*.c src/vm/*.c))

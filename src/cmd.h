@@ -30,6 +30,7 @@ void cmd_predict_defaults(double *bws, unsigned *nr_bws, double *limits, unsigne
 
 /* bytes as "12 bytes", "1.5 KiB", "3.2 GiB" into buf; returns buf. */
 const char *cmd_human(double bytes, char *buf, size_t len);
+int cmd_simgrid(int argc, char **argv);
 
 /* dpt's command line, as typed (for trace headers). */
 extern const char *cmd_line;

@@ -24,6 +24,7 @@ static const struct command {
 	{"import", cmd_import, "make a .dpt trace from a directory of Qemu-DPT bitmap files"},
 	{"export", cmd_export, "write a .dpt trace back out: Qemu-DPT bitmap files, CSV, ndjson"},
 	{"predict", cmd_predict, "forecast a QEMU live migration from a trace: time, downtime, bytes"},
+	{"simgrid", cmd_simgrid, "a trace's live migration in SimGrid's model; host evacuations"},
 };
 
 static void usage(FILE *f)
