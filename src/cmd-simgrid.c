@@ -94,14 +94,13 @@ static int parse_seconds(const char *opt, const char *arg, double max, double *o
 	return 0;
 }
 
-static int parse_bandwidth(const char *arg, double *out)
+/* dpt predict's units (lib/parse.c parse_bandwidth: 64M = 64 MiB/s, 10Gbit), within what a
+ * SimGrid link can be given here. */
+static int bandwidth_arg(const char *arg, double *out)
 {
-	double pages;
-
-	if (parse_rate_pages(arg, &pages))
+	if (parse_bandwidth(arg, out))
 		return dpt_fail(-EINVAL, "--bandwidth: '%s' is not a rate (64M = 64 MiB/s, 512K, "
-					 "1G)", arg);
-	*out = pages * 4096;
+					 "1G, 10Gbit)", arg);
 	if (*out < 1024 || *out > 1099511627776.0)
 		return dpt_fail(-EINVAL, "--bandwidth: '%s' is out of range: from 1 KiB/s to "
 					 "1 TiB/s", arg);
@@ -139,7 +138,7 @@ static int parse_opt(struct simgrid_cmd *c, int opt, const char *arg, bool *bw)
 	switch (opt) {
 	case 'b':
 		*bw = true;
-		return parse_bandwidth(arg, &c->link.bandwidth);
+		return bandwidth_arg(arg, &c->link.bandwidth);
 	case 'l':
 		return parse_seconds("--latency", arg, 10, &c->link.latency);
 	case OPT_DOWNTIME:
