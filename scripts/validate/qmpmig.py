@@ -87,7 +87,7 @@ def migrate(sock, port, bandwidth, downtime_ms, limit_s, out):
     # CLOCK_REALTIME - CLOCK_MONOTONIC, to place QEMU's trace log (gettimeofday) on the
     # monotonic clock: the mean of the two readings around the command.
     res["wall_minus_mono_ns"] = ((w0 - m0) + (w1 - m1)) // 2
-    polls, cancelled_at = [], None
+    polls, cancelled_at, last_ram = [], None, None
     while True:
         t = mono_ns()
         r = q.cmd("query-migrate")
@@ -96,14 +96,17 @@ def migrate(sock, port, bandwidth, downtime_ms, limit_s, out):
                       "remaining": r.get("ram", {}).get("remaining"),
                       "dirty_sync_count": r.get("ram", {}).get("dirty-sync-count")})
         st = r.get("status")
+        if "ram" in r:
+            last_ram = r
         if st in ("completed", "failed", "cancelled"):
             break
         if cancelled_at is None and (t - m0) / 1e9 >= limit_s:
             cancelled_at = mono_ns()
-            res["before_cancel"] = r
             q.cmd("migrate_cancel")
         time.sleep(max(0.0, 0.1 - (mono_ns() - t) / 1e9))
     res["final"] = r
+    # A cancelled migration's last reply has no figures: keep the last one that had them.
+    res["last_with_ram"] = last_ram
     res["end_seen_mono_ns"] = t
     res["cancel_mono_ns"] = cancelled_at
     res["polls"] = polls
@@ -172,13 +175,17 @@ def assemble(case_json, qmp_json, report_json, trace_log, out):
     mono0 = rep["header"]["mono_start_ns"]
     t = lambda ns: None if ns is None else round((ns - mono0) / 1e9, 6)
     fin = q["final"]
+    if "ram" not in fin and q.get("last_with_ram"):
+        # cancelled: the figures of the last poll before it (total-time is then the time
+        # elapsed at that poll)
+        fin = dict(q["last_with_ram"], status=fin.get("status"))
+        fin.pop("downtime", None)
     real = {k: fin.get(k) for k in RESULT_KEYS if k in fin}
-    real["ram"] = {k: fin.get("ram", {}).get(k) for k in RAM_KEYS if k in fin.get("ram", {})}
-    if q.get("before_cancel"):
-        b = q["before_cancel"]
-        real["before_cancel"] = {"total-time": b.get("total-time"),
-                                 "ram": {k: b.get("ram", {}).get(k) for k in RAM_KEYS
-                                         if k in b.get("ram", {})}}
+    if "ram" in fin:
+        real["ram"] = {k: fin["ram"].get(k) for k in RAM_KEYS if k in fin["ram"]}
+    if fin is not q["final"]:
+        real["figures_from_s"] = t(next(p["mono_ns"] for p in reversed(q["polls"])
+                                        if p["transferred"] is not None))
     qtrace = parse_trace_log(trace_log, q["wall_minus_mono_ns"], mono0)
     syncs = []
     if qtrace:

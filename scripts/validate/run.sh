@@ -13,7 +13,9 @@
 # what is measured. The summary (OUTDIR/summary.txt, and OUTDIR/summary.json: one object per
 # case) has QEMU's own figures: status, total-time, downtime (ms), ram.transferred,
 # ram.normal and ram.duplicate (pages), dirty-sync-count; and T, the migration's start in
-# trace time (dpt predict --start T). Exit 0 when every case ended as expected.
+# trace time (dpt predict --start T). A cancelled case has the figures of its last
+# query-migrate before the cancel (total-time: the time elapsed then). Exit 0 when every case
+# ended as expected.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 
@@ -58,8 +60,9 @@ summary() {
 		printf '%-14s %5s %5s %-10s %8s %8s %11s %7s %7s %5s %8s\n' '' 'MiB/s' 'ms' '' \
 			'ms' 'ms' 'bytes' pages pages '' 's'
 		jq -r '.[] | [.case, .bandwidth_mib_s, .downtime_limit_ms, .status, .total_time_ms,
-			(.downtime_ms // "-"), .transferred, .normal, .duplicate, .dirty_sync_count,
-			(.migrate_start_s * 1000 | round / 1000), .workload] | @tsv' "$out/summary.json" |
+			.downtime_ms, .transferred, .normal, .duplicate, .dirty_sync_count,
+			(.migrate_start_s * 1000 | round / 1000), .workload] | map(. // "-") | @tsv' \
+			"$out/summary.json" |
 			while IFS=$'\t' read -r c b d s tt dt tr no du sy t w; do
 				printf '%-14s %5s %5s %-10s %8s %8s %11s %7s %7s %5s %8s  %s\n' \
 					"$c" "$b" "$d" "$s" "$tt" "$dt" "$tr" "$no" "$du" "$sy" "$t" "$w"
