@@ -1,7 +1,7 @@
 #!/bin/bash
 # One real QEMU 7.2 live migration over 127.0.0.1, recorded by dpt, for make validate.
 #
-#   scripts/validate/migrate.sh [--cases FILE] [--pre S] [--post S] CASE OUTDIR
+#   scripts/validate/migrate.sh [--cases FILE] [--pre S] [--post S] [--no-track] CASE OUTDIR
 #
 # CASE is a name in the cases file (default scripts/validate/cases, which describes the
 # fields). Starts the source (TCG, the test-VM kit's guest and writer, or the multiboot
@@ -18,6 +18,9 @@
 #   CASE.qemu-trace.log QEMU's trace events (migration_bitmap_sync_*, migrate_pending, ...)
 #   CASE.src.log        the source's console; CASE.dpt.err dpt's stderr; CASE.qmp.json raw
 #
+# --no-track: the same without dpt (to see whether tracking changes the migration); times in
+# CASE.real.json are then seconds from the migrate command.
+#
 # Exit 0 when the migration ended as the case expects (completed; cancelled for a nonconv
 # case), 1 otherwise, 2 for usage. Both QEMUs and dpt are always stopped.
 set -u
@@ -28,15 +31,16 @@ DPT=$ROOT/build/dpt
 MB_ELF=$ROOT/build/guest/dpt-guest.elf
 
 die() { echo "migrate.sh: $*" >&2; exit 2; }
-usage() { die "usage: migrate.sh [--cases FILE] [--pre S] [--post S] CASE OUTDIR"; }
+usage() { die "usage: migrate.sh [--cases FILE] [--pre S] [--post S] [--no-track] CASE OUTDIR"; }
 
-cases=$HERE/cases pre=8 post=2
+cases=$HERE/cases pre=8 post=2 track=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--cases) [ $# -ge 2 ] || usage; cases=$2; shift 2 ;;
 	--pre) [ $# -ge 2 ] || usage; pre=$2; shift 2 ;;
 	--post) [ $# -ge 2 ] || usage; post=$2; shift 2 ;;
-	-h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--no-track) track=0; shift ;;
+	-h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) usage ;;
 	*) break ;;
 	esac
@@ -122,12 +126,14 @@ else
 fi
 qsrc=$(cat "$src.pid")
 
-"$DPT" track -q --pid "$qsrc" --qmp "$src.sock" --interval 100ms --zero-scan-every 1s \
-	-o "trace:$out/$name.dpt" 2>"$out/$name.dpt.err" &
-dpid=$!
-for _ in $(seq 100); do [ -s "$out/$name.dpt" ] && break; sleep 0.05; done
-[ -s "$out/$name.dpt" ] && kill -0 "$dpid" 2>/dev/null ||
-	{ echo "migrate.sh: $name: dpt did not start:" >&2; cat "$out/$name.dpt.err" >&2; exit 1; }
+if [ $track = 1 ]; then
+	"$DPT" track -q --pid "$qsrc" --qmp "$src.sock" --interval 100ms --zero-scan-every 1s \
+		-o "trace:$out/$name.dpt" 2>"$out/$name.dpt.err" &
+	dpid=$!
+	for _ in $(seq 100); do [ -s "$out/$name.dpt" ] && break; sleep 0.05; done
+	[ -s "$out/$name.dpt" ] && kill -0 "$dpid" 2>/dev/null ||
+		{ echo "migrate.sh: $name: dpt did not start:" >&2; cat "$out/$name.dpt.err" >&2; exit 1; }
+fi
 sleep "$pre"
 
 bw_bytes=$((bw * 1048576))
@@ -135,25 +141,29 @@ echo "migrate.sh: $name: migrate at $bw MiB/s, downtime-limit $dl ms, limit $lim
 python3 "$HERE/qmpmig.py" migrate "$t/ctl.sock" "$port" "$bw_bytes" "$dl" "$limit" \
 	"$out/$name.qmp.json" >&2
 mig=$?
-sleep "$post"
-kill -INT "$dpid"
-wait "$dpid"
-drc=$?
-dpid=""
-[ $drc = 0 ] || echo "migrate.sh: $name: dpt track exited $drc" >&2
+drc=0 report=-
+if [ $track = 1 ]; then
+	sleep "$post"
+	kill -INT "$dpid"
+	wait "$dpid"
+	drc=$?
+	dpid=""
+	[ $drc = 0 ] || echo "migrate.sh: $name: dpt track exited $drc" >&2
+	report=$t/report.json
+	"$DPT" report --json "$out/$name.dpt" >"$report" ||
+		{ echo "migrate.sh: $name: dpt report failed" >&2; exit 1; }
+fi
 [ -s "$out/$name.qmp.json" ] || { echo "migrate.sh: $name: no QMP record" >&2; exit 1; }
-
-"$DPT" report --json "$out/$name.dpt" >"$t/report.json" ||
-	{ echo "migrate.sh: $name: dpt report failed" >&2; exit 1; }
 writer=$(tr -d '\r' <"$out/$name.src.log" | grep -a -m1 '^\(writer\|dpt-guest\) ready' || true)
 jq -n --arg name "$name" --arg tags "$tags" --arg guest "$guest" --arg mem "$mem" \
 	--argjson bw "$bw" --argjson dl "$dl" --argjson limit "$limit" --arg workload "$workload" \
 	--arg ready "$writer" --argjson pre "$pre" --argjson post "$post" --argjson drc "$drc" \
+	--argjson track "$track" \
 	'{name: $name, tags: ($tags | if . == "-" then [] else split(",") end), guest: $guest,
 	  mem: $mem, bandwidth_mib_s: $bw, bandwidth_bytes_s: ($bw * 1048576),
 	  downtime_limit_ms: $dl, limit_s: $limit, workload: $workload, workload_ready: $ready,
-	  pre_s: $pre, post_s: $post, dpt_exit: $drc}' >"$t/case.json"
-python3 "$HERE/qmpmig.py" assemble "$t/case.json" "$out/$name.qmp.json" "$t/report.json" \
+	  pre_s: $pre, post_s: $post, tracked: ($track == 1), dpt_exit: $drc}' >"$t/case.json"
+python3 "$HERE/qmpmig.py" assemble "$t/case.json" "$out/$name.qmp.json" "$report" \
 	"$out/$name.qemu-trace.log" "$out/$name.real.json" ||
 	{ echo "migrate.sh: $name: could not assemble $name.real.json" >&2; exit 1; }
 status=$(jq -r .real.status "$out/$name.real.json")

@@ -9,7 +9,8 @@
       or migrate_cancel after LIMIT_S seconds and on until cancelled. Writes what it saw.
   qmpmig.py assemble CASE.json QMP.json TRACE_REPORT.json QEMU_TRACE.log OUT.real.json
       Puts the case, the migration's start in trace time, QEMU's final results, its RAM
-      blocks and its dirty-log syncs (from its trace events) into one file.
+      blocks and its dirty-log syncs (from its trace events) into one file. TRACE_REPORT.json
+      is `dpt report --json` of the trace, or - for none (times are then from `migrate`).
 
 Python rather than socat + jq because the migrate command must be timed to the millisecond
 on one open connection, and QMP events arrive mixed with replies.
@@ -104,6 +105,11 @@ def migrate(sock, port, bandwidth, downtime_ms, limit_s, out):
             cancelled_at = mono_ns()
             q.cmd("migrate_cancel")
         time.sleep(max(0.0, 0.1 - (mono_ns() - t) / 1e9))
+    if r.get("status") == "completed":
+        # QEMU 7.2 sets the state to completed a few ms before it computes total-time and
+        # downtime: a query in between reads 0 for both (seen: total-time 0 after 0.8 s).
+        time.sleep(0.3)
+        r = q.cmd("query-migrate")
     res["final"] = r
     # A cancelled migration's last reply has no figures: keep the last one that had them.
     res["last_with_ram"] = last_ram
@@ -171,8 +177,9 @@ RAM_KEYS = ["transferred", "total", "duplicate", "normal", "normal-bytes", "dirt
 def assemble(case_json, qmp_json, report_json, trace_log, out):
     case = json.load(open(case_json))
     q = json.load(open(qmp_json))
-    rep = json.load(open(report_json))
-    mono0 = rep["header"]["mono_start_ns"]
+    # No trace (migrate.sh --no-track): times from the migrate command instead.
+    rep = json.load(open(report_json)) if report_json != "-" else None
+    mono0 = rep["header"]["mono_start_ns"] if rep else q["migrate_mono_ns"]
     t = lambda ns: None if ns is None else round((ns - mono0) / 1e9, 6)
     fin = q["final"]
     if "ram" not in fin and q.get("last_with_ram"):
@@ -198,11 +205,13 @@ def assemble(case_json, qmp_json, report_json, trace_log, out):
                               "dirty_pages": ev.get("args", {}).get("dirty_pages")})
                 start = None
     vm_stop = [e["t"] for e in (qtrace or []) if e["name"] == "migration_completion_vm_stop"]
+    states = {e.get("text", "").split()[-1]: e["t"] for e in (qtrace or [])
+              if e["name"] == "migrate_set_state" and e.get("text")}
     res = {
         "case": case,
-        "trace": {"file": case["name"] + ".dpt", "mono_start_ns": mono0,
-                  "first_interval_s": rep["intervals"]["first_start_s"],
-                  "last_interval_s": rep["intervals"]["last_end_s"]},
+        "trace": rep and {"file": case["name"] + ".dpt", "mono_start_ns": mono0,
+                          "first_interval_s": rep["intervals"]["first_start_s"],
+                          "last_interval_s": rep["intervals"]["last_end_s"]},
         "migrate_start_s": t(q["migrate_mono_ns"]),
         "migrate_reply_s": t(q["migrate_reply_mono_ns"]),
         "cancel_s": t(q.get("cancel_mono_ns")),
@@ -210,7 +219,10 @@ def assemble(case_json, qmp_json, report_json, trace_log, out):
         "parameters": q["parameters"],
         "real": real,
         "syncs": syncs,
+        # From QEMU's trace events: the VM stopped (after vm_stop returned) and the state
+        # set to completed; QEMU's own downtime also counts the stopping itself.
         "vm_stop_s": vm_stop[0] if vm_stop else None,
+        "completed_s": states.get("completed"),
         "ramblocks": parse_ramblock(q["ramblock"]),
         "ramblock_text": q["ramblock"],
         # QEMU's own timestamp (CLOCK_REALTIME when it emitted the event; the host read it
