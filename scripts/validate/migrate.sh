@@ -108,21 +108,23 @@ if [ "$guest" = linux ]; then
 		# shellcheck disable=SC2206 # the workload is words on purpose
 		cmd=(-- writer $workload --duration 0) ready='^writer ready'
 	fi
-	"$VMKIT/start.sh" --qmp "$src.sock" --pidfile "$src.pid" --log "$out/$name.src.log" \
-		--mem "$mem" --helpers --ready "$ready" "${src_extra[@]}" "${cmd[@]}" >/dev/null ||
-		{ echo "migrate.sh: $name: the source did not start" >&2; exit 1; }
+	# The destination first: what comes between the workload's start and dpt's is then
+	# only the wait for the ready line (a --phase lands at the same point of every run).
 	"$VMKIT/start.sh" --qmp "$dst.sock" --pidfile "$dst.pid" --log "$t/dst.log" \
 		--mem "$mem" --helpers --incoming "tcp:127.0.0.1:$port" "${cmd[@]}" >/dev/null ||
 		{ echo "migrate.sh: $name: the destination did not start" >&2; exit 1; }
+	"$VMKIT/start.sh" --qmp "$src.sock" --pidfile "$src.pid" --log "$out/$name.src.log" \
+		--mem "$mem" --helpers --ready "$ready" "${src_extra[@]}" "${cmd[@]}" >/dev/null ||
+		{ echo "migrate.sh: $name: the source did not start" >&2; exit 1; }
 else
+	start_mb "$dst" "$t/dst.log" -incoming "tcp:127.0.0.1:$port" ||
+		{ echo "migrate.sh: $name: the destination did not start" >&2; exit 1; }
 	mapfile -t extra < <(mb_args "${src_extra[@]}")
 	start_mb "$src" "$out/$name.src.log" "${extra[@]}" ||
 		{ echo "migrate.sh: $name: the source did not start" >&2; exit 1; }
 	for _ in $(seq 300); do grep -aq '^dpt-guest \(ready\|error\)' "$out/$name.src.log" && break; sleep 0.1; done
 	grep -aq '^dpt-guest ready' "$out/$name.src.log" ||
 		{ echo "migrate.sh: $name: the multiboot guest is not ready:" >&2; tail -n 3 "$out/$name.src.log" >&2; exit 1; }
-	start_mb "$dst" "$t/dst.log" -incoming "tcp:127.0.0.1:$port" ||
-		{ echo "migrate.sh: $name: the destination did not start" >&2; exit 1; }
 fi
 qsrc=$(cat "$src.pid")
 
