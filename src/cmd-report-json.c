@@ -70,6 +70,7 @@ static json_t *j_header(const struct report *rp)
 	put(o, "owner_pid", json_integer(h->owner_pid));
 	put(o, "wall_start_s", num((double)h->wall_start_ns / 1e9));
 	put(o, "wall_start", json_string(iso));
+	put(o, "mono_start_ns", json_integer(h->mono_start_ns));
 	for (unsigned b = 0; b < 6; b++)
 		if (h->flags & (1u << b) && flags)
 			json_array_append_new(flags, json_string(flag_names[b]));

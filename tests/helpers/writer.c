@@ -8,11 +8,15 @@
  * 3. Each of --threads threads writes its own contiguous slice of the working set, one 8-byte
  *    store at the start of a page per "page write": the page's counter + 1, or with --stamp a
  *    stamp ((thread + 1) << 48 | that thread's write number, from 1). Order: --pattern seq
- *    (round robin through the slice) or random (uniform, xorshift64*, --seed).
+ *    (round robin through the slice), random (uniform, xorshift64*, --seed) or hotcold (with
+ *    probability --hot-share % a uniform page among the first --hot-fraction % of the slice,
+ *    else a uniform page among the rest, as the micro-VM guest's hotcold).
  * 4. Pacing: an absolute schedule on CLOCK_MONOTONIC (clock_nanosleep TIMER_ABSTIME, ticks of
  *    1/rate s clamped to [1 ms, 100 ms]). After t seconds exactly floor(rate * t) page writes are
  *    due in total, split over the threads; a thread that falls behind catches up at full speed.
  *    --rate 0 writes as fast as possible. Stops after --duration s (0: at SIGINT/SIGTERM).
+ *    --phase S:R: a phase change, from S seconds after the start on, rate R instead; the
+ *    schedule goes on from where it got to: floor(rate * S) + floor(R * (t - S)) by time t.
  * 5. Print the done line with the exact number of page writes and exit 0.
  * --free-at S: S seconds after the start, every thread stops writing the upper half of its
  *    slice, and the writer discards it (madvise MADV_DONTNEED: it reads as zeros from then on)
@@ -55,7 +59,10 @@
 struct writer_opts {
 	uint64_t wss;
 	uint64_t rate; /* page writes per second, all threads; 0 = as fast as possible */
-	int random;
+	int pattern;   /* PAT_* */
+	uint64_t hot_fraction, hot_share; /* hotcold: percent of the slice, of the writes */
+	double phase_at;		  /* --phase: seconds after the start; < 0: none */
+	uint64_t phase_rate;
 	double duration; /* seconds; 0 = until a signal */
 	double delay;
 	unsigned threads;
@@ -67,6 +74,9 @@ struct writer_opts {
 	double free_at; /* seconds after the start; < 0: never */
 	uint64_t seed;
 };
+
+enum { PAT_SEQ, PAT_RANDOM, PAT_HOTCOLD };
+static const char *const pattern_names[] = { "seq", "random", "hotcold" };
 
 struct writer_thread {
 	pthread_t tid;
@@ -82,6 +92,7 @@ struct writer_thread {
 
 static struct writer_opts opts = {
 	.wss = 64ull << 20, .threads = 1, .duration = 10, .seed = 1, .free_at = -1,
+	.hot_fraction = 10, .hot_share = 90, .phase_at = -1,
 };
 static volatile int freeing; /* --free-at: the threads are to stop writing their upper halves */
 static char *base;
@@ -106,7 +117,20 @@ static void on_signal(int sig)
 /* Writes due, all threads together, t_ns after the start. */
 static uint64_t due_total(uint64_t t_ns)
 {
-	return (uint64_t)((unsigned __int128)opts.rate * t_ns / NSEC);
+	uint64_t at;
+
+	if (opts.phase_at < 0 || t_ns < (at = (uint64_t)(opts.phase_at * NSEC)))
+		return (uint64_t)((unsigned __int128)opts.rate * t_ns / NSEC);
+	return (uint64_t)((unsigned __int128)opts.rate * at / NSEC) +
+	       (uint64_t)((unsigned __int128)opts.phase_rate * (t_ns - at) / NSEC);
+}
+
+/* Sleep between batches: 1/rate of one thread, clamped to [1 ms, 100 ms]. */
+static uint64_t tick_for(uint64_t rate)
+{
+	uint64_t tick = NSEC / (rate / opts.threads ? rate / opts.threads : 1);
+
+	return tick < NSEC / 1000 ? NSEC / 1000 : tick > NSEC / 10 ? NSEC / 10 : tick;
 }
 
 /* This thread's share of the first `total` writes: write k belongs to thread k % threads. */
@@ -149,8 +173,9 @@ static void *writer_run(void *arg)
 		return NULL;
 	}
 	if (opts.rate) {
-		tick = NSEC / (opts.rate / opts.threads ? opts.rate / opts.threads : 1);
-		tick = tick < NSEC / 1000 ? NSEC / 1000 : tick > NSEC / 10 ? NSEC / 10 : tick;
+		tick = tick_for(opts.rate);
+		if (opts.phase_at >= 0 && tick_for(opts.phase_rate) < tick)
+			tick = tick_for(opts.phase_rate);
 	}
 	while (!stop) {
 		uint64_t goal, now = now_ns();
@@ -172,7 +197,16 @@ static void *writer_run(void *arg)
 			__atomic_store_n(&w->halved, 1, __ATOMIC_RELEASE);
 		}
 		while (w->writes < goal && !stop) {
-			uint64_t page = opts.random ? next_rand(&rng) % npages : pos++ % npages;
+			uint64_t page, hot = npages * opts.hot_fraction / 100;
+
+			if (opts.pattern == PAT_SEQ)
+				page = pos++ % npages;
+			else if (opts.pattern == PAT_RANDOM)
+				page = next_rand(&rng) % npages;
+			else if (hot == npages || (hot && next_rand(&rng) % 100 < opts.hot_share))
+				page = next_rand(&rng) % (hot ? hot : 1);
+			else
+				page = hot + next_rand(&rng) % (npages - hot);
 			volatile uint64_t *p = (uint64_t *)(base + (w->first + page) * page_size);
 
 			w->writes++;
@@ -281,10 +315,13 @@ static int parse_seconds(const char *s, double *out)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: writer [--wss BYTES] [--rate PAGES_PER_S] [--pattern seq|random]\n"
+		"usage: writer [--wss BYTES] [--rate PAGES_PER_S] [--pattern seq|random|hotcold]\n"
 		"              [--duration SECONDS] [--threads N] [--stamp] [--seed N]\n"
 		"              [--delay SECONDS] [--thp] [--hugetlb | --file PATH] [--free-at SECONDS]\n"
-		"              [--verify]\n"
+		"              [--verify] [--hot-fraction PCT] [--hot-share PCT] [--phase S:RATE]\n"
+		"  --pattern seq|random|hotcold; hotcold: --hot-share %% of the writes go to the\n"
+		"  first --hot-fraction %% of the pages (defaults 90, 10); --phase S:RATE: rate RATE\n"
+		"  from S seconds after the start on (needs a --rate)\n"
 		"  defaults: --wss 64M --rate 0 (as fast as possible) --pattern seq --duration 10\n"
 		"  (0 = until SIGINT/SIGTERM) --threads 1; sizes take K, M, G suffixes\n");
 	exit(2);
@@ -294,7 +331,8 @@ static int is_valued_option(const char *a)
 {
 	static const char *const names[] = { "--wss",  "--rate",    "--duration", "--delay",
 					     "--seed", "--threads", "--free-at",  "--file",
-					     "--pattern" };
+					     "--pattern", "--hot-fraction", "--hot-share",
+					     "--phase" };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(a, names[i]))
@@ -351,9 +389,26 @@ static void parse_args(int argc, char **argv)
 		else if (!strcmp(a, "--threads")) {
 			bad = parse_size(val, &v) || v < 1 || v > 1024;
 			opts.threads = v;
+		} else if (!strcmp(a, "--hot-fraction")) {
+			bad = parse_size(val, &opts.hot_fraction) || opts.hot_fraction > 100;
+		} else if (!strcmp(a, "--hot-share")) {
+			bad = parse_size(val, &opts.hot_share) || opts.hot_share > 100;
+		} else if (!strcmp(a, "--phase")) {
+			char at[64], *colon = strchr(val, ':');
+
+			bad = !colon || (size_t)(colon - val) >= sizeof(at);
+			if (!bad) {
+				memcpy(at, val, colon - val);
+				at[colon - val] = 0;
+				bad = parse_seconds(at, &opts.phase_at) ||
+				      parse_size(colon + 1, &opts.phase_rate) || !opts.phase_rate;
+			}
 		} else { /* --pattern */
-			bad = strcmp(val, "seq") && strcmp(val, "random");
-			opts.random = !strcmp(val, "random");
+			opts.pattern = -1;
+			for (int k = 0; k < 3; k++)
+				if (!strcmp(val, pattern_names[k]))
+					opts.pattern = k;
+			bad = opts.pattern < 0;
 		}
 		if (bad) {
 			fprintf(stderr, "writer: bad value for %s: %s\n", a, val);
@@ -370,6 +425,10 @@ int main(int argc, char **argv)
 	int ret = 0;
 
 	parse_args(argc, argv);
+	if (opts.phase_at >= 0 && !opts.rate) {
+		fprintf(stderr, "writer: --phase needs a --rate\n");
+		usage();
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	page_size = sysconf(_SC_PAGESIZE);
 	pages = opts.wss / page_size;
@@ -409,9 +468,15 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 
 	printf("writer ready pid=%d addr=%p pages=%" PRIu64 " page_size=%ld threads=%u rate=%" PRIu64
-	       " pattern=%s duration=%g\n",
+	       " pattern=%s duration=%g",
 	       getpid(), (void *)base, pages, page_size, opts.threads, opts.rate,
-	       opts.random ? "random" : "seq", opts.duration);
+	       pattern_names[opts.pattern], opts.duration);
+	if (opts.pattern == PAT_HOTCOLD)
+		printf(" hot_fraction=%" PRIu64 " hot_share=%" PRIu64, opts.hot_fraction,
+		       opts.hot_share);
+	if (opts.phase_at >= 0)
+		printf(" phase=%g:%" PRIu64, opts.phase_at, opts.phase_rate);
+	printf("\n");
 	if (opts.delay > 0) {
 		struct timespec ts = { (time_t)opts.delay,
 				       (long)((opts.delay - (time_t)opts.delay) * NSEC) };
