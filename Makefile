@@ -34,7 +34,7 @@ BENCH_BIN:= $(BENCH_SRC:%.c=$(BUILD)/%)
 HELPER_SRC:= $(wildcard tests/helpers/*.c)
 HELPER_BIN:= $(HELPER_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all check sanitize demo bench accuracy clean deps format tests
+.PHONY: all check sanitize demo bench accuracy validate clean deps format tests
 .SECONDARY:
 all: $(BUILD)/dpt
 
@@ -89,6 +89,20 @@ bench: $(BUILD)/dpt $(BENCH_BIN)
 # every tracker side by side under QEMU -accel kvm (about 9 minutes; docs/accuracy.md)
 accuracy: $(BUILD)/dpt $(BUILD)/bench/accuracy $(GUEST_KERNEL)
 	@BUILD=$(BUILD) bench/accuracy.sh
+
+# real QEMU 7.2 migrations against dpt predict and dpt simgrid (about 6 minutes;
+# docs/validation.md): VALIDATE_OUT keeps the traces and QEMU's figures, VALIDATE_LINK is the
+# loopback's speed for the stop-and-copy (measured: docs/validation.md)
+VALIDATE_OUT  ?= $(BUILD)/validate
+VALIDATE_LINK ?= 600M
+validate: deps $(BUILD)/dpt $(BUILD)/tests/helpers/trace-coarsen
+	@rm -rf $(VALIDATE_OUT) && mkdir -p $(VALIDATE_OUT)
+	DPT=$(CURDIR)/$(BUILD)/dpt scripts/validate/run.sh $(VALIDATE_OUT)
+	@for n in 1 5 10; do \
+		echo "== recorded at $$n x 100 ms" | tee -a $(VALIDATE_OUT)/comparison.md; \
+		scripts/validate/compare.py --dpt $(BUILD)/dpt --link $(VALIDATE_LINK) --coarsen $$n \
+			$(VALIDATE_OUT) | tee -a $(VALIDATE_OUT)/comparison.md; done
+	@echo "validate: $(VALIDATE_OUT)/comparison.md"
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -27,7 +27,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 VMKIT=$ROOT/tests/vmkit
-DPT=$ROOT/build/dpt
+DPT=${DPT:-$ROOT/build/dpt}
 MB_ELF=$ROOT/build/guest/dpt-guest.elf
 
 die() { echo "migrate.sh: $*" >&2; exit 2; }
