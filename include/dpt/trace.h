@@ -173,6 +173,11 @@ int trace_reader_rewind(struct trace_reader *r);
  * the middle of its monotonic start and end (an interval is in [from, to) when its middle is).
  * Intervals are taken to be in time order and not to overlap, as the writer makes them. */
 
+/* An interval's time for cuts and seeks: the middle of its monotonic start and end, in ns
+ * from the trace's start (the header's mono_start_ns). dpt report's cut, trace_reader_seek()
+ * and trace_window_dirty() all place an interval by it. */
+int64_t trace_interval_middle(int64_t mono_start_ns, const struct dpt_sample *s);
+
 /* Position r so that the next trace_reader_next() returns the first interval record whose
  * middle is at or after from_ns (or 0, the end of the trace, if there is none). With a valid
  * footer, its index is used to jump near it (see window.c for what is checked and read); else,

@@ -61,10 +61,15 @@ static int64_t rel_of(const struct trace_reader *r, const struct timespec *t)
 	return (int64_t)(ns_of(t) - r->info.h.mono_start_ns);
 }
 
-/* The middle of an interval relative to the trace's start, as report computes it. */
+int64_t trace_interval_middle(int64_t mono_start_ns, const struct dpt_sample *s)
+{
+	return (int64_t)(((__int128)ns_of(&s->mono_start) + ns_of(&s->mono_end)) / 2) -
+	       mono_start_ns;
+}
+
 static __int128 middle(const struct trace_reader *r, const struct dpt_sample *s)
 {
-	return (ns_of(&s->mono_start) + ns_of(&s->mono_end)) / 2 - r->info.h.mono_start_ns;
+	return trace_interval_middle(r->info.h.mono_start_ns, s);
 }
 
 static uint32_t le32(const uint8_t *p)

@@ -39,9 +39,9 @@ static double rel_s(const struct report *rp, const struct timespec *t)
 	return (double)(ns_of(t) - rp->h.mono_start_ns) / 1e9;
 }
 
-static bool in_cut(const struct report *rp, const struct report_opts *o, int64_t ns)
+/* ns: an interval's time from the trace's start (trace_interval_middle) */
+static bool in_cut(const struct report_opts *o, int64_t ns)
 {
-	ns -= rp->h.mono_start_ns;
 	return ns >= o->from_ns && (o->to_ns < 0 || ns < o->to_ns);
 }
 
@@ -207,7 +207,7 @@ static int on_interval(struct report *rp, struct trace_reader *r, const struct t
 	rp->recorded++;
 	if (s->regions_changed)
 		*table_pending = true;
-	if (!in_cut(rp, o, (int64_t)(((__int128)ns_of(&s->mono_start) + ns_of(&s->mono_end)) / 2))) {
+	if (!in_cut(o, trace_interval_middle(rp->h.mono_start_ns, s))) {
 		rp->outside++;
 		return 0;
 	}
@@ -254,7 +254,7 @@ static int on_interval(struct report *rp, struct trace_reader *r, const struct t
 
 static int on_nonzero(struct report *rp, const struct dpt_nonzero *z, const struct report_opts *o)
 {
-	if (!in_cut(rp, o, ns_of(&z->mono_start)))
+	if (!in_cut(o, ns_of(&z->mono_start) - rp->h.mono_start_ns))
 		return 0;
 	struct report_nonzero *n = realloc(rp->nonzero, (rp->nr_nonzero + 1) * sizeof(*n));
 	if (!n)
@@ -272,7 +272,7 @@ static int on_nonzero(struct report *rp, const struct dpt_nonzero *z, const stru
 static int on_message(struct report *rp, const struct trace_record *rec,
 		      const struct report_opts *o)
 {
-	if (!in_cut(rp, o, ns_of(&rec->mono)))
+	if (!in_cut(o, ns_of(&rec->mono) - rp->h.mono_start_ns))
 		return 0;
 	if (rp->nr_messages == REPORT_MAX_MESSAGES) {
 		rp->messages_dropped++;
@@ -308,7 +308,7 @@ static int pass(struct report *rp, struct trace_reader *r, const struct report_o
 			err = on_nonzero(rp, &rec.nz, o);
 			break;
 		case TRACE_REC_START:
-			rp->sessions += in_cut(rp, o, ns_of(&rec.mono));
+			rp->sessions += in_cut(o, ns_of(&rec.mono) - rp->h.mono_start_ns);
 			break;
 		case TRACE_REC_MESSAGE:
 			err = on_message(rp, &rec, o);
