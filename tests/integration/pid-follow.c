@@ -14,54 +14,6 @@
 #include "../test.h"
 #include "pid-util.h"
 
-/* Hand the keeper's reports to the tracker for up to ms, as the loop does. */
-static void pump(struct dpt_tracker *t, int ms)
-{
-	uint64_t end = tgt_now_ns() + (uint64_t)ms * 1000000;
-
-	do {
-		struct pollfd p = {.fd = t->end_fd, .events = POLLIN};
-
-		if (poll(&p, 1, 5) == 1)
-			t->ops->ended(t);
-	} while (tgt_now_ns() < end);
-}
-
-/* A command whose answer may wait for the tracker (a fork waits for the child's arming). */
-static int cmd_pumped(struct tgt *g, struct dpt_tracker *t, uint64_t *val, const char *fmt,
-		      unsigned a, unsigned b)
-{
-	char buf[256];
-	size_t n = 0;
-	int len = snprintf(buf, sizeof(buf), fmt, a, b);
-	uint64_t deadline = tgt_now_ns() + 10000000000ULL;
-
-	buf[len++] = '\n';
-	if (write(g->in, buf, len) != len)
-		return -1;
-	while (tgt_now_ns() < deadline) {
-		struct pollfd p[2] = {{.fd = g->out, .events = POLLIN},
-				      {.fd = t->end_fd, .events = POLLIN}};
-
-		if (poll(p, 2, 100) <= 0)
-			continue;
-		if (p[1].revents)
-			t->ops->ended(t);
-		if (!p[0].revents)
-			continue;
-		if (read(g->out, buf + n, 1) != 1)
-			return -1;
-		if (buf[n] == '\n') {
-			buf[n] = 0;
-			if (val)
-				*val = strtoull(buf + 3, NULL, 10);
-			return strncmp(buf, "ok", 2) ? -1 : 0;
-		}
-		n += n + 1 < sizeof(buf) - 1;
-	}
-	return -1;
-}
-
 static const struct dpt_proc *row_of(const struct dpt_sample *s, pid_t pid)
 {
 	for (unsigned i = 0; i < s->nr_procs; i++)
@@ -139,8 +91,8 @@ int main(void)
 		   "%s; %u rows, dirty %" PRIu64, pid_test_err(), s.nr_procs, s.dirty);
 
 	/* a child writes its own pages; its parent writes one after the fork */
-	err = cmd_pumped(&g, &t, &c1, "f %u %u", 10, 20) || tgt_cmd(&g, "w 5 6");
-	pump(&t, 100);
+	err = tgt_cmd_pumped(&g, &t, &c1, "f %u %u", 10, 20) || tgt_cmd(&g, "w 5 6");
+	tgt_pump(&t, 100);
 	err = err || pid_test_collect(&t, &s);
 	pr = err ? NULL : row_of(&s, g.pid);
 	cr = err ? NULL : row_of(&s, (pid_t)c1);
@@ -161,8 +113,8 @@ int main(void)
 		   pr ? pr->dirty : 0, cr ? cr->dirty : 0);
 
 	/* a child's whole life in one interval: born, writes, exits (held, read at its exit) */
-	err = cmd_pumped(&g, &t, &c2, "g %u %u", 30, 45);
-	pump(&t, 300);
+	err = tgt_cmd_pumped(&g, &t, &c2, "g %u %u", 30, 45);
+	tgt_pump(&t, 300);
 	err = err || pid_test_collect(&t, &s);
 	cr = err ? NULL : row_of(&s, (pid_t)c2);
 	TEST_CHECK(cr && cr->dirty == 15 && has_exactly(&s, (pid_t)c2, 30, 45) &&
@@ -176,7 +128,7 @@ int main(void)
 
 	/* the first child is killed: its exit, held, ends its rows */
 	kill((pid_t)c1, SIGTERM);
-	pump(&t, 300);
+	tgt_pump(&t, 300);
 	err = pid_test_collect(&t, &s);
 	cr = err ? NULL : row_of(&s, (pid_t)c1);
 	TEST_CHECK(cr && (cr->flags & DPT_PROC_EXITED) && !(cr->flags & DPT_PROC_LOST) &&

@@ -817,4 +817,52 @@ static inline int pid_test_launch_exit(const char *prog, const char *mode, const
 	return ok ? 0 : -1;
 }
 
+/* Hand the keeper's reports to the tracker for up to ms, as the loop does. */
+static inline void tgt_pump(struct dpt_tracker *t, int ms)
+{
+	uint64_t end = tgt_now_ns() + (uint64_t)ms * 1000000;
+
+	do {
+		struct pollfd p = {.fd = t->end_fd, .events = POLLIN};
+
+		if (poll(&p, 1, 5) == 1)
+			t->ops->ended(t);
+	} while (tgt_now_ns() < end);
+}
+
+/* A command whose answer may wait for the tracker (a fork waits for the child's arming). */
+static inline int tgt_cmd_pumped(struct tgt *g, struct dpt_tracker *t, uint64_t *val,
+				 const char *fmt, unsigned a, unsigned b)
+{
+	char buf[256];
+	size_t n = 0;
+	int len = snprintf(buf, sizeof(buf), fmt, a, b);
+	uint64_t deadline = tgt_now_ns() + 10000000000ULL;
+
+	buf[len++] = '\n';
+	if (write(g->in, buf, len) != len)
+		return -1;
+	while (tgt_now_ns() < deadline) {
+		struct pollfd p[2] = {{.fd = g->out, .events = POLLIN},
+				      {.fd = t->end_fd, .events = POLLIN}};
+
+		if (poll(p, 2, 100) <= 0)
+			continue;
+		if (p[1].revents)
+			t->ops->ended(t);
+		if (!p[0].revents)
+			continue;
+		if (read(g->out, buf + n, 1) != 1)
+			return -1;
+		if (buf[n] == '\n') {
+			buf[n] = 0;
+			if (val)
+				*val = strtoull(buf + 3, NULL, 10);
+			return strncmp(buf, "ok", 2) ? -1 : 0;
+		}
+		n += n + 1 < sizeof(buf) - 1;
+	}
+	return -1;
+}
+
 #endif

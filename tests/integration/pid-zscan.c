@@ -447,52 +447,6 @@ static void test_unmapped(void)
 	tgt_stop(&g);
 }
 
-/* Hand the keeper's reports to the tracker for ms, as the loop does (pid-follow). */
-static void pump(struct dpt_tracker *t, int ms)
-{
-	uint64_t end = tgt_now_ns() + (uint64_t)ms * 1000000;
-
-	do {
-		struct pollfd p = {.fd = t->end_fd, .events = POLLIN};
-
-		if (poll(&p, 1, 5) == 1)
-			t->ops->ended(t);
-	} while (tgt_now_ns() < end);
-}
-
-/* "f A B" with the keeper's reports handled while it waits (the parent is held at its fork
- * until the tracker has armed the child); the child's pid in *child. */
-static int fork_pumped(struct tgt *g, struct dpt_tracker *t, uint64_t *child, unsigned a,
-		       unsigned b)
-{
-	char buf[64];
-	size_t n = 0;
-	int len = snprintf(buf, sizeof(buf), "f %u %u\n", a, b);
-	uint64_t deadline = tgt_now_ns() + 10000000000ULL;
-
-	if (write(g->in, buf, len) != len)
-		return -1;
-	while (tgt_now_ns() < deadline) {
-		struct pollfd p[2] = {{.fd = g->out, .events = POLLIN},
-				      {.fd = t->end_fd, .events = POLLIN}};
-
-		if (poll(p, 2, 100) <= 0)
-			continue;
-		if (p[1].revents)
-			t->ops->ended(t);
-		if (!p[0].revents)
-			continue;
-		if (read(g->out, buf + n, 1) != 1)
-			return -1;
-		if (buf[n] == '\n') {
-			buf[n] = 0;
-			*child = strtoull(buf + 3, NULL, 10);
-			return strncmp(buf, "ok", 2) ? -1 : 0;
-		}
-		n += n + 1 < sizeof(buf) - 1;
-	}
-	return -1;
-}
 
 /* A followed tree: each process's pages in its own regions, one process after another, as
  * the samples number them; a process that has exited is left out. */
@@ -517,8 +471,8 @@ static void test_follow(void)
 	snprintf(range, sizeof(range), "%" PRIx64 "-%" PRIx64, g.base, g.base + 256 * TGT_PAGE);
 	xo.regions = regions;
 	err = tgt_cmd(&g, "N 0 100") || pid_test_open_opts(&t, g.pid, "uffd", &xo) ||
-	      t.ops->start(&t) || fork_pumped(&g, &t, &child, 200, 210);
-	pump(&t, 100);
+	      t.ops->start(&t) || tgt_cmd_pumped(&g, &t, &child, "f %u %u", 200, 210);
+	tgt_pump(&t, 100);
 	err = err || pid_test_collect(&t, &s) || scan_take(&t, &sc);
 	set(want_p, 0, 100, 1);
 	set(want_c, 0, 100, 1);
@@ -541,7 +495,7 @@ static void test_follow(void)
 	scan_drop(&t, &sc);
 
 	kill((pid_t)child, SIGKILL);
-	pump(&t, 300);
+	tgt_pump(&t, 300);
 	err = pid_test_collect(&t, &s) || scan_take(&t, &sc);
 	TEST_CHECK(!err && sc.z.nr_regions == 1 && sc.z.count == 100 &&
 		       scan_region(&sc.z, g.base, g.pid),
