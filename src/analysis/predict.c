@@ -19,7 +19,8 @@
  * the next unfed interval's end, so what it sees of the trace is exactly what had happened.
  *
  * Several sims (a sweep) run in lock-step on one feed: each runs until it needs the next
- * interval, then the interval is fed once for all. The trace is read once, whatever the
+ * interval, then the interval is fed once for all. A read-ahead thread decodes the next
+ * intervals' sets (a ring of 4) while the sims run. The trace is read once, whatever the
  * number of bandwidths and limits; a sync costs one pass over lw[] (skipped when nothing was
  * fed since the last one).
  *
@@ -43,6 +44,8 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -68,6 +71,23 @@ struct block {
 	uint64_t first, pages; /* in the trace's numbering */
 	unsigned name_cost;    /* 1 + strlen(idstr): the header of a page from a new block */
 };
+
+/* One interval read ahead (or the trace's end, or an error). */
+struct ahead {
+	int what;	/* AHEAD_INTERVAL, AHEAD_END, AHEAD_ERROR */
+	double end;	/* its end, s from the trace's start */
+	uint64_t count, total;
+	bool has_set;
+	uint64_t *bm;	/* bitmap mode: its set, bitmap_words(pages) words */
+	uint32_t *list; /* lw mode: its set as page indices */
+	size_t n, room;
+	int err;
+	char msg[256];
+};
+
+enum { AHEAD_INTERVAL, AHEAD_END, AHEAD_ERROR };
+enum { AHEAD_NONE, AHEAD_REWIND, AHEAD_STOP };
+#define AHEAD 4
 
 /* The trace as the migration sees it, shared by every sim. */
 struct feed {
@@ -97,6 +117,18 @@ struct feed {
 	size_t nr_sims;
 	struct block *blocks;
 	unsigned nr_blocks;
+	const uint32_t *next_list; /* lw mode: the peeked interval's pages (list_n of them) */
+	/* read-ahead: a thread owns the reader once the migration's start is found, and decodes
+	 * the next intervals' sets into a ring of slots while the sims run */
+	bool threaded;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t filled, freed;
+	struct ahead slot[AHEAD];
+	unsigned head, tail, count;
+	int cmd; /* for the thread at the trace's end: AHEAD_REWIND or AHEAD_STOP */
+	bool stop;
+	struct ahead *taken; /* the consumer's current slot, released by feed_next */
 };
 
 struct sim {
@@ -167,10 +199,14 @@ static int take_list(struct feed *f)
 
 /* Read records up to the next interval that counts; set next_end and its set. At the trace's
  * end, replay it from its start (unless no_loop: then the feed is exhausted). */
+static int peek_threaded(struct feed *f);
+
 static int peek(struct feed *f)
 {
 	struct trace_record rec;
 
+	if (f->threaded)
+		return peek_threaded(f);
 	f->have_next = false;
 	for (bool rewound = false;;) {
 		int err = trace_reader_next(f->r, &rec);
@@ -208,10 +244,201 @@ static int peek(struct feed *f)
 			err = f->bitmaps ? trace_reader_bitmap(f->r, 0, &f->next_bm) : take_list(f);
 			if (err)
 				return err;
+			f->next_list = f->list;
 			f->next_bits = rec.s.total < f->pages ? rec.s.total : f->pages;
 		}
 		f->have_next = true;
 		return 0;
+	}
+}
+
+/* ---- read-ahead ----------------------------------------------------------------------- */
+
+/* Fill one slot: the next interval record (its set decoded), or the end, or an error. */
+static void ahead_fill(struct feed *f, struct ahead *a)
+{
+	struct trace_record rec;
+	int err;
+
+	a->n = 0;
+	a->has_set = false;
+	for (;;) {
+		err = trace_reader_next(f->r, &rec);
+		if (err <= 0)
+			break;
+		if (rec.type != TRACE_REC_INTERVAL || (rec.s.flags & DPT_SAMPLE_ALL))
+			continue;
+		a->what = AHEAD_INTERVAL;
+		a->end = rec_end(f, &rec.s);
+		a->count = rec.s.dirty;
+		a->total = rec.s.total;
+		if (f->counts_only || !rec.has_set)
+			return;
+		if (f->bitmaps) {
+			const uint64_t *bm;
+			if ((err = trace_reader_bitmap(f->r, 0, &bm)))
+				break;
+			uint64_t bits = rec.s.total < f->pages ? rec.s.total : f->pages;
+			memset(a->bm, 0, bitmap_bytes(f->pages));
+			memcpy(a->bm, bm, bitmap_bytes(bits));
+			if (bits % 64)
+				a->bm[bits / 64] &= (1ULL << (bits % 64)) - 1;
+		} else {
+			size_t n = 0;
+			err = trace_reader_indices(f->r, 0, a->list, a->room, &n);
+			if (err == -ENOSPC) {
+				uint32_t *l = realloc(a->list, n * sizeof(*l));
+				if (!l) {
+					err = dpt_fail(-ENOMEM, "out of memory for an interval of %zu "
+							       "pages", n);
+					break;
+				}
+				a->list = l;
+				a->room = n;
+				err = trace_reader_indices(f->r, 0, a->list, a->room, &n);
+			}
+			if (err)
+				break;
+			a->n = n;
+		}
+		a->has_set = true;
+		return;
+	}
+	a->what = err < 0 ? AHEAD_ERROR : AHEAD_END;
+	a->err = err;
+	snprintf(a->msg, sizeof(a->msg), "%s", err < 0 && dpt_last_error() ? dpt_last_error() : "");
+}
+
+static void *ahead_thread(void *arg)
+{
+	struct feed *f = arg;
+
+	for (;;) {
+		pthread_mutex_lock(&f->mu);
+		while (f->count == AHEAD && !f->stop)
+			pthread_cond_wait(&f->freed, &f->mu);
+		if (f->stop) {
+			pthread_mutex_unlock(&f->mu);
+			return NULL;
+		}
+		struct ahead *a = &f->slot[f->head];
+		pthread_mutex_unlock(&f->mu);
+		ahead_fill(f, a);
+		pthread_mutex_lock(&f->mu);
+		f->head = (f->head + 1) % AHEAD;
+		f->count++;
+		pthread_cond_signal(&f->filled);
+		if (a->what != AHEAD_INTERVAL) { /* wait to be told: read again, or stop */
+			while (f->cmd == AHEAD_NONE && !f->stop)
+				pthread_cond_wait(&f->freed, &f->mu);
+			if (f->stop || f->cmd == AHEAD_STOP) {
+				pthread_mutex_unlock(&f->mu);
+				return NULL;
+			}
+			f->cmd = AHEAD_NONE;
+			pthread_mutex_unlock(&f->mu);
+			if (trace_reader_rewind(f->r)) { /* the consumer waits for no more */
+				pthread_mutex_lock(&f->mu);
+				f->stop = true;
+				pthread_mutex_unlock(&f->mu);
+				return NULL;
+			}
+			continue;
+		}
+		pthread_mutex_unlock(&f->mu);
+	}
+}
+
+static int ahead_start(struct feed *f)
+{
+	for (unsigned i = 0; i < AHEAD; i++)
+		if (f->bitmaps && !f->counts_only &&
+		    !(f->slot[i].bm = malloc(bitmap_bytes(f->pages) + 8)))
+			return dpt_fail(-ENOMEM, "out of memory for the read-ahead");
+	if (pthread_mutex_init(&f->mu, NULL) || pthread_cond_init(&f->filled, NULL) ||
+	    pthread_cond_init(&f->freed, NULL))
+		return dpt_fail(-ENOMEM, "cannot make the read-ahead's lock");
+	if (pthread_create(&f->thread, NULL, ahead_thread, f))
+		return dpt_fail(-EAGAIN, "cannot start the read-ahead thread");
+	f->threaded = true;
+	return 0;
+}
+
+static void ahead_stop(struct feed *f)
+{
+	if (f->threaded) {
+		pthread_mutex_lock(&f->mu);
+		f->stop = true;
+		pthread_cond_broadcast(&f->freed);
+		pthread_mutex_unlock(&f->mu);
+		pthread_join(f->thread, NULL);
+		pthread_mutex_destroy(&f->mu);
+		pthread_cond_destroy(&f->filled);
+		pthread_cond_destroy(&f->freed);
+		f->threaded = false;
+	}
+	for (unsigned i = 0; i < AHEAD; i++) {
+		free(f->slot[i].bm);
+		free(f->slot[i].list);
+		f->slot[i].bm = NULL;
+		f->slot[i].list = NULL;
+	}
+}
+
+/* peek() on the read-ahead's slots: the same rules as reading the trace here. */
+static int peek_threaded(struct feed *f)
+{
+	f->have_next = false;
+	for (bool rewound = false;;) {
+		pthread_mutex_lock(&f->mu);
+		while (f->count == 0 && !f->stop)
+			pthread_cond_wait(&f->filled, &f->mu);
+		if (f->count == 0) { /* the thread stopped: its rewind failed */
+			pthread_mutex_unlock(&f->mu);
+			return dpt_fail(-EIO, "cannot read the trace again from its start");
+		}
+		struct ahead *a = &f->slot[f->tail];
+		pthread_mutex_unlock(&f->mu);
+		if (a->what == AHEAD_INTERVAL) {
+			if (!f->replays && a->end > f->last_end)
+				f->last_end = a->end;
+			double end = a->end + f->shift;
+			if (end > f->start) {
+				if (a->total != f->pages)
+					f->regions_changed = true;
+				f->next_end = end - f->start;
+				f->next_count = a->count;
+				f->next_bm = a->has_set && f->bitmaps ? a->bm : NULL;
+				f->next_bits = f->pages;
+				f->next_list = a->list;
+				f->list_n = a->has_set && !f->bitmaps ? a->n : 0;
+				f->have_next = true;
+				f->taken = a; /* released by feed_next */
+				return 0;
+			}
+		}
+		/* a slot not kept: free it; at the end, tell the thread what next */
+		pthread_mutex_lock(&f->mu);
+		f->tail = (f->tail + 1) % AHEAD;
+		f->count--;
+		bool again = a->what == AHEAD_END && !f->no_loop && !rewound &&
+			     f->last_end > f->first_start;
+		if (a->what != AHEAD_INTERVAL)
+			f->cmd = again ? AHEAD_REWIND : AHEAD_STOP;
+		pthread_cond_broadcast(&f->freed);
+		pthread_mutex_unlock(&f->mu);
+		if (a->what == AHEAD_ERROR)
+			return dpt_fail(a->err, "%s", a->msg);
+		if (a->what == AHEAD_END) {
+			if (!again) {
+				f->exhausted = true;
+				f->next_end = f->last_end + f->shift - f->start;
+				return 0;
+			}
+			f->shift += f->last_end - f->first_start;
+			f->replays++;
+			rewound = true;
+		}
 	}
 }
 
@@ -235,11 +462,19 @@ static int feed_next(struct feed *f)
 		}
 	}
 	for (size_t i = 0; i < f->list_n; i++) {
-		uint32_t p = f->list[i];
+		uint32_t p = f->next_list[i];
 		if (p < f->pages) {
 			f->lw[p] = k;
 			bitmap_clear_bit(f->zero, p);
 		}
+	}
+	if (f->taken) { /* the slot is free for the next read-ahead */
+		pthread_mutex_lock(&f->mu);
+		f->tail = (f->tail + 1) % AHEAD;
+		f->count--;
+		f->taken = NULL;
+		pthread_cond_signal(&f->freed);
+		pthread_mutex_unlock(&f->mu);
 	}
 	return peek(f);
 }
@@ -686,6 +921,7 @@ static int take_nonzero(struct feed *f, const struct trace_record *rec)
 
 static void feed_free(struct feed *f)
 {
+	ahead_stop(f);
 	if (f->r)
 		trace_reader_close(f->r);
 	free(f->lw);
@@ -807,6 +1043,8 @@ static int feed_open(struct feed *f, const char *path, const struct predict_opts
 	int64_t back = (int64_t)(o->start * 1e9) - 10000000000LL - 2 * (int64_t)ti->h.interval_ns;
 	err = back > 0 ? trace_reader_seek(f->r, back) : trace_reader_rewind(f->r);
 	if (err)
+		return err;
+	if ((err = ahead_start(f))) /* from here the reader is the read-ahead thread's */
 		return err;
 	return peek(f);
 }
