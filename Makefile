@@ -14,6 +14,7 @@ LDLIBS   := -pthread -lm -lzstd $(shell pkg-config --libs jansson 2>/dev/null ||
 # SIMGRID=no builds without it even when it is there.
 SIMGRID  ?= $(shell printf '\#include <simgrid/vm.h>\n\#include <simgrid/plugins/live_migration.h>\n' | \
 	      $(CC) -E -x c - >/dev/null 2>&1 && echo yes)
+LDLIBS_NOSG := $(LDLIBS)
 ifeq ($(SIMGRID),yes)
 LDLIBS   += -lsimgrid
 SIMGRID_OBJ := $(BUILD)/src/analysis/simgrid.o $(BUILD)/src/cmd-simgrid.o

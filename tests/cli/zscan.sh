@@ -146,17 +146,14 @@ fi
 echo "$orig" >/proc/sys/vm/nr_hugepages
 
 # --- in a TCG guest: Debian's 6.1 kernel, the soft-dirty method, pages swapped out ------------------------
-# A static dpt and trace-dump run in the guest (sanitizers cannot link statically: a sanitizer
-# run takes the plain build's library). A writer fills 96 MiB with zeros and idles; dpt sees
-# them present and zero. Then a second writer pushes most of them out to zram swap: the scans
-# count them unknown (as many as VmSwap says), say so in one line, and swap none of them in.
-lib=$BUILD/libdpt.a main=$BUILD/src/main.o
-if nm "$lib" 2>/dev/null | grep -q __asan_; then
-	lib=build/libdpt.a main=build/src/main.o
-	make -s -C "$ROOT" BUILD=build build/libdpt.a build/src/main.o >/dev/null 2>&1
-fi
+# A static dpt and trace-dump run in the guest: make vmkit-dpt's, built apart without SimGrid
+# (and without sanitizers, which cannot link statically). A writer fills 96 MiB with zeros
+# and idles; dpt sees them present and zero. Then a second writer pushes most of them out to
+# zram swap: the scans count them unknown (as many as VmSwap says), say so in one line, and
+# swap none of them in.
+lib=build/vmkit/obj/libdpt.a
 mkdir -p "$TMP/g"
-if ! (cd "$ROOT" && ${CC:-cc} -O2 -static -pthread -o "$TMP/g/dpt" "$main" "$lib" -lzstd -ljansson -lm &&
+if ! (cd "$ROOT" && make -s BUILD=build vmkit-dpt && cp build/vmkit/dpt "$TMP/g/dpt" &&
 	${CC:-cc} -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -Isrc -O2 -static -pthread \
 		-o "$TMP/g/trace-dump" tests/helpers/trace-dump.c "$lib" -lzstd -ljansson -lm) \
 	>"$TMP/g/cc.err" 2>&1; then

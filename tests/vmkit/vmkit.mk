@@ -16,9 +16,17 @@ vmkit-helpers:
 
 vmkit-dpt: $(BUILD)/vmkit/dpt
 
-$(BUILD)/vmkit/dpt: $(BUILD)/src/main.o $(BUILD)/libdpt.a
+# Without SimGrid (no static libsimgrid, and no use for it in a guest): its own objects in
+# $(BUILD)/vmkit/obj, built with SIMGRID=no, whatever this build's SIMGRID.
+VMKIT_OBJ := $(BUILD)/vmkit/obj
+.PHONY: $(VMKIT_OBJ)/libdpt.a
+$(VMKIT_OBJ)/libdpt.a:
+	@$(MAKE) --no-print-directory BUILD=$(VMKIT_OBJ) SIMGRID=no $(VMKIT_OBJ)/libdpt.a \
+		$(VMKIT_OBJ)/src/main.o
+
+$(BUILD)/vmkit/dpt: $(VMKIT_OBJ)/libdpt.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -static -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -static -o $@ $(VMKIT_OBJ)/src/main.o $(VMKIT_OBJ)/libdpt.a $(LDLIBS_NOSG)
 
 vmkit-check: vmkit-helpers
 	@BUILD=$(BUILD) TESTS=vmkit tests/run.sh
