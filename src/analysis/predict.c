@@ -61,8 +61,8 @@
 #define ZERO_COST	 9u	     /* be64 header + one byte (save_zero_page_to_file) */
 #define WINDOW		 0.100	     /* BUFFER_DELAY: rate-limit and bandwidth window */
 #define MAX_WAIT	 0.050	     /* an iteration step ends after 50 ms (checked / 64 pages) */
-#define ITER_FRAMING	 18u	     /* section header 5 + EOS 8 + footer 5, per iteration */
-#define ITER_TRANSFERRED 8u	     /* of them, the EOS counts in ram.transferred */
+#define ITER_TRANSFERRED 8u	     /* per iteration: its EOS (of 18 framing bytes) counts in
+					ram.transferred */
 #define NO_IMPROVE	 2	     /* passes without a new minimum ... */
 #define NO_IMPROVE_S	 10.0	     /* ... over this long: does not converge */
 #define BITMAP_SIMS	 4	     /* up to this many sims: a pending bitmap each, not lw[] */
@@ -103,14 +103,14 @@ struct feed {
 	double first_start, last_end; /* trace times of the trace's intervals */
 	unsigned replays;
 	bool no_loop, counts_only, exhausted, regions_changed;
-	/* the peeked next interval: its end (migration time) and its set */
-	bool have_next;
+	/* the peeked next interval (a read-ahead slot): its end (migration time) and its set */
 	double next_end;
-	uint64_t next_count, next_bits;
-	uint32_t *list;
+	uint64_t next_count;
+	uint32_t *list; /* feed_open's: an interval's pages before the start */
 	size_t list_n, list_room;
-	/* bitmap mode (a few sims): the peeked interval's set as the reader's bitmap, ORed into
-	 * each sim's pending bitmap when fed; else lw[] (one store a page, whatever the sims) */
+	/* bitmap mode (a few sims): the peeked interval's set as a bitmap of pages bits, ORed
+	 * into each sim's pending bitmap when fed; else lw[] (one store a page, whatever the
+	 * sims) */
 	bool bitmaps;
 	const uint64_t *next_bm;
 	struct sim *sims;
@@ -166,90 +166,26 @@ void predict_result_fini(struct predict_result *res)
 	res->nr_passes = 0;
 }
 
-static double rec_end(const struct feed *f, const struct dpt_sample *s)
+/* A monotonic time in s from the trace's start. */
+static double rel_s(const struct feed *f, const struct timespec *t)
 {
-	int64_t ns = (int64_t)s->mono_end.tv_sec * 1000000000 + s->mono_end.tv_nsec - f->mono0;
-	return ns / 1e9;
+	return (double)((int64_t)t->tv_sec * 1000000000 + t->tv_nsec - f->mono0) / 1e9;
 }
 
-static double rec_start(const struct feed *f, const struct dpt_sample *s)
+/* The current record's dirty set as page indices into *list (grown to *room as needed). */
+static int read_indices(struct trace_reader *r, uint32_t **list, size_t *room, size_t *n)
 {
-	int64_t ns = (int64_t)s->mono_start.tv_sec * 1000000000 + s->mono_start.tv_nsec - f->mono0;
-	return ns / 1e9;
-}
-
-static int take_list(struct feed *f)
-{
-	size_t n = 0;
-	int err = trace_reader_indices(f->r, 0, f->list, f->list_room, &n);
+	int err = trace_reader_indices(r, 0, *list, *room, n);
 
 	if (err == -ENOSPC) {
-		uint32_t *l = realloc(f->list, n * sizeof(*l));
+		uint32_t *l = realloc(*list, *n * sizeof(*l));
 		if (!l)
-			return dpt_fail(-ENOMEM, "out of memory for an interval of %zu pages", n);
-		f->list = l;
-		f->list_room = n;
-		err = trace_reader_indices(f->r, 0, f->list, f->list_room, &n);
+			return dpt_fail(-ENOMEM, "out of memory for an interval of %zu pages", *n);
+		*list = l;
+		*room = *n;
+		err = trace_reader_indices(r, 0, *list, *room, n);
 	}
-	if (err)
-		return err;
-	f->list_n = n;
-	return 0;
-}
-
-/* Read records up to the next interval that counts; set next_end and its set. At the trace's
- * end, replay it from its start (unless no_loop: then the feed is exhausted). */
-static int peek_threaded(struct feed *f);
-
-static int peek(struct feed *f)
-{
-	struct trace_record rec;
-
-	if (f->threaded)
-		return peek_threaded(f);
-	f->have_next = false;
-	for (bool rewound = false;;) {
-		int err = trace_reader_next(f->r, &rec);
-		if (err < 0)
-			return err;
-		if (err == 0) {
-			if (f->no_loop || rewound || f->last_end <= f->first_start) {
-				f->exhausted = true;
-				f->next_end = f->last_end + f->shift - f->start;
-				return 0;
-			}
-			err = trace_reader_rewind(f->r);
-			if (err)
-				return err;
-			f->shift += f->last_end - f->first_start;
-			f->replays++;
-			rewound = true;
-			continue;
-		}
-		if (rec.type != TRACE_REC_INTERVAL || (rec.s.flags & DPT_SAMPLE_ALL))
-			continue;
-		if (!f->replays && rec_end(f, &rec.s) > f->last_end)
-			f->last_end = rec_end(f, &rec.s);
-		double end = rec_end(f, &rec.s) + f->shift;
-		if (end <= f->start)
-			continue;
-		if (rec.s.total != f->pages)
-			f->regions_changed = true; /* hotplug: pages past the first layout's are
-						      ignored, a shrunk one's stay as they were */
-		f->next_end = end - f->start;
-		f->next_count = rec.s.dirty;
-		f->list_n = 0;
-		f->next_bm = NULL;
-		if (!f->counts_only && rec.has_set) {
-			err = f->bitmaps ? trace_reader_bitmap(f->r, 0, &f->next_bm) : take_list(f);
-			if (err)
-				return err;
-			f->next_list = f->list;
-			f->next_bits = rec.s.total < f->pages ? rec.s.total : f->pages;
-		}
-		f->have_next = true;
-		return 0;
-	}
+	return err;
 }
 
 /* ---- read-ahead ----------------------------------------------------------------------- */
@@ -269,7 +205,7 @@ static void ahead_fill(struct feed *f, struct ahead *a)
 		if (rec.type != TRACE_REC_INTERVAL || (rec.s.flags & DPT_SAMPLE_ALL))
 			continue;
 		a->what = AHEAD_INTERVAL;
-		a->end = rec_end(f, &rec.s);
+		a->end = rel_s(f, &rec.s.mono_end);
 		a->count = rec.s.dirty;
 		a->total = rec.s.total;
 		if (f->counts_only || !rec.has_set)
@@ -283,23 +219,8 @@ static void ahead_fill(struct feed *f, struct ahead *a)
 			memcpy(a->bm, bm, bitmap_bytes(bits));
 			if (bits % 64)
 				a->bm[bits / 64] &= (1ULL << (bits % 64)) - 1;
-		} else {
-			size_t n = 0;
-			err = trace_reader_indices(f->r, 0, a->list, a->room, &n);
-			if (err == -ENOSPC) {
-				uint32_t *l = realloc(a->list, n * sizeof(*l));
-				if (!l) {
-					err = dpt_fail(-ENOMEM, "out of memory for an interval of %zu "
-							       "pages", n);
-					break;
-				}
-				a->list = l;
-				a->room = n;
-				err = trace_reader_indices(f->r, 0, a->list, a->room, &n);
-			}
-			if (err)
-				break;
-			a->n = n;
+		} else if ((err = read_indices(f->r, &a->list, &a->room, &a->n))) {
+			break;
 		}
 		a->has_set = true;
 		return;
@@ -385,10 +306,10 @@ static void ahead_stop(struct feed *f)
 	}
 }
 
-/* peek() on the read-ahead's slots: the same rules as reading the trace here. */
-static int peek_threaded(struct feed *f)
+/* The next interval that counts, from the read-ahead's slots: next_end and its set. At the
+ * trace's end, replay it from its start (unless no_loop: then the feed is exhausted). */
+static int peek(struct feed *f)
 {
-	f->have_next = false;
 	for (bool rewound = false;;) {
 		pthread_mutex_lock(&f->mu);
 		while (f->count == 0 && !f->stop)
@@ -409,10 +330,8 @@ static int peek_threaded(struct feed *f)
 				f->next_end = end - f->start;
 				f->next_count = a->count;
 				f->next_bm = a->has_set && f->bitmaps ? a->bm : NULL;
-				f->next_bits = f->pages;
 				f->next_list = a->list;
 				f->list_n = a->has_set && !f->bitmaps ? a->n : 0;
-				f->have_next = true;
 				f->taken = a; /* released by feed_next */
 				return 0;
 			}
@@ -433,6 +352,8 @@ static int peek_threaded(struct feed *f)
 			if (!again) {
 				f->exhausted = true;
 				f->next_end = f->last_end + f->shift - f->start;
+				f->next_bm = NULL;
+				f->list_n = 0;
 				return 0;
 			}
 			f->shift += f->last_end - f->first_start;
@@ -448,17 +369,16 @@ static int feed_next(struct feed *f)
 	uint32_t k = ++f->fed;
 
 	f->cum += f->next_count;
-	if (f->next_bm) {
-		size_t words = bitmap_words(f->next_bits);
-		uint64_t tail = f->next_bits % 64 ? (1ULL << (f->next_bits % 64)) - 1 : ~0ULL;
+	if (f->next_bm) { /* pages bits, past them zero (ahead_fill) */
+		size_t words = bitmap_words(f->pages);
 		for (size_t w = 0; w < words; w++)
-			f->zero[w] &= ~(f->next_bm[w] & (w + 1 == words ? tail : ~0ULL));
+			f->zero[w] &= ~f->next_bm[w];
 		for (size_t i = 0; i < f->nr_sims; i++) {
 			uint64_t *pend = f->sims[i].pending;
 			if (!f->sims[i].active)
 				continue;
 			for (size_t w = 0; w < words; w++)
-				pend[w] |= f->next_bm[w] & (w + 1 == words ? tail : ~0ULL);
+				pend[w] |= f->next_bm[w];
 		}
 	}
 	for (size_t i = 0; i < f->list_n; i++) {
@@ -707,8 +627,6 @@ static void sim_window(struct sim *m)
 	if (spent > 0) {
 		double bw = m->wbytes / spent; /* bytes/s, every stream byte of the window */
 		m->thr = bw * m->o.downtime_limit;
-		if (bw > 0)
-			m->res->expected_downtime = (double)m->nd * PAGE / bw;
 	}
 	m->used = 0;
 	m->wbytes = 0;
@@ -990,7 +908,7 @@ static int feed_open(struct feed *f, const char *path, const struct predict_opts
 	bool want_zero = !f->counts_only && !o->all_nonzero;
 	while ((err = trace_reader_next(f->r, &rec)) > 0) {
 		if (rec.type == TRACE_REC_INTERVAL && !(rec.s.flags & DPT_SAMPLE_ALL)) {
-			double s = rec_start(f, &rec.s), e = rec_end(f, &rec.s);
+			double s = rel_s(f, &rec.s.mono_start), e = rel_s(f, &rec.s.mono_end);
 			if (first) {
 				if (f->pages && rec.s.total != f->pages)
 					return dpt_fail(-EINVAL, "%s: the first non-zero record and "
@@ -1009,7 +927,7 @@ static int feed_open(struct feed *f, const char *path, const struct predict_opts
 				past_start = true;
 			} else if (have_zero && rec.has_set) {
 				/* a write between the non-zero record and the start */
-				if ((err = take_list(f)))
+				if ((err = read_indices(f->r, &f->list, &f->list_room, &f->list_n)))
 					return err;
 				for (size_t i = 0; i < f->list_n; i++)
 					if (f->list[i] < f->pages)
@@ -1018,12 +936,10 @@ static int feed_open(struct feed *f, const char *path, const struct predict_opts
 		} else if (rec.type == TRACE_REC_NONZERO && want_zero) {
 			if (!f->pages && (err = feed_alloc(f, rec.nz.total, path)))
 				return err;
-			int64_t ns = (int64_t)rec.nz.mono_start.tv_sec * 1000000000 +
-				     rec.nz.mono_start.tv_nsec - f->mono0;
 			if (!past_start || !have_zero) {
 				if ((err = take_nonzero(f, &rec)))
 					return err;
-				zero_at = ns / 1e9;
+				zero_at = rel_s(f, &rec.nz.mono_start);
 				have_zero = true;
 			}
 		}
@@ -1032,7 +948,7 @@ static int feed_open(struct feed *f, const char *path, const struct predict_opts
 		/* no non-zero record by the start: the first after it, if one comes soon (a
 		 * scan every zero_scan_ns, else at the end: not worth reading the whole trace) */
 		if (past_start && rec.type == TRACE_REC_INTERVAL &&
-		    rec_start(f, &rec.s) > o->start + fmax(60, 3e-9 * (double)ti->h.zero_scan_ns))
+		    rel_s(f, &rec.s.mono_start) > o->start + fmax(60, 3e-9 * (double)ti->h.zero_scan_ns))
 			break;
 	}
 	if (err < 0)

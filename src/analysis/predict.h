@@ -32,7 +32,6 @@ struct predict_opts {
 				  (default 3600 or ten replays of the trace) */
 	bool no_loop;	       /* stop at the trace's end instead of replaying it again */
 	bool all_nonzero;      /* ignore the trace's non-zero records: every page holds data */
-	bool keep_syncs;       /* record every sync in the result (for tests and -v) */
 };
 
 /* One pass: from one dirty-log sync to the next (pass 0 starts at setup). */
@@ -66,7 +65,6 @@ struct predict_result {
 	uint64_t initial_zero;	 /* zero pages at the migration's start (from the trace) */
 	unsigned clear_after;	 /* DIVERGES: passes after which it was clear */
 	double threshold;	 /* bytes, QEMU's threshold at the last check */
-	double expected_downtime; /* s: what QEMU would show */
 	unsigned replays;	 /* times the trace was replayed from its start (0: it was long
 				    enough) */
 	bool zero_known;	 /* a non-zero record was used (else every page is non-zero) */
