@@ -281,12 +281,32 @@ static void plot_release(struct plot_cmd *pc)
 	}
 }
 
+/* gnuplot wrote something into tmp (the file that becomes final): 0, or -EIO. */
+static int plot_written(const char *tmp, const char *final)
+{
+	struct stat st;
+
+	if (stat(tmp, &st) || st.st_size == 0)
+		return dpt_fail(-EIO, "gnuplot wrote nothing into %s", final);
+	return 0;
+}
+
+/* tmp renamed into place as final, and said on stdout: "final: what". */
+static int plot_publish(const char *tmp, const char *final, const char *what)
+{
+	if (rename(tmp, final))
+		return dpt_fail(-errno, "%s: %s", final, strerror(errno));
+	printf("%s: %s\n", final, what);
+	return 0;
+}
+
 static int plot_files(struct plot_cmd *pc, const struct plot_data *d)
 {
 	int (*const draw[3])(const struct plot_data *, struct gnuplot_job *, const char *) = {
 		plot_rate_gnuplot, plot_wss_gnuplot, plot_heatmap_gnuplot};
+	static const char *const what[3] = {"the dirty rate", "the working set N(t)",
+					    "the heat map"};
 	struct gnuplot_job g;
-	struct stat st;
 	int err = gnuplot_job_init(&g, pc->keep, pc->terminal, pc->width, pc->height);
 
 	for (unsigned i = 0; !err && i < 3; i++)
@@ -294,19 +314,12 @@ static int plot_files(struct plot_cmd *pc, const struct plot_data *d)
 			err = draw[i](d, &g, pc->tmp[i]);
 	if (!err)
 		err = gnuplot_job_run(&g);
+	for (unsigned i = 0; !err && i < 3; i++) /* every file written before any is renamed */
+		if (d->kinds & (1u << i))
+			err = plot_written(pc->tmp[i], pc->final[i]);
 	for (unsigned i = 0; !err && i < 3; i++)
-		if ((d->kinds & (1u << i)) && (stat(pc->tmp[i], &st) || st.st_size == 0))
-			err = dpt_fail(-EIO, "gnuplot wrote nothing into %s", pc->final[i]);
-	for (unsigned i = 0; !err && i < 3; i++) {
-		if (!(d->kinds & (1u << i)))
-			continue;
-		if (rename(pc->tmp[i], pc->final[i]))
-			err = dpt_fail(-errno, "%s: %s", pc->final[i], strerror(errno));
-		else
-			printf("%s: %s\n", pc->final[i],
-			       i == 0 ? "the dirty rate" : i == 1 ? "the working set N(t)"
-								  : "the heat map");
-	}
+		if (d->kinds & (1u << i))
+			err = plot_publish(pc->tmp[i], pc->final[i], what[i]);
 	gnuplot_job_fini(&g);
 	return err;
 }
@@ -342,7 +355,7 @@ static void plot_terminal(struct plot_cmd *pc, const struct plot_data *d)
 static int plot_predict(struct plot_cmd *pc)
 {
 	size_t n;
-	struct predict_opts *o = NULL;
+	struct predict_opts base = predict_defaults();
 	struct predict_result *r = NULL;
 	struct trace_reader *tr;
 	char desc[300] = "";
@@ -356,19 +369,13 @@ static int plot_predict(struct plot_cmd *pc)
 		snprintf(desc, sizeof(desc), "%s", trace_reader_info(tr)->h.target);
 		trace_reader_close(tr);
 	}
-	o = calloc(n, sizeof(*o));
-	r = calloc(n, sizeof(*r));
-	if (!o || !r) {
+	if (!(r = calloc(n, sizeof(*r)))) {
 		err = dpt_fail(-ENOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t k = 0; k < n; k++) {
-		o[k] = predict_defaults();
-		o[k].start = pc->start;
-		o[k].bandwidth = pc->bws[k / pc->nr_limits];
-		o[k].downtime_limit = pc->limits[k % pc->nr_limits];
-	}
-	if ((err = predict_sweep(pc->trace, o, n, r)))
+	base.start = pc->start;
+	if ((err = predict_grid(pc->trace, &base, pc->bws, pc->nr_bws, pc->limits, pc->nr_limits,
+				r)))
 		goto out;
 	struct plot_sweep sw = {.path = pc->trace, .desc = desc, .start = pc->start,
 				.bws = pc->bws, .limits = pc->limits, .nr_bws = pc->nr_bws,
@@ -377,24 +384,20 @@ static int plot_predict(struct plot_cmd *pc)
 		plot_predict_term(&sw, &pc->term);
 	} else {
 		struct gnuplot_job g;
-		struct stat st;
 		err = gnuplot_job_init(&g, pc->keep, pc->terminal, pc->width, pc->height);
 		if (!err)
 			err = plot_predict_gnuplot(&sw, &g, pc->tmp[0]);
 		if (!err)
 			err = gnuplot_job_run(&g);
-		if (!err && (stat(pc->tmp[0], &st) || st.st_size == 0))
-			err = dpt_fail(-EIO, "gnuplot wrote nothing into %s", pc->output);
-		if (!err && rename(pc->tmp[0], pc->output))
-			err = dpt_fail(-errno, "%s: %s", pc->output, strerror(errno));
 		if (!err)
-			printf("%s: the migration forecast\n", pc->output);
+			err = plot_written(pc->tmp[0], pc->output);
+		if (!err)
+			err = plot_publish(pc->tmp[0], pc->output, "the migration forecast");
 		gnuplot_job_fini(&g);
 	}
 out:
 	for (size_t k = 0; r && k < n; k++)
 		predict_result_fini(&r[k]);
-	free(o);
 	free(r);
 	return err;
 }

@@ -501,23 +501,12 @@ fail:
 static int sweep(const struct args *a)
 {
 	size_t n = (size_t)a->nr_bws * a->nr_limits;
-	struct predict_opts *o = calloc(n, sizeof(*o));
 	struct predict_result *r = calloc(n, sizeof(*r));
 	int err = 0;
 
-	if (!o || !r) {
-		free(o);
-		free(r);
+	if (!r)
 		return cmd_error("out of memory");
-	}
-	for (unsigned i = 0; i < a->nr_bws; i++)
-		for (unsigned j = 0; j < a->nr_limits; j++) {
-			o[i * a->nr_limits + j] = a->o;
-			o[i * a->nr_limits + j].bandwidth = a->bws[i];
-			o[i * a->nr_limits + j].downtime_limit = a->limits[j];
-		}
-	if (predict_sweep(a->path, o, n, r)) {
-		free(o);
+	if (predict_grid(a->path, &a->o, a->bws, a->nr_bws, a->limits, a->nr_limits, r)) {
 		free(r);
 		return cmd_error("cannot replay the trace");
 	}
@@ -525,7 +514,8 @@ static int sweep(const struct args *a)
 		json_t *arr = json_array();
 		for (size_t k = 0; k < n && arr; k++) {
 			struct args one = *a;
-			one.o = o[k];
+			one.o.bandwidth = a->bws[k / a->nr_limits];
+			one.o.downtime_limit = a->limits[k % a->nr_limits];
 			json_t *x = result_json(&one, &r[k]);
 			if (x)
 				json_object_del(x, "passes");
@@ -575,7 +565,6 @@ static int sweep(const struct args *a)
 	}
 	for (size_t k = 0; k < n; k++)
 		predict_result_fini(&r[k]);
-	free(o);
 	free(r);
 	if (err || fflush(stdout) || ferror(stdout))
 		return cmd_error("cannot write the table");

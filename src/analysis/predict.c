@@ -1039,6 +1039,25 @@ out:
 	return err;
 }
 
+int predict_grid(const char *path, const struct predict_opts *base, const double *bws,
+		 unsigned nr_bws, const double *limits, unsigned nr_limits,
+		 struct predict_result *res)
+{
+	size_t n = (size_t)nr_bws * nr_limits;
+	struct predict_opts *o = calloc(n ? n : 1, sizeof(*o));
+
+	if (!o)
+		return dpt_fail(-ENOMEM, "out of memory");
+	for (size_t k = 0; k < n; k++) {
+		o[k] = *base;
+		o[k].bandwidth = bws[k / nr_limits];
+		o[k].downtime_limit = limits[k % nr_limits];
+	}
+	int err = predict_sweep(path, o, n, res);
+	free(o);
+	return err;
+}
+
 int predict_run(const char *path, const struct predict_opts *o, struct predict_result *res)
 {
 	return predict_sweep(path, o, 1, res);

@@ -85,6 +85,13 @@ int predict_run(const char *path, const struct predict_opts *o, struct predict_r
 int predict_sweep(const char *path, const struct predict_opts *o, size_t n,
 		  struct predict_result *res);
 
+/* The grid of nr_bws bandwidths x nr_limits downtime limits, every other option base's:
+ * res[i * nr_limits + j] for bws[i] and limits[j] (nr_bws x nr_limits results, the
+ * caller's), by predict_sweep(). */
+int predict_grid(const char *path, const struct predict_opts *base, const double *bws,
+		 unsigned nr_bws, const double *limits, unsigned nr_limits,
+		 struct predict_result *res);
+
 void predict_result_fini(struct predict_result *res);
 
 #endif
