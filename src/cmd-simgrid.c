@@ -24,6 +24,7 @@
 #include "analysis/predict.h"
 #include "analysis/simgrid.h"
 #include "cmd.h"
+#include "cmd-json.h"
 #include "dpt/log.h"
 #include "dpt/parse.h"
 
@@ -346,39 +347,32 @@ static void text_out(const struct simgrid_cmd *c, const struct vm_out *v, bool c
 
 /* ---- JSON ---- */
 
-static void put(json_t *o, const char *key, json_t *v)
-{
-	if (o && v)
-		json_object_set_new(o, key, v);
-	else
-		json_decref(v);
-}
 
 static json_t *j_params(const struct simgrid_params *p)
 {
 	json_t *o = json_object(), *from = json_object();
 
-	put(o, "ramsize", json_integer((json_int_t)p->ramsize));
-	put(o, "migration_speed", json_real(p->mig_speed));
-	put(o, "dirty_page_intensity", json_real(p->intensity));
-	put(o, "working_set_memory", json_integer((json_int_t)p->working_set));
-	put(o, "cpu_share", json_real(p->cpu_share));
-	put(o, "max_downtime", json_real(SIMGRID_MAX_DOWNTIME));
-	put(from, "trace", json_string(p->path));
-	put(from, "tracker", json_string(p->tracker));
-	put(from, "pages", json_integer((json_int_t)p->pages));
-	put(from, "page_size", json_integer(p->page_size));
-	put(from, "dirty_rate", json_real(p->dirty_rate));
-	put(from, "seconds", json_real(p->seconds));
-	put(from, "intervals", json_integer((json_int_t)p->intervals));
-	put(from, "interval", json_real(p->interval_s));
-	put(from, "working_set_window", json_real(p->window));
-	put(from, "working_set_window_intervals", json_real(p->window_k));
-	put(from, "working_set_from", json_string(p->ws_imposed    ? "imposed"
+	json_put(o, "ramsize", json_integer((json_int_t)p->ramsize));
+	json_put(o, "migration_speed", json_real(p->mig_speed));
+	json_put(o, "dirty_page_intensity", json_real(p->intensity));
+	json_put(o, "working_set_memory", json_integer((json_int_t)p->working_set));
+	json_put(o, "cpu_share", json_real(p->cpu_share));
+	json_put(o, "max_downtime", json_real(SIMGRID_MAX_DOWNTIME));
+	json_put(from, "trace", json_string(p->path));
+	json_put(from, "tracker", json_string(p->tracker));
+	json_put(from, "pages", json_integer((json_int_t)p->pages));
+	json_put(from, "page_size", json_integer(p->page_size));
+	json_put(from, "dirty_rate", json_real(p->dirty_rate));
+	json_put(from, "seconds", json_real(p->seconds));
+	json_put(from, "intervals", json_integer((json_int_t)p->intervals));
+	json_put(from, "interval", json_real(p->interval_s));
+	json_put(from, "working_set_window", json_real(p->window));
+	json_put(from, "working_set_window_intervals", json_real(p->window_k));
+	json_put(from, "working_set_from", json_string(p->ws_imposed    ? "imposed"
 						 : p->ws_measured ? "N(t)"
 								  : "ramsize"));
-	put(from, "note", p->note[0] ? json_string(p->note) : json_null());
-	put(o, "from", from);
+	json_put(from, "note", p->note[0] ? json_string(p->note) : json_null());
+	json_put(o, "from", from);
 	return o;
 }
 
@@ -389,11 +383,11 @@ static json_t *j_predict(const struct predict_result *pr)
 	if (!pr)
 		return json_null();
 	o = json_object();
-	put(o, "converges", json_boolean(pr->status == PREDICT_CONVERGED));
-	put(o, "total_time", json_real(pr->total_time));
-	put(o, "downtime", json_real(pr->downtime));
-	put(o, "stream_bytes", json_integer((json_int_t)pr->stream_bytes));
-	put(o, "dirty_syncs", json_integer((json_int_t)pr->dirty_syncs));
+	json_put(o, "converges", json_boolean(pr->status == PREDICT_CONVERGED));
+	json_put(o, "total_time", json_real(pr->total_time));
+	json_put(o, "downtime", json_real(pr->downtime));
+	json_put(o, "stream_bytes", json_integer((json_int_t)pr->stream_bytes));
+	json_put(o, "dirty_syncs", json_integer((json_int_t)pr->dirty_syncs));
 	return o;
 }
 
@@ -401,23 +395,23 @@ static json_t *j_vm(const struct vm_out *v)
 {
 	json_t *o = json_object(), *s = json_object();
 
-	put(o, "params", j_params(&v->p));
-	put(s, "converges", json_boolean(!v->stuck));
-	put(s, "simulated", json_boolean(v->simulated));
+	json_put(o, "params", j_params(&v->p));
+	json_put(s, "converges", json_boolean(!v->stuck));
+	json_put(s, "simulated", json_boolean(v->simulated));
 	if (v->stuck) {
-		put(s, "why", json_string(v->rep.why ? v->rep.why
+		json_put(s, "why", json_string(v->rep.why ? v->rep.why
 						     : "it does not converge at its share"));
 	} else if (v->simulated) {
-		put(s, "total_time", json_real(v->sim.time));
-		put(s, "bytes", v->sim.stages_seen ? json_real(v->sim.bytes) : json_null());
-		put(s, "stage1_bytes", json_real(v->sim.stage1_bytes));
-		put(s, "stage2_bytes", json_real(v->sim.stage2_bytes));
-		put(s, "stage3_bytes", json_real(v->sim.stage3_bytes));
-		put(s, "downtime", json_real(v->sim.downtime));
-		put(s, "rounds", json_integer(v->sim.rounds));
+		json_put(s, "total_time", json_real(v->sim.time));
+		json_put(s, "bytes", v->sim.stages_seen ? json_real(v->sim.bytes) : json_null());
+		json_put(s, "stage1_bytes", json_real(v->sim.stage1_bytes));
+		json_put(s, "stage2_bytes", json_real(v->sim.stage2_bytes));
+		json_put(s, "stage3_bytes", json_real(v->sim.stage3_bytes));
+		json_put(s, "downtime", json_real(v->sim.downtime));
+		json_put(s, "rounds", json_integer(v->sim.rounds));
 	}
-	put(o, "simgrid", s);
-	put(o, "predict", j_predict(v->pr));
+	json_put(o, "simgrid", s);
+	json_put(o, "predict", j_predict(v->pr));
 	return o;
 }
 
@@ -428,23 +422,23 @@ static int json_out(const struct simgrid_cmd *c, const struct vm_out *v, bool co
 	double time = 0, bytes = 0;
 	int err;
 
-	put(root, "simgrid_version", json_string("3.32"));
-	put(link, "bandwidth", json_real(c->link.bandwidth));
-	put(link, "latency", json_real(c->link.latency));
-	put(link, "network_model", json_string("CM02, no cross traffic, no TCP window"));
-	put(root, "link", link);
+	json_put(root, "simgrid_version", json_string("3.32"));
+	json_put(link, "bandwidth", json_real(c->link.bandwidth));
+	json_put(link, "latency", json_real(c->link.latency));
+	json_put(link, "network_model", json_string("CM02, no cross traffic, no TCP window"));
+	json_put(root, "link", link);
 	for (unsigned i = 0; i < c->n; i++) {
 		json_array_append_new(vms, params_only ? j_params(&v[i].p) : j_vm(&v[i]));
 		time = v[i].sim.time > time ? v[i].sim.time : time;
 		bytes += v[i].sim.bytes;
 	}
-	put(root, params_only ? "params" : "vms", vms);
+	json_put(root, params_only ? "params" : "vms", vms);
 	if (!params_only) {
 		json_t *all = json_object();
-		put(all, "converges", json_boolean(converges));
-		put(all, "time", converges ? json_real(time) : json_null());
-		put(all, "bytes", converges ? json_real(bytes) : json_null());
-		put(root, "evacuation", all);
+		json_put(all, "converges", json_boolean(converges));
+		json_put(all, "time", converges ? json_real(time) : json_null());
+		json_put(all, "bytes", converges ? json_real(bytes) : json_null());
+		json_put(root, "evacuation", all);
 	}
 	err = !root || json_dumpf(root, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(17)) ||
 	      fputc('\n', stdout) == EOF;
