@@ -12,6 +12,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 
 static int test_failed_count, test_passed_count, test_skipped_count;
 
@@ -57,6 +59,21 @@ static inline __attribute__((format(printf, 2, 3))) void test_skip(const char *n
 static inline int test_done(void)
 {
 	return test_failed_count ? 1 : 0;
+}
+
+/* A whole file in memory (malloc'd, one byte to spare), its length in *len; NULL (and 0) if
+ * it cannot be opened. */
+static inline void *test_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	struct stat st;
+	*len = 0;
+	if (!f || fstat(fileno(f), &st))
+		return NULL;
+	void *p = malloc((size_t)st.st_size + 1);
+	*len = fread(p, 1, (size_t)st.st_size, f);
+	fclose(f);
+	return p;
 }
 
 #endif

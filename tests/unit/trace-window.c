@@ -154,18 +154,6 @@ static int write_trace(const char *path, bool footer, int variant, int level)
 	return err ? err : e2;
 }
 
-static void *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	struct stat st;
-	if (!f || fstat(fileno(f), &st))
-		return NULL;
-	void *p = malloc((size_t)st.st_size + 1);
-	*len = fread(p, 1, (size_t)st.st_size, f);
-	fclose(f);
-	return p;
-}
-
 /* The linear read: 0 or -errno. */
 static int linear(const void *buf, size_t len)
 {
@@ -623,13 +611,13 @@ int main(void)
 			continue;
 		if (cs[3] && truncate(path, 0) == 0) { /* a torn tail: cut into the last interval */
 			write_trace(path, false, cs[0], cs[2]);
-			uint8_t *b = slurp(path, &len);
+			uint8_t *b = test_slurp(path, &len);
 			linear(b, len);
 			free(b);
 			if (truncate(path, (off_t)lin[nlin - 1].off + 30))
 				perror("truncate");
 		}
-		uint8_t *buf = slurp(path, &len);
+		uint8_t *buf = test_slurp(path, &len);
 		err = linear(buf, len);
 		char lname[80];
 		snprintf(lname, sizeof(lname), "%s-linear", name);

@@ -435,18 +435,6 @@ static int read_all(struct trace_reader *r, int *nz, int *ev, char *why, size_t 
 	return got < 0 ? got : n;
 }
 
-static void *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	struct stat st;
-	if (!f || fstat(fileno(f), &st))
-		return NULL;
-	void *p = malloc((size_t)st.st_size + 1);
-	*len = fread(p, 1, (size_t)st.st_size, f);
-	fclose(f);
-	return p;
-}
-
 static void test_round_trip(const char *dir)
 {
 	char path[4096], why[200] = "";
@@ -504,7 +492,7 @@ static void test_truncation(const char *dir)
 
 	snprintf(path, sizeof(path), "%s/cut.dpt", dir);
 	write_run(path, true, 1);
-	uint8_t *full = slurp(path, &len);
+	uint8_t *full = test_slurp(path, &len);
 	/* where each record starts; the last one ends where the footer starts (the trailer
 	 * says where) */
 	struct trace_reader *r;
@@ -552,7 +540,7 @@ static void test_flips(const char *dir)
 
 	snprintf(path, sizeof(path), "%s/flip.dpt", dir);
 	write_run(path, false, 1);
-	uint8_t *full = slurp(path, &len), *t = malloc(len);
+	uint8_t *full = test_slurp(path, &len), *t = malloc(len);
 	for (int i = 0; i < 3000; i++) {
 		memcpy(t, full, len);
 		size_t at = rnd() % len;
@@ -600,7 +588,7 @@ static void test_hostile(const char *dir)
 
 	snprintf(path, sizeof(path), "%s/hostile.dpt", dir);
 	write_run(path, false, 0);
-	uint8_t *full = slurp(path, &len), *t = malloc(len + 64);
+	uint8_t *full = test_slurp(path, &len), *t = malloc(len + 64);
 
 	memcpy(t, full, len);
 	t[1] = 'X';
@@ -922,7 +910,7 @@ static void test_zstd_choice(const char *dir)
 	}
 	snprintf(path, sizeof(path), "%s/zstd-choice.dpt", dir);
 	err = write_small(path, s, 3, NULL, 0);
-	uint8_t *t = err ? NULL : slurp(path, &len);
+	uint8_t *t = err ? NULL : test_slurp(path, &len);
 	/* the interval records' flags, in order */
 	int k = 0;
 	for (size_t off = 16; t && off + 20 <= len && k < 4;) {
@@ -1014,7 +1002,7 @@ static void test_time_overflow(const char *dir)
 
 	snprintf(path, sizeof(path), "%s/time.dpt", dir);
 	write_small(path, NULL, 0, NULL, 0); /* header: mono_start_ns 5 s, wall 2026 */
-	uint8_t *full = slurp(path, &len), *t = malloc(len + 256);
+	uint8_t *full = test_slurp(path, &len), *t = malloc(len + 256);
 	for (int i = 0; i < 4; i++) {
 		memcpy(t, full, len);
 		size_t n = len;
