@@ -71,9 +71,8 @@ def main():
     if not files:
         print("compare.py: no CASE.real.json in %s" % a.out, file=sys.stderr)
         return 2
-    rows, t_err, b_err, s_err, sg_t, sg_b = [], [], [], [], [], []
+    rows = []
     tmp = tempfile.mkdtemp(prefix="dpt-compare.")
-    conv_right = conv_n = syncs_ok = syncs_n = 0
     for f in files:
         d = json.load(open(f))
         c, r = d["case"], d["real"]
@@ -97,50 +96,36 @@ def main():
                             "--json"])
         ram = r.get("ram", {})
         real_conv = r.get("status") == "completed"
+        if s and s.get("vms"):
+            s = s["vms"][0].get("simgrid")
         row = {"case": name, "bw": c["bandwidth_bytes_s"] / 1048576.0,
                "limit": c["downtime_limit_ms"], "real": r, "pred": p, "perr": perr,
-               "sim": s, "serr": serr}
+               "sim": s, "serr": serr,
+               # the link's calibration (max-bandwidth 0: as fast as QEMU goes): shown, not
+               # judged
+               "calibration": "loopback" in c.get("tags", [])}
         if p:
             pred_conv = p["status"] == "converges"
-            conv_n += 1
-            conv_right += pred_conv == real_conv
             row["conv_ok"] = pred_conv == real_conv
             if real_conv and pred_conv:
                 row["t_err"] = err(p["total_time"], r["total-time"] / 1000.0)
                 row["b_err"] = err(p["transferred"], ram.get("transferred"))
-                t_err.append(abs(row["t_err"]))
-                b_err.append(abs(row["b_err"]))
-                syncs_n += 1
                 row["s_diff"] = p["dirty_sync_count"] - ram.get("dirty-sync-count", 0)
-                syncs_ok += abs(row["s_diff"]) <= 1
-                s_err.append(abs(row["s_diff"]))
-        if s and s.get("vms"):
-            s = s["vms"][0].get("simgrid")
-            row["sim"] = s
         if s and real_conv and s.get("converges"):
-            st = s.get("total_time")
-            sb = s.get("bytes")
-            row["sg_t_err"] = err(st, r["total-time"] / 1000.0)
-            row["sg_b_err"] = err(sb, ram.get("transferred"))
-            if row["sg_t_err"] is not None:
-                sg_t.append(abs(row["sg_t_err"]))
-            if row["sg_b_err"] is not None:
-                sg_b.append(abs(row["sg_b_err"]))
+            row["sg_t_err"] = err(s.get("total_time"), r["total-time"] / 1000.0)
+            row["sg_b_err"] = err(s.get("bytes"), ram.get("transferred"))
         rows.append(row)
-        if "loopback" in c.get("tags", []):
-            # the link's calibration (max-bandwidth 0: as fast as QEMU goes): shown, not judged
-            row["calibration"] = True
-            for key, v in (("t_err", t_err), ("b_err", b_err), ("sg_t_err", sg_t),
-                           ("sg_b_err", sg_b)):
-                if row.get(key) is not None:
-                    v.pop()
-            if row.get("s_diff") is not None:
-                s_err.pop()
-                syncs_n -= 1
-                syncs_ok -= abs(row["s_diff"]) <= 1
-            if p:
-                conv_n -= 1
-                conv_right -= row.get("conv_ok", False)
+
+    judged = [w for w in rows if not w["calibration"]]
+
+    def errors(key):
+        return [abs(w[key]) for w in judged if w.get(key) is not None]
+    t_err, b_err, sg_t, sg_b = errors("t_err"), errors("b_err"), errors("sg_t_err"), \
+        errors("sg_b_err")
+    conv = [w["conv_ok"] for w in judged if "conv_ok" in w]
+    conv_n, conv_right = len(conv), sum(conv)
+    syncs = [w["s_diff"] for w in judged if "s_diff" in w]
+    syncs_n, syncs_ok = len(syncs), sum(abs(x) <= 1 for x in syncs)
 
     print("| case | MiB/s | limit ms | real | predict | simgrid | time real s | predict | err "
           "| simgrid err | downtime real s | predict | bytes real | predict | err | simgrid err "
