@@ -21,6 +21,7 @@
 #include <errno.h>
 
 #include "analysis/simgrid.h"
+#include "dpt/io.h"
 #include "dpt/log.h"
 
 #ifdef HAVE_SIMGRID
@@ -169,20 +170,6 @@ static void child_run(const struct simgrid_link *l, bool verbose, FILE *log, con
 	simgrid_run();
 }
 
-/* Write all of buf to fd. */
-static int write_full(int fd, const void *buf, size_t len)
-{
-	for (const char *p = buf; len;) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w, len -= (size_t)w;
-	}
-	return 0;
-}
-
 static void child(const struct simgrid_link *l, const struct simgrid_params *p, unsigned n,
 		  bool verbose, int out, const char *xml)
 {
@@ -208,7 +195,7 @@ static void child(const struct simgrid_link *l, const struct simgrid_params *p, 
 	for (unsigned i = 0; i < n; i++)
 		res[i].bytes = res[i].stage1_bytes + res[i].stage2_bytes + res[i].stage3_bytes;
 	/* _exit: no exit handlers of SimGrid's, no leak report of its globals */
-	_exit(write_full(out, res, sizeof(res)) ? 1 : 0);
+	_exit(dpt_write_all(out, res, sizeof(res)) ? 1 : 0);
 }
 
 bool simgrid_available(void)
