@@ -23,6 +23,21 @@ static int die(const char *what)
 	return 1;
 }
 
+/* One merged interval: the union acc of bits pages, numbered seq. */
+static int emit(struct trace_writer *w, struct dpt_sample *s, uint64_t *acc, uint64_t bits,
+		uint64_t seq)
+{
+	s->seq = seq;
+	s->bitmap = acc;
+	s->dirty = bitmap_weight(acc, bits);
+	s->nr_vcpus = 0;
+	s->nr_procs = 0;
+	s->discarded_bitmap = NULL;
+	s->discarded = 0;
+	s->regions_changed = seq == 1;
+	return trace_writer_sample(w, s);
+}
+
 int main(int argc, char **argv)
 {
 	struct trace_reader *r;
@@ -82,31 +97,15 @@ int main(int argc, char **argv)
 		first.wall_end = rec.s.wall_end;
 		first.flags |= rec.s.flags & (DPT_SAMPLE_FINAL | DPT_SAMPLE_PARTIAL);
 		if (++k == n) {
-			first.seq = ++seq;
-			first.bitmap = acc;
-			first.dirty = bitmap_weight(acc, bits);
-			first.nr_vcpus = 0;
-			first.nr_procs = 0;
-			first.discarded_bitmap = NULL;
-			first.discarded = 0;
-			first.regions_changed = seq == 1;
-			if (trace_writer_sample(w, &first))
+			if (emit(w, &first, acc, bits, ++seq))
 				return die(argv[3]);
 			k = 0;
 		}
 	}
 	if (err < 0)
 		return die(argv[2]);
-	if (k) { /* the last, shorter one */
-		first.seq = ++seq;
-		first.bitmap = acc;
-		first.dirty = bitmap_weight(acc, bits);
-		first.nr_vcpus = first.nr_procs = 0;
-		first.discarded_bitmap = NULL;
-		first.discarded = 0;
-		if (trace_writer_sample(w, &first))
-			return die(argv[3]);
-	}
+	if (k && emit(w, &first, acc, bits, ++seq)) /* the last, shorter one */
+		return die(argv[3]);
 	if (trace_writer_close(w, true, false))
 		return die(argv[3]);
 	trace_reader_close(r);
