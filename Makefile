@@ -21,9 +21,18 @@ SIMGRID_OBJ := $(BUILD)/src/analysis/simgrid.o $(BUILD)/src/cmd-simgrid.o
 $(SIMGRID_OBJ): XCFLAGS += -DHAVE_SIMGRID
 endif
 
+# libmicrohttpd (libmicrohttpd-dev) is optional too: without it, dpt exporter says so (exit 2).
+# MHD=no builds without it even when it is there. LDLIBS_NOSG (the static guest dpt) has neither.
+MHD      ?= $(shell printf '\#include <microhttpd.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo yes)
+ifeq ($(MHD),yes)
+LDLIBS   += -lmicrohttpd
+MHD_OBJ  := $(BUILD)/src/exporter/http.o
+$(MHD_OBJ): XCFLAGS += -DHAVE_MICROHTTPD
+endif
+
 LIB_SRC  := $(wildcard lib/*.c lib/trace/*.c)
 DPT_SRC  := $(filter-out src/main.c,$(wildcard src/*.c src/trackers/*.c src/trackers/pid/*.c src/writers/*.c \
-	      src/analysis/*.c src/plot/*.c src/vm/*.c))
+	      src/analysis/*.c src/plot/*.c src/vm/*.c src/exporter/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 DPT_OBJ  := $(DPT_SRC:%.c=$(BUILD)/%.o)
 

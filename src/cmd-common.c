@@ -177,6 +177,13 @@ int run_tracking(struct run_opts *ro, struct dpt_tracker *t)
 	return 0;
 }
 
+int cmd_pid_method_arg(const char *arg)
+{
+	if (strcmp(arg, "uffd") && strcmp(arg, "soft-dirty") && strcmp(arg, "auto"))
+		return dpt_fail(-EINVAL, "--method: '%s' is not uffd, soft-dirty or auto", arg);
+	return 0;
+}
+
 int cmd_error(const char *fallback)
 {
 	const char *e = dpt_last_error();

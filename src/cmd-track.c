@@ -120,9 +120,8 @@ static int track_parse_one(struct track_args *a, int opt, const char *arg)
 		a->qmp = arg;
 		return 0;
 	case OPT_METHOD:
-		if (strcmp(arg, "uffd") && strcmp(arg, "soft-dirty") && strcmp(arg, "auto"))
-			return dpt_fail(-EINVAL, "--method: '%s' is not uffd, soft-dirty or auto",
-					arg);
+		if (cmd_pid_method_arg(arg))
+			return -EINVAL;
 		a->method = arg;
 		return 0;
 	case OPT_REGION:

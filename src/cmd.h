@@ -35,6 +35,9 @@ int cmd_simgrid(int argc, char **argv);
 /* dpt's command line, as typed (for trace headers). */
 extern const char *cmd_line;
 int cmd_track(int argc, char **argv);
+int cmd_exporter(int argc, char **argv);
+/* The pid tracker's --method value: uffd, soft-dirty or auto; 0 or -EINVAL (reason recorded). */
+int cmd_pid_method_arg(const char *arg);
 
 #define RUN_MAX_OUTPUTS 8
 

@@ -18,6 +18,7 @@ static const struct command {
 } commands[] = {
 	{"vm", cmd_vm, "run the built-in micro-VM and measure how fast it dirties memory"},
 	{"track", cmd_track, "measure a running process, a program it launches, or a QEMU"},
+	{"exporter", cmd_exporter, "track every QEMU on the host, serve Prometheus metrics"},
 	{"check", cmd_check, "show which tracking mechanisms work on this host"},
 	{"report", cmd_report, "what a trace says: rates, working set N(t), hot pages"},
 	{"plot", cmd_plot, "draw a trace: dirty rate, working set N(t), page x time heat map"},

@@ -351,8 +351,6 @@ struct pid_qemu {
 	unsigned nr_known;
 };
 
-/* Is pid a QEMU system emulator (its executable's name starts with qemu-system-)? */
-bool pid_qemu_detect(pid_t pid);
 /* Find QEMU pid's RAM blocks (from QMP when qmp is given, else its DONTFORK mappings), in
  * RAM-offset order, or with names (--region), those named and the other names as mapping
  * selectors. A program dpt launched (stopped before its first instruction) waits for its RAM;

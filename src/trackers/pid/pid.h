@@ -55,6 +55,13 @@ struct pid_tracker_opts {
 	const char *cgroup;
 };
 
+/* Is pid a QEMU system emulator (its executable's name starts with qemu-system-)? */
+bool pid_qemu_detect(pid_t pid);
+/* The guest's name of QEMU pid: its (last) -name option's guest= value, or its first word
+ * when that has no '=' (-name NAME, -name guest=NAME,debug-threads=on as libvirt passes it;
+ * ",," is a comma). 1 and buf filled, 0 when it has none, -errno when unreadable. */
+int pid_qemu_name(pid_t pid, char *buf, size_t size);
+
 /* A launched program, and its keeper (keeper.c), the helper that traces it. */
 struct pid_spawn {
 	pid_t pid;    /* the program */

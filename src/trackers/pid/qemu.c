@@ -268,6 +268,44 @@ static uint64_t cmdline_ram(pid_t pid)
 	}
 }
 
+int pid_qemu_name(pid_t pid, char *buf, size_t size)
+{
+	char cmd[16384];
+	int n = read_cmdline(pid, cmd, sizeof(cmd));
+	const char *v = n > 0 ? cmdline_opt(cmd, n, "-name") : NULL;
+	size_t o = 0;
+	bool first = true;
+
+	if (n < 0)
+		return n;
+	if (!v || !size)
+		return 0;
+	/* key=value words separated by ',' (",," is a comma); a first word without '=' is the
+	 * guest's name */
+	while (*v) {
+		const char *w = v, *eq = NULL;
+		size_t len = 0;
+
+		while (w[len] && !(w[len] == ',' && w[len + 1] != ',')) {
+			if (w[len] == '=' && !eq)
+				eq = w + len;
+			len += w[len] == ',' ? 2 : 1;
+		}
+		const char *val = !eq && first ? w : eq && !strncmp(w, "guest=", 6) ? eq + 1 : NULL;
+		for (const char *c = val; c && c < w + len && o + 1 < size; c++) {
+			buf[o++] = *c;
+			if (*c == ',')
+				c++;
+		}
+		if (val)
+			break;
+		first = false;
+		v = w[len] ? w + len + 1 : w + len;
+	}
+	buf[o] = 0;
+	return o > 0;
+}
+
 /* Was QEMU started to receive a migration (-incoming URI, or -incoming defer)? */
 static bool cmdline_incoming(pid_t pid)
 {
