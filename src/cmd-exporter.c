@@ -33,6 +33,7 @@
 #define MAX_SOURCES 4
 #define MAX_GLOBS   32
 #define RETRY_MAX_S 30.0
+#define YOUNG_S     3.0 /* a process younger than this may not have mapped its RAM */
 
 enum {
 	OPT_LISTEN = 0x2000,
@@ -277,11 +278,17 @@ static void target_open(struct exporter *E, struct exp_target *x, const struct e
 	if (x->t.priv)
 		x->t.ops->close(&x->t);
 	const char *why = dpt_last_error() ? dpt_last_error() : strerror(-err);
-	if (strcmp(why, x->error))
+	/* a QEMU just started may not have mapped its RAM yet (and a daemonizing one's first
+	 * process never will): tried again in a second, said if it still fails then */
+	bool young = exp_age(x->start_time) < YOUNG_S;
+	if (!young && (!x->said || strcmp(why, x->error)))
 		dpt_warn("vm %s (pid %d): cannot track it: %s", x->vm, x->pid, why);
+	x->said = !young;
 	snprintf(x->error, sizeof(x->error), "%s", why);
 	x->state = EXP_FAILED;
-	x->backoff = x->backoff ? (x->backoff * 2 > RETRY_MAX_S ? RETRY_MAX_S : x->backoff * 2) : 1;
+	x->backoff = young || !x->backoff	    ? 1
+		     : x->backoff * 2 > RETRY_MAX_S ? RETRY_MAX_S
+						    : x->backoff * 2;
 	x->retry_at = now_s() + x->backoff;
 }
 

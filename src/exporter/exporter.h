@@ -54,6 +54,10 @@ int exp_source_pids(struct exp_source *s, const pid_t *pids, unsigned nr);
 int exp_source_all_qemu(struct exp_source *s);
 /* /proc/PID/stat's starttime (clock ticks after boot), to tell a reused pid; 0 if gone. */
 unsigned long long exp_start_time(pid_t pid);
+/* The field-th number (from 0) of a file of numbers (/proc/uptime, /proc/self/statm), or 0. */
+double exp_proc_field(const char *path, unsigned field);
+/* Seconds since a process with that starttime started. */
+double exp_age(unsigned long long start_time);
 
 /* ---- a tracked target's history: its last intervals' dirty sets ------------------------- */
 
@@ -116,6 +120,7 @@ struct exp_target {
 	pid_t pid;
 	char vm[128];		 /* the vm label */
 	char error[300];	 /* why it is not tracked (EXP_FAILED) */
+	bool said;		 /* ... and a line said so */
 	enum exp_state state;
 	unsigned long long start_time; /* /proc/PID/stat starttime, to tell a reused pid */
 	struct dpt_tracker t;
@@ -187,7 +192,7 @@ void exp_text_fini(struct exp_text *x);
 
 struct exp_http;
 
-/* Parse ADDR:PORT (127.0.0.1:9901, [::1]:9901, :9901 for every address) and bind a listening
+/* Parse ADDR:PORT, ADDR an IP address (127.0.0.1:9901, [::1]:9901; :9901 for every address) and bind a listening
  * socket: its fd, or -errno with the reason ("address already in use"). -EINVAL: malformed. */
 int exp_listen(const char *addr);
 /* Serve /metrics from x on the listening socket fd (taken over). 0 or -errno. */

@@ -30,7 +30,7 @@ int exp_listen(const char *addr)
 	const char *colon = strrchr(addr, ':');
 	uint64_t port;
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST},
 			*ai = NULL;
 	int fd, one = 1;
 

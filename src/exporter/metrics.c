@@ -300,14 +300,8 @@ static void forecast_families(struct exp_buf *b, struct exp_target *const *t, un
 static void process_families(struct exp_buf *b, const struct exp_stats *st)
 {
 	struct rusage ru;
-	long rss_pages = 0;
-	FILE *f = fopen("/proc/self/statm", "re");
+	double rss_pages = exp_proc_field("/proc/self/statm", 1);
 
-	if (f) {
-		if (fscanf(f, "%*s %ld", &rss_pages) != 1)
-			rss_pages = 0;
-		fclose(f);
-	}
 	getrusage(RUSAGE_SELF, &ru);
 	family(b, "process_cpu_seconds_total", "counter",
 	       "User and system CPU time dpt exporter spent, in seconds.");
@@ -315,7 +309,7 @@ static void process_families(struct exp_buf *b, const struct exp_stats *st)
 		       (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 			       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
 	family(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-	exp_buf_printf(b, "process_resident_memory_bytes %ld\n", rss_pages * sysconf(_SC_PAGESIZE));
+	exp_buf_printf(b, "process_resident_memory_bytes %.0f\n", rss_pages * (double)sysconf(_SC_PAGESIZE));
 	family(b, "process_start_time_seconds", "gauge",
 	       "Start time of the process since the Unix epoch in seconds.");
 	exp_buf_printf(b, "process_start_time_seconds %.3f\n", st->start_wall);

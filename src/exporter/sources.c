@@ -136,6 +136,25 @@ static int qemu_list(struct exp_source *s, struct exp_wants *out)
 	return err;
 }
 
+double exp_proc_field(const char *path, unsigned field)
+{
+	double v = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return 0;
+	for (unsigned i = 0; i <= field; i++)
+		if (fscanf(f, "%lf", &v) != 1)
+			v = 0;
+	fclose(f);
+	return v;
+}
+
+double exp_age(unsigned long long start_time)
+{
+	return exp_proc_field("/proc/uptime", 0) - (double)start_time / (double)sysconf(_SC_CLK_TCK);
+}
+
 int exp_source_all_qemu(struct exp_source *s)
 {
 	*s = (struct exp_source){.name = "all-qemu", .list = qemu_list};
