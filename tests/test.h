@@ -11,6 +11,7 @@
 #define DPT_TEST_H
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -74,6 +75,16 @@ static inline void *test_slurp(const char *path, size_t *len)
 	*len = fread(p, 1, (size_t)st.st_size, f);
 	fclose(f);
 	return p;
+}
+
+/* A xorshift64 stream for random cases, the same in every run. */
+static inline uint64_t test_rnd(void)
+{
+	static uint64_t x = 0x9E3779B97F4A7C15ULL;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return x;
 }
 
 #endif
