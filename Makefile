@@ -95,6 +95,7 @@ demo: deps $(BUILD)/dpt
 
 bench: $(BUILD)/dpt $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; DPT=$(BUILD)/dpt $$b || exit 1; done
+	@echo "== bench/exporter.sh"; DPT=$(BUILD)/dpt BUILD=$(BUILD) bench/exporter.sh
 
 # every tracker side by side under QEMU -accel kvm (about 9 minutes; docs/accuracy.md)
 accuracy: $(BUILD)/dpt $(BUILD)/bench/accuracy $(GUEST_KERNEL)

@@ -110,12 +110,17 @@ struct exporter {
 	bool said_none;
 };
 
-static double now_s(void)
+static double clock_s(clockid_t c)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(c, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double now_s(void)
+{
+	return clock_s(CLOCK_MONOTONIC);
 }
 
 static int exporter_parse_one(struct exporter_args *a, int opt, const char *arg)
@@ -398,13 +403,14 @@ static void target_collect(struct exporter *E, struct exp_target *x)
 {
 	struct dpt_sample s = {0};
 	struct timespec mono, wall;
-	double t0 = now_s();
+	double t0 = now_s(), c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
 
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	clock_gettime(CLOCK_REALTIME, &wall);
 	dpt_clear_error();
 	int err = x->t.ops->collect(&x->t, &s);
 	x->last_collect_s = now_s() - t0;
+	E->st.collect_cpu += clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
 	if (err) {
 		bool gone = err == -ESRCH || !exp_start_time(x->pid);
 		const char *why = dpt_last_error() ? dpt_last_error() : strerror(-err);

@@ -157,6 +157,7 @@ struct exp_stats {
 	double collect_s;	     /* the last interval's collect of every target */
 	uint64_t collect_hist[12];   /* histogram of collect_s, cumulative at build */
 	double collect_sum;
+	double collect_cpu;	     /* CPU time the collects took (the pid tracker's work) */
 	uint64_t collect_count;
 	double discovery_s;
 	double bandwidth, downtime_limit; /* the forecast's, 0 = no forecast */

@@ -353,6 +353,9 @@ void exp_metrics_build(struct exp_buf *b, struct exp_target *const *t, unsigned 
 	exp_buf_printf(b, "dpt_collect_duration_seconds_sum %.9f\n", st->collect_sum);
 	exp_buf_printf(b, "dpt_collect_duration_seconds_count %llu\n",
 		       (unsigned long long)st->collect_count);
+	family(b, "dpt_collect_cpu_seconds_total", "counter",
+	       "CPU time the collects took (the pid tracker's part of dpt's cost).");
+	exp_buf_printf(b, "dpt_collect_cpu_seconds_total %.9f\n", st->collect_cpu);
 	family(b, "dpt_discovery_duration_seconds", "gauge",
 	       "Time the last look for targets took (/proc).");
 	exp_buf_printf(b, "dpt_discovery_duration_seconds %.9f\n", st->discovery_s);
