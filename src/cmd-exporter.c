@@ -270,6 +270,7 @@ static void target_open(struct exporter *E, struct exp_target *x, const struct e
 		err = x->t.ops->start(&x->t);
 	if (!err) {
 		x->open = true;
+		x->fresh = true; /* its first interval ends at the next boundary, not now */
 		x->state = EXP_TRACKED;
 		x->error[0] = 0;
 		x->backoff = 0;
@@ -467,9 +468,11 @@ static void tick(struct exporter *E)
 
 	discover(E);
 	double t0 = now_s();
-	for (unsigned i = 0; i < E->nr; i++)
-		if (E->t[i]->state == EXP_TRACKED)
+	for (unsigned i = 0; i < E->nr; i++) {
+		if (E->t[i]->state == EXP_TRACKED && !E->t[i]->fresh)
 			target_collect(E, E->t[i]);
+		E->t[i]->fresh = false;
+	}
 	double c = now_s() - t0;
 	E->st.collect_s = c;
 	E->st.collect_sum += c;

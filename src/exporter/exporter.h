@@ -126,6 +126,7 @@ struct exp_target {
 	struct dpt_tracker t;
 	bool open;
 	bool seen;		 /* wanted at the last discovery */
+	bool fresh;		 /* opened in this interval: collected from the next one */
 	double retry_at;	 /* EXP_FAILED: monotonic s of the next attempt */
 	double backoff;
 	struct timespec prev_mono, prev_wall;

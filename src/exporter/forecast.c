@@ -205,6 +205,13 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&w->lock);
 		for (unsigned i = 0; i < nr; i++) {
 			struct exp_forecast fc;
+			pthread_mutex_lock(&w->lock);
+			bool stop = w->stop; /* dpt is stopping: the rest of the round is dropped */
+			pthread_mutex_unlock(&w->lock);
+			if (stop) {
+				job_free(&jobs[i]);
+				continue;
+			}
 			dpt_clear_error();
 			if (!run_job(w, &jobs[i], &fc)) {
 				post(w, jobs[i].id, &fc);

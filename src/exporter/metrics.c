@@ -135,6 +135,11 @@ static double v_last_s(const struct exp_target *t)
 	return t->last_seconds;
 }
 
+static bool has_interval(const struct exp_target *t)
+{
+	return t->intervals > 0;
+}
+
 static bool has_fc(const struct exp_target *t)
 {
 	return t->state == EXP_TRACKED && t->fc.valid;
@@ -195,7 +200,8 @@ static const struct fam target_fams[] = {
      "Bytes of guest memory written (distinct 4 KiB pages per interval, summed).", NULL,
      v_dirtied, NULL, false, false},
     {"dpt_dirty_rate_bytes_per_second", "gauge",
-     "Distinct bytes dirtied in the last interval over its length.", NULL, v_rate, NULL, false, false},
+     "Distinct bytes dirtied in the last interval over its length.", NULL, v_rate, has_interval,
+     false, false},
     {"dpt_discarded_bytes_total", "counter",
      "Bytes of guest memory discarded (zapped without a write: balloon, free page reporting).",
      NULL, v_discarded, NULL, false, false},
@@ -215,9 +221,9 @@ static const struct fam target_fams[] = {
     {"dpt_target_intervals_total", "counter", "Intervals collected from the target.", NULL,
      v_intervals, NULL, false, false},
     {"dpt_target_interval_seconds", "gauge", "Length of the target's last interval.", NULL,
-     v_last_s, NULL, false, false},
+     v_last_s, has_interval, false, false},
     {"dpt_target_collect_seconds", "gauge", "Time the last collect of the target took (dpt's "
-     "cost).", NULL, v_collect, NULL, false, false},
+     "cost).", NULL, v_collect, has_interval, false, false},
 };
 
 static const struct fam forecast_fams[] = {
