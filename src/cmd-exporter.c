@@ -44,6 +44,7 @@ enum {
 	OPT_FC_EVERY,
 	OPT_METHOD,
 	OPT_VM,
+	OPT_ZERO_SCAN_EVERY,
 };
 
 static const struct option exporter_longopts[] = {
@@ -56,6 +57,7 @@ static const struct option exporter_longopts[] = {
 	{"forecast-every", required_argument, 0, OPT_FC_EVERY},
 	{"method", required_argument, 0, OPT_METHOD},
 	{"vm", required_argument, 0, OPT_VM},
+	{"zero-scan-every", required_argument, 0, OPT_ZERO_SCAN_EVERY},
 	{"quiet", no_argument, 0, 'q'},
 	{"verbose", no_argument, 0, 'v'},
 	{"help", no_argument, 0, 'h'},
@@ -78,6 +80,9 @@ static const char exporter_usage[] =
 	"      --bandwidth BW      forecast each VM's migration at BW (64M, 1G, 10Gbit)\n"
 	"      --downtime-limit DUR  the forecast's downtime limit (default QEMU's 300ms)\n"
 	"      --forecast-every DUR  how often to forecast (default 10s)\n"
+	"      --zero-scan-every DUR  read each VM's memory every DUR for the pages that hold\n"
+	"                          zeros, which a migration sends in a few bytes (default 0:\n"
+	"                          never, and the forecast takes every page to hold data)\n"
 	"      --method M          pid tracker method: uffd, soft-dirty or auto (default)\n"
 	"  -q, --quiet             no line when a VM is picked up or dropped\n"
 	"  -v, --verbose           more messages\n";
@@ -90,6 +95,7 @@ struct exporter_args {
 	bool all_qemu;
 	double bandwidth, downtime_limit;
 	uint64_t fc_every_ns;
+	uint64_t zero_scan_ns;
 	const char *method;
 	const char *globs[MAX_GLOBS];
 	unsigned nr_globs;
@@ -106,7 +112,7 @@ struct exporter {
 	struct exp_stats st;
 	struct exp_text text;
 	struct exp_fc_worker *fc;
-	double next_fc;
+	double next_fc, next_zscan;
 	bool said_none;
 };
 
@@ -165,6 +171,10 @@ static int exporter_parse_one(struct exporter_args *a, int opt, const char *arg)
 						 "more", arg);
 		a->fc_every_ns = v;
 		return 0;
+	case OPT_ZERO_SCAN_EVERY:
+		if (parse_duration_ns(arg, &a->zero_scan_ns))
+			return dpt_fail(-EINVAL, "--zero-scan-every: '%s' is not a duration", arg);
+		return 0;
 	case OPT_METHOD:
 		if (cmd_pid_method_arg(arg))
 			return -EINVAL;
@@ -206,9 +216,11 @@ static int exporter_parse(int argc, char **argv, struct exporter_args *a, bool *
 	}
 	if (optind < argc)
 		return cmd_usage_error("exporter", "unexpected argument '%s'", argv[optind]);
-	if ((a->downtime_limit || a->fc_every_ns != 10000000000ULL) && !a->bandwidth)
-		return cmd_usage_error("exporter", "--downtime-limit and --forecast-every are for "
-						   "the forecast: give --bandwidth");
+	if ((a->downtime_limit || a->fc_every_ns != 10000000000ULL || a->zero_scan_ns) &&
+	    !a->bandwidth)
+		return cmd_usage_error("exporter", "--downtime-limit, --forecast-every and "
+						   "--zero-scan-every are for the forecast: give "
+						   "--bandwidth");
 	if (!a->nr_pids)
 		a->all_qemu = true;
 	return 0;
@@ -481,7 +493,9 @@ static void tick(struct exporter *E)
 		E->st.collect_hist[i] += c <= le[i];
 	E->st.intervals++;
 	if (E->fc && now_s() >= E->next_fc) {
-		exp_fc_submit(E->fc, E->t, E->nr);
+		bool zscan = E->a->zero_scan_ns && now_s() >= E->next_zscan;
+		if (exp_fc_submit(E->fc, E->t, E->nr, zscan) && zscan)
+			E->next_zscan = now_s() + (double)E->a->zero_scan_ns / 1e9;
 		E->next_fc = now_s() + (double)E->a->fc_every_ns / 1e9;
 	}
 	publish(E);

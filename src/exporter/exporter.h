@@ -211,8 +211,10 @@ struct exp_fc_worker;
 int exp_fc_start(struct exp_fc_worker **wp, double bandwidth, double downtime_limit,
 		 uint64_t interval_ns);
 /* Hand the worker copies of these targets' histories, if it is idle (else nothing: the next
- * round will). */
-void exp_fc_submit(struct exp_fc_worker *w, struct exp_target *const *t, unsigned nr);
+ * round will); 1 if it took them. With zscan, a non-zero scan of each is prepared here (the
+ * loop's thread: the tracker's zscan_prepare) and run by the worker, which then knows which
+ * pages hold zeros. */
+int exp_fc_submit(struct exp_fc_worker *w, struct exp_target *const *t, unsigned nr, bool zscan);
 /* Copy the results made since the last call into the targets (matched by id). */
 void exp_fc_collect(struct exp_fc_worker *w, struct exp_target *const *t, unsigned nr);
 void exp_fc_stop(struct exp_fc_worker *w);

@@ -3,9 +3,13 @@
  * 1. Every few seconds the tracking loop hands the worker copies of each tracked target's
  *    last minute of dirty sets (exp_fc_submit; nothing if the worker is still busy).
  * 2. The worker writes them as a .dpt trace (lib/trace) into a memfd and runs dpt predict's
- *    replay of QEMU's precopy on it (predict_run on /proc/self/fd/N), at --bandwidth. The
- *    trace has no non-zero record, so the replay takes every page to hold data: an upper bound
- *    on time and bytes, said in dpt_migration_zero_pages_known.
+ *    replay of QEMU's precopy on it (predict_run on /proc/self/fd/N), at --bandwidth. Without a
+ *    non-zero record the replay takes every page to hold data: an upper bound on time and
+ *    bytes, said in dpt_migration_zero_pages_known. With --zero-scan-every, the round's
+ *    non-zero scans (prepared by the loop, run here: they read the VM's memory through
+ *    descriptors of their own, never the tracker's state) give that record, first in the
+ *    trace: the pages found zero now are taken to be zero at the minute's start (a page written
+ *    during the minute is non-zero now anyway).
  * 3. The results wait in the worker until the loop takes them (exp_fc_collect).
  * The worker never touches a tracker nor a target: a forecast costs dpt's CPU, not the VM's.
  */
@@ -26,6 +30,8 @@
 
 struct fc_job {
 	unsigned id;
+	const struct dpt_tracker_ops *ops; /* its tracker's, for the non-zero scan */
+	struct dpt_zscan *zs;		   /* the scan prepared, or NULL */
 	char vm[128];
 	uint64_t total;
 	struct dpt_region *regions;
@@ -55,6 +61,9 @@ struct exp_fc_worker {
 
 static void job_free(struct fc_job *j)
 {
+	if (j->zs)
+		j->ops->zscan_free(j->zs);
+	j->zs = NULL;
 	for (unsigned i = 0; i < j->nr; i++) {
 		free(j->sets[i].idx);
 		free(j->sets[i].bitmap);
@@ -79,7 +88,7 @@ static int set_copy(struct exp_set *d, const struct exp_set *s, uint64_t total)
 	return 0;
 }
 
-static int job_make(struct fc_job *j, const struct exp_target *t)
+static int job_make(struct fc_job *j, struct exp_target *t, bool zscan)
 {
 	const struct exp_hist *h = &t->hist;
 	unsigned n = (unsigned)(h->n < h->cap ? h->n : h->cap);
@@ -93,6 +102,11 @@ static int job_make(struct fc_job *j, const struct exp_target *t)
 	    !(j->sets = calloc(n + 1, sizeof(*j->sets))))
 		return -ENOMEM;
 	memcpy(j->regions, h->regions, h->nr_regions * sizeof(*j->regions));
+	j->ops = t->t.ops;
+	if (zscan && j->ops->zscan_prepare && j->ops->zscan_prepare(&t->t, &j->zs)) {
+		j->zs = NULL; /* no scan this round: every page holds data */
+		dpt_clear_error();
+	}
 	for (unsigned i = 0; i < n; i++, j->nr++)
 		if (set_copy(&j->sets[i], exp_hist_get(h, n - 1 - i), h->total))
 			return -ENOMEM;
@@ -120,6 +134,18 @@ static int write_trace(struct exp_fc_worker *w, const struct fc_job *j, const ch
 	uint64_t *bm = malloc(bitmap_bytes(j->total) + 8);
 	int err = bm ? trace_writer_open(&tw, path, true, &h) : -ENOMEM;
 
+	if (!err && j->zs) {
+		struct dpt_nonzero z = {0};
+		clock_gettime(CLOCK_MONOTONIC, &z.mono_start);
+		clock_gettime(CLOCK_REALTIME, &z.wall_start);
+		int e = j->ops->zscan_run(j->zs, &z);
+		clock_gettime(CLOCK_MONOTONIC, &z.mono_end);
+		clock_gettime(CLOCK_REALTIME, &z.wall_end);
+		/* the same numbering as the sets, or none (the layout changed meanwhile) */
+		if (!e && z.total == j->total)
+			err = trace_writer_nonzero(tw, &z);
+		dpt_clear_error();
+	}
 	for (unsigned i = 0; !err && i < j->nr; i++) {
 		const struct exp_set *s = &j->sets[i];
 		memset(bm, 0, bitmap_bytes(j->total));
@@ -152,6 +178,7 @@ static int run_job(struct exp_fc_worker *w, const struct fc_job *j, struct exp_f
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	err = write_trace(w, j, path);
 	o.bandwidth = w->bandwidth;
+	o.link = w->bandwidth; /* the link runs at BW too: each page's time on the wire counts */
 	if (w->downtime_limit > 0)
 		o.downtime_limit = w->downtime_limit;
 	memset(&res, 0, sizeof(res));
@@ -253,19 +280,19 @@ int exp_fc_start(struct exp_fc_worker **wp, double bandwidth, double downtime_li
 	return 0;
 }
 
-void exp_fc_submit(struct exp_fc_worker *w, struct exp_target *const *t, unsigned nr)
+int exp_fc_submit(struct exp_fc_worker *w, struct exp_target *const *t, unsigned nr, bool zscan)
 {
 	pthread_mutex_lock(&w->lock);
 	bool busy = w->busy;
 	pthread_mutex_unlock(&w->lock);
 	if (busy)
-		return;
+		return 0;
 	struct fc_job *jobs = calloc(nr + 1, sizeof(*jobs));
 	unsigned n = 0;
 	for (unsigned i = 0; jobs && i < nr; i++) {
 		if (t[i]->state != EXP_TRACKED || t[i]->hist.n < FC_MIN_SETS || !t[i]->hist.total)
 			continue;
-		if (job_make(&jobs[n], t[i])) {
+		if (job_make(&jobs[n], t[i], zscan)) {
 			job_free(&jobs[n]);
 			continue;
 		}
@@ -273,7 +300,7 @@ void exp_fc_submit(struct exp_fc_worker *w, struct exp_target *const *t, unsigne
 	}
 	if (!n) {
 		free(jobs);
-		return;
+		return 0;
 	}
 	pthread_mutex_lock(&w->lock);
 	w->jobs = jobs;
@@ -281,6 +308,7 @@ void exp_fc_submit(struct exp_fc_worker *w, struct exp_target *const *t, unsigne
 	w->busy = true;
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
+	return 1;
 }
 
 void exp_fc_collect(struct exp_fc_worker *w, struct exp_target *const *t, unsigned nr)

@@ -161,6 +161,7 @@ EOF
 		got=$(q "dpt_tracked_bytes{vm=\"$P-$v\"}")
 		check "prom-tracked-$v" awk -v t="$got" 'BEGIN { exit !(t >= 16777216 && t < 16777216 + 4194304) }'
 		check "prom-forecast-$v" test "$(q "dpt_migration_converges{vm=\"$P-$v\"}")" = 1
+		check "prom-forecast-zero-unknown-$v" test "$(q "dpt_migration_zero_pages_known{vm=\"$P-$v\"}")" = 0
 		# 16 MiB at 1 GiB/s: well under a second
 		check "prom-forecast-time-$v" awk -v t="$(q "dpt_migration_predicted_seconds{vm=\"$P-$v\"}")" 'BEGIN { exit !(t > 0 && t < 1) }'
 		check "prom-pid-label-$v" test "$(q "dpt_target_up{vm=\"$P-$v\",pid=\"$(vm_pid $v)\"}")" = 1
@@ -283,13 +284,15 @@ for v in a b; do
 	check "kill9-vm-$v-untraced" grep -q '^TracerPid:[[:space:]]*0$' "/proc/$pid/status"
 done
 # ... and still write at their rate (a new exporter, which can track them again); at 2 MiB/s
-# neither would migrate: they dirty 4 and 6 MB/s
-start_exporter "$TMP/again.err" --listen "$URL" --vm "$P-*" --bandwidth 2M --forecast-every 1s
+# neither would migrate: they dirty 4 and 6 MB/s; with non-zero scans, the forecast knows
+# which pages hold zeros
+start_exporter "$TMP/again.err" --listen "$URL" --vm "$P-*" --bandwidth 2M --forecast-every 1s \
+	--zero-scan-every 2s
 sleep 3.5
 check kill9-tracked-again near "$(metric "$URL" dpt_dirty_rate_bytes_per_second "vm=\"$P-b\"")" $((RATE_B * 4096)) 0.1
 check forecast-diverges wait_for 15 'test "$(metric "$URL" dpt_migration_converges "vm=\"$P-b\"")" = 0'
 check forecast-no-time test -z "$(metric "$URL" dpt_migration_predicted_seconds "vm=\"$P-b\"")"
-check forecast-zero-unknown test "$(metric "$URL" dpt_migration_zero_pages_known "vm=\"$P-b\"")" = 0
+check forecast-zero-known wait_for 10 'test "$(metric "$URL" dpt_migration_zero_pages_known "vm=\"$P-b\"")" = 1'
 kill -TERM "$EXPORTER"
 wait "$EXPORTER"
 check sigterm-with-vms-exit-0 test $? = 0
