@@ -6,10 +6,7 @@
 
 #include "cmd.h"
 #include "dpt/log.h"
-
-#ifndef DPT_VERSION
-#define DPT_VERSION "0.1"
-#endif
+#include "dpt/version.h"
 
 static const struct command {
 	const char *name;
