@@ -31,7 +31,10 @@ static void usage(FILE *f)
 		   "commands:\n");
 	for (unsigned i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\n'dpt COMMAND --help' describes a command's options.\n");
+	fprintf(f, "\noptions:\n"
+		   "  -h, --help     this text\n"
+		   "      --version  dpt's version\n\n"
+		   "'dpt COMMAND --help' describes a command's options; 'man dpt-COMMAND' more.\n");
 }
 
 const char *cmd_line = "dpt";
