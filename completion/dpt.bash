@@ -172,12 +172,19 @@ _dpt_value()
 	esac
 }
 
-# .dpt traces, and directories to walk down to one
+# .dpt traces, and directories to walk down to one; after a comma (--vms A.dpt,B.dpt) the
+# next one
 _dpt_traces()
 {
-	local d
-	_dpt_files -f -X '!*.dpt' -- "$cur"
-	while IFS= read -r d; do COMPREPLY+=("$d"); done < <(compgen -d -- "$cur")
+	local d k before= word=$cur
+	if [[ $word == *,* ]]; then
+		before=${word%,*},
+		word=${word##*,}
+		compopt -o nospace 2>/dev/null
+	fi
+	_dpt_files -f -X '!*.dpt' -- "$word"
+	while IFS= read -r d; do COMPREPLY+=("$d"); done < <(compgen -d -- "$word")
+	for k in "${!COMPREPLY[@]}"; do COMPREPLY[k]=$before${COMPREPLY[k]}; done
 }
 
 # _dpt_takes_value DPT COMMAND WORD: whether WORD is an option of COMMAND taking a value.

@@ -6,7 +6,8 @@
 #    its --help, dpt.1 names every command's page, and each page renders without a warning
 #    (mandoc -Tlint, groff -ww, man -l);
 #  - the bash completion (completion/dpt.bash): the commands, every option of every command,
-#    .dpt traces, directories, pids, files after -o FMT:, a program after dpt track --;
+#    .dpt traces (and a list of them), directories, pids, files after -o FMT:, a program after
+#    dpt track --;
 #  - make install / make uninstall under DESTDIR, with PREFIX and without (/usr/local); the
 #    installed binary works away from the build tree;
 #  - make deb: its control (name, version of dpt --version, Depends from the libraries the
@@ -167,6 +168,8 @@ mkdir -p "$TMP/c/sub" && touch "$TMP/c/run.dpt" "$TMP/c/notes.txt"
 cd "$TMP/c" || exit 1
 offered=$(complete_words "$DPT" report "" | tr '\n' ' ')
 check completion-report-traces test "$offered" = "run.dpt sub "
+offered=$(complete_words "$DPT" simgrid --vms run.dpt, | tr '\n' ' ')
+check completion-simgrid-vms-list test "$offered" = "run.dpt,run.dpt run.dpt,sub "
 offered=$(complete_words "$DPT" predict run.dpt --bandwidth 1G --start "" | tr '\n' ' ')
 check completion-no-value-guessed test -z "$offered"
 offered=$(complete_words "$DPT" import "" | tr '\n' ' ')
