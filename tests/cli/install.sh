@@ -78,13 +78,18 @@ man_opts() {
 	/^\.TP/ { tp = 1 }' "$1" | sort -u
 }
 
-# src_opts COMMAND: the long options src/cmd-COMMAND.c's option tables accept (RUN_LONGOPTS
-# from src/cmd.h where it uses them)
+# src_opts COMMAND: the options src/cmd-COMMAND.c accepts: the long ones of its option tables
+# and the letters of its getopt_long() call (RUN_LONGOPTS and RUN_SHORTOPTS from src/cmd.h
+# where it uses them)
 src_opts() {
-	local f=$ROOT/src/cmd-$1.c re='{"[a-z0-9-]*", *[a-z_]*_argument'
+	local f=$ROOT/src/cmd-$1.c h=$ROOT/src/cmd.h re='{"[a-z0-9-]*", *[a-z_]*_argument' call
+	call=$(grep -o 'getopt_long([^)]*' "$f")
 	{
 		grep -o "$re" "$f"
-		grep -q RUN_LONGOPTS "$f" && sed -n '/#define RUN_LONGOPTS/,/^$/p' "$ROOT/src/cmd.h" | grep -o "$re"
+		grep -q RUN_LONGOPTS "$f" && sed -n '/#define RUN_LONGOPTS/,/^$/p' "$h" | grep -o "$re"
+		grep -o '"[^"]*"' <<<"$call" | tr -d '"+:' | grep -o . | sed 's/^/-/'
+		grep -q RUN_SHORTOPTS <<<"$call" &&
+			sed -n 's/^#define RUN_SHORTOPTS "\(.*\)"/\1/p' "$h" | tr -d ':' | grep -o . | sed 's/^/-/'
 	} | sed 's/{"\([^"]*\)".*/--\1/' | sort -u
 }
 
@@ -134,8 +139,7 @@ for c in $cmds; do
 	same_set "man-$c-options" "$TMP/help.opts" "$TMP/man.opts" "dpt $c --help" "dpt-$c.1"
 	if [ -f "$ROOT/src/cmd-$c.c" ]; then
 		src_opts "$c" >"$TMP/src.opts"
-		grep -- '^--' "$TMP/help.opts" >"$TMP/help.long"
-		same_set "help-$c-lists-accepted-options" "$TMP/src.opts" "$TMP/help.long" \
+		same_set "help-$c-lists-accepted-options" "$TMP/src.opts" "$TMP/help.opts" \
 			"src/cmd-$c.c" "dpt $c --help"
 	else
 		skip "help-$c-lists-accepted-options" "no src/cmd-$c.c to read its option table from"
