@@ -1,6 +1,6 @@
 #!/bin/bash
 # scripts/deb.sh DIR: package DIR/dpt (built by `make deb` with Debian's build flags) as
-# DIR/dpt_VERSION_ARCH.deb, and print its path.
+# DIR/dpt_VERSION_ARCH.deb, and print its absolute path.
 #
 # The tree is `make install PREFIX=/usr` into DIR/root, then what Debian's policy adds: the
 # binary stripped, man pages and docs over 4 KiB gzipped, a changelog and the copyright file
@@ -9,7 +9,7 @@
 # DEB_MAINTAINER overrides the maintainer (default: the last commit's author).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dir=$1
+dir=$(cd "$1" && pwd)
 root=$dir/root
 umask 022
 
@@ -42,7 +42,7 @@ shl=$(mktemp -d)
 trap 'rm -rf "$shl"' EXIT
 mkdir "$shl/debian"
 printf 'Source: dpt\n\nPackage: dpt\nArchitecture: any\n' >"$shl/debian/control"
-depends=$(cd "$shl" && dpkg-shlibdeps -O -e "$OLDPWD/$root/usr/bin/dpt" 2>/dev/null |
+depends=$(cd "$shl" && dpkg-shlibdeps -O -e "$root/usr/bin/dpt" 2>/dev/null |
 	sed -n 's/^shlibs:Depends=//p')
 [ -n "$depends" ] || { echo "deb: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
 

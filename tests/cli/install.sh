@@ -231,8 +231,7 @@ mk uninstall DESTDIR="$TMP/local" >>"$TMP/install.log" 2>&1
 check uninstall-default-prefix test -z "$(find "$TMP/local" -type f)"
 
 # --- make deb ------------------------------------------------------------------------------------
-deb=$(mk deb 2>"$TMP/deb.err" | tail -n 1)
-deb=$ROOT/${deb#"$ROOT/"}
+deb=$(mk deb 2>"$TMP/deb.err" | tail -n 1) # its absolute path
 if [ ! -f "$deb" ]; then
 	fail deb-built "make deb made no package: $(tail -c 300 "$TMP/deb.err")"
 	exit 0
