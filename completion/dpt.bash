@@ -54,21 +54,20 @@ _dpt_commands()
 # from the option lines ("  -i, --interval DUR   text") and the usage lines ("[--to T]").
 _dpt_options()
 {
-	local line col w opts arg usage=1
+	local line col w opts arg usage=1 words i
 	while IFS= read -r line; do
 		[ -z "$line" ] && usage=
 		if [ -n "$usage" ]; then
 			# "--opt ARG" or "-o ARG" in the usage lines
-			set -- $(printf '%s\n' "$line" | tr '[]|' '   ')
-			while [ $# -gt 0 ]; do
-				case $1 in
+			read -r -a words <<<"${line//[][|]/ }"
+			for i in "${!words[@]}"; do
+				case ${words[i]} in
 				-[A-Za-z0-9] | --[a-z0-9]*)
 					arg=
-					case ${2-} in [A-Z]*) arg=$2 ;; esac
-					echo "${1%%=*} $arg"
+					case ${words[i + 1]-} in [A-Z]*) arg=${words[i + 1]} ;; esac
+					echo "${words[i]%%=*} $arg"
 					;;
 				esac
-				shift
 			done
 			continue
 		fi
@@ -100,6 +99,7 @@ _dpt()
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
 	local dpt=${COMP_WORDS[0]} cmd= prog= dashdash= i w
 	COMPREPLY=()
+	[[ $dpt == "~/"* ]] && dpt=$HOME/${dpt#"~/"}
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		w=${COMP_WORDS[i]}
 		if [ -z "$cmd" ]; then

@@ -32,8 +32,7 @@ mk() { env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make --no-print-directory -C "$RO
 
 # dpkg_retry CMD...: run a dpkg command, waiting (up to 5 min) while another holds dpkg's lock
 dpkg_retry() {
-	local i
-	for i in $(seq 300); do
+	for _ in $(seq 300); do
 		"$@" >"$TMP/dpkg.out" 2>&1 && return 0
 		grep -qi 'lock' "$TMP/dpkg.out" || return 1
 		sleep 1
