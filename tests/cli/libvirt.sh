@@ -165,6 +165,8 @@ while read -r off _ max; do
 done < <(V qemu-monitor-command "$DOM" --hmp "info ramblock" | grep -o '0x[0-9a-f]* *0x[0-9a-f]* *0x[0-9a-f]*')
 check exact-total-ram-offset-space awk -F, -v t="$ram" 'NR > 1 && $5 != t { bad = 1 } END { exit bad || NR < 5 || t < 32768 }' exact.csv
 check exact-not-estimate bash -c "! grep -q estimate exact.csv exact.err"
+# the QMP passthrough is libvirt's "custom-monitor" taint, said in the domain's log (docs/libvirt.md)
+check exact-taint-said grep -q 'tainted: custom-monitor' "/var/log/libvirt/qemu/$DOM.log"
 # --connect given explicitly, and the trace says what was tracked
 "$DPT" track --domain "$DOM" --connect "$URI" --interval 1s --count 2 -q -o trace:exact.dpt 2>connect.err
 check exact-connect test $? = 0
