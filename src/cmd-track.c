@@ -356,7 +356,8 @@ int cmd_track(int argc, char **argv)
 		}
 		target.pid = dom.pid;
 		popts.qmp_via = &dom.qmp;
-		popts.qemu = PID_QEMU_ON;
+		if (popts.qemu == PID_QEMU_AUTO) /* --no-qemu: the plain process layout */
+			popts.qemu = PID_QEMU_ON;
 	}
 	if (a.cmd) {
 		if (pid_spawn((const char *const *)a.cmd,

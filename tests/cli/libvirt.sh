@@ -186,8 +186,11 @@ check unharmed-no-uffd-after-kill9 no_uffd
 check unharmed-rate-after near_rate after.csv
 
 # --- --estimate: libvirt's own dirty rate, labelled an estimate --------------------------------
-"$DPT" track --domain "$DOM" --estimate --interval 1s --count 3 -v -o csv:est.csv 2>est.err
+"$DPT" track --domain "$DOM" --estimate --interval 1s --count 3 -v -o csv:est.csv \
+	-o trace:est.dpt 2>est.err
 check estimate-exit test $? = 0
+"$DPT" report est.dpt >est-report.txt 2>&1
+check estimate-report grep -q "counts *estimate: the libvirt tracker's page-sampling mode" est-report.txt
 check estimate-flags awk -F, 'NR > 1 && $7 !~ /estimate/ { bad = 1 } END { exit bad || NR != 4 }' est.csv
 check estimate-text [ "$(grep -cE '^interval [0-9]+ \([0-9.]+ s, estimate\), dirty [0-9]+ / 32768 ' est.err)" = 3 ]
 # each interval is libvirt's dirtyrate.megabytes_per_second x 256 pages over its 1 s
