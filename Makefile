@@ -22,6 +22,14 @@ SIMGRID_OBJ := $(BUILD)/src/analysis/simgrid.o $(BUILD)/src/cmd-simgrid.o
 $(SIMGRID_OBJ): XCFLAGS += -DHAVE_SIMGRID
 endif
 
+# libvirt (libvirt-dev) is optional too: without it, dpt track --domain says so.
+# LIBVIRT=no builds without it even when it is there.
+LIBVIRT  ?= $(shell pkg-config --exists libvirt libvirt-qemu 2>/dev/null && echo yes)
+ifeq ($(LIBVIRT),yes)
+LDLIBS   += $(shell pkg-config --libs libvirt libvirt-qemu)
+$(BUILD)/src/trackers/libvirt.o: XCFLAGS += -DHAVE_LIBVIRT $(shell pkg-config --cflags libvirt libvirt-qemu)
+endif
+
 LIB_SRC  := $(wildcard lib/*.c lib/trace/*.c)
 DPT_SRC  := $(filter-out src/main.c,$(wildcard src/*.c src/trackers/*.c src/trackers/pid/*.c src/writers/*.c \
 	      src/analysis/*.c src/plot/*.c src/vm/*.c))
