@@ -1,4 +1,5 @@
 # dpt - dirty page tracker.  make | make check | make demo | make sanitize | make bench
+#                             make install | make uninstall | make deb
 #
 # Everything builds into build/ (build/sanitize/ for ASan+UBSan). The guest is freestanding
 # code built by guest/guest.mk and embedded in the binary.
@@ -30,6 +31,14 @@ MHD_OBJ  := $(BUILD)/src/exporter/http.o
 $(MHD_OBJ): XCFLAGS += -DHAVE_MICROHTTPD
 endif
 
+# libvirt (libvirt-dev) is optional too: without it, dpt track --domain says so.
+# LIBVIRT=no builds without it even when it is there.
+LIBVIRT  ?= $(shell pkg-config --exists libvirt libvirt-qemu 2>/dev/null && echo yes)
+ifeq ($(LIBVIRT),yes)
+LDLIBS   += $(shell pkg-config --libs libvirt libvirt-qemu)
+$(BUILD)/src/trackers/libvirt.o: XCFLAGS += -DHAVE_LIBVIRT $(shell pkg-config --cflags libvirt libvirt-qemu)
+endif
+
 LIB_SRC  := $(wildcard lib/*.c lib/trace/*.c)
 DPT_SRC  := $(filter-out src/main.c,$(wildcard src/*.c src/trackers/*.c src/trackers/pid/*.c src/writers/*.c \
 	      src/analysis/*.c src/plot/*.c src/vm/*.c src/exporter/*.c))
@@ -44,7 +53,7 @@ BENCH_BIN:= $(BENCH_SRC:%.c=$(BUILD)/%)
 HELPER_SRC:= $(wildcard tests/helpers/*.c)
 HELPER_BIN:= $(HELPER_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all check sanitize demo bench accuracy validate clean deps format tests
+.PHONY: all check sanitize demo bench accuracy validate clean deps format tests install uninstall deb
 .SECONDARY:
 all: $(BUILD)/dpt
 
@@ -60,7 +69,7 @@ $(BUILD)/libdpt.a: $(LIB_OBJ) $(DPT_OBJ) $(GUEST_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/dpt: $(BUILD)/src/main.o $(BUILD)/libdpt.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libdpt.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -114,6 +123,37 @@ validate: deps $(BUILD)/dpt $(BUILD)/tests/helpers/trace-coarsen
 		scripts/validate/compare.py --dpt $(BUILD)/dpt --link $(VALIDATE_LINK) --coarsen $$n \
 			$(VALIDATE_OUT) | tee -a $(VALIDATE_OUT)/comparison.md; done
 	@echo "validate: $(VALIDATE_OUT)/comparison.md"
+
+# Installs the binary (everything it runs is in it: the guest is embedded; plots exec gnuplot
+# from PATH), a man page per command (man/), bash completion, README.md and docs/.
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+DOCDIR   ?= $(PREFIX)/share/doc/dpt
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+MAN_PAGES := $(wildcard man/*.1)
+
+install: $(BUILD)/dpt
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)/docs
+	install -m 0755 $(BUILD)/dpt $(DESTDIR)$(BINDIR)/dpt
+	install -m 0644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 completion/dpt.bash $(DESTDIR)$(BASHCOMPDIR)/dpt
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/dpt $(DESTDIR)$(BASHCOMPDIR)/dpt \
+		$(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN_PAGES)))
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# build/deb/dpt_VERSION_ARCH.deb: dpt built with Debian's hardening flags in $(BUILD)/deb,
+# installed into a staging tree with PREFIX=/usr, packaged by scripts/deb.sh
+deb: export DEB_BUILD_MAINT_OPTIONS = hardening=+all
+deb:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/deb \
+		CFLAGS="$$(dpkg-buildflags --get CFLAGS) $$(dpkg-buildflags --get CPPFLAGS)" \
+		LDFLAGS="$$(dpkg-buildflags --get LDFLAGS)" $(BUILD)/deb/dpt
+	@scripts/deb.sh $(BUILD)/deb
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

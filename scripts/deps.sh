@@ -2,7 +2,7 @@
 # Install the Debian packages that building and testing dpt need, if any is missing.
 # Quiet and quick when everything is there; needs root (apt-get) otherwise.
 set -e
-pkgs="build-essential pkg-config libjansson-dev libzstd-dev gnuplot-nox libxml2-utils qemu-system-x86 qemu-utils busybox-static cpio socat xz-utils stress-ng libsimgrid-dev python3 jq libmicrohttpd-dev prometheus curl"
+pkgs="build-essential pkg-config libjansson-dev libzstd-dev gnuplot-nox libxml2-utils qemu-system-x86 qemu-utils busybox-static cpio socat xz-utils stress-ng libsimgrid-dev python3 jq man-db mandoc lintian libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libmicrohttpd-dev prometheus curl"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

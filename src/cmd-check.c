@@ -257,7 +257,11 @@ int cmd_check(int argc, char **argv)
 		else if (opt == 'h') {
 			printf("usage: dpt check [--json] [--kvm-device PATH]\n\n"
 			       "Probe, by doing them, the mechanisms dpt's trackers use on this "
-			       "host.\n");
+			       "host.\n\n"
+			       "  -j, --json             one JSON object: the probes, each with its "
+			       "status and detail\n"
+			       "      --kvm-device PATH  KVM device (default /dev/kvm)\n"
+			       "  -h, --help             this text\n");
 			return 0;
 		} else
 			return cmd_usage_error("check", "unknown option '%s'", argv[optind - 1]);

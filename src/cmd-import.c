@@ -29,11 +29,8 @@
 #include "dpt/log.h"
 #include "dpt/parse.h"
 #include "dpt/trace.h"
+#include "dpt/version.h"
 #include "writers/bitmaps.h"
-
-#ifndef DPT_VERSION
-#define DPT_VERSION "0.1"
-#endif
 
 #define NSEC 1000000000LL
 

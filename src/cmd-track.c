@@ -3,6 +3,9 @@
  *	dpt track [OPTIONS] --pid PID          the pid tracker on a running process
  *	dpt track [OPTIONS] [--] CMD ARGS...    launch CMD stopped, track it from its first write
  *	dpt track [OPTIONS] --qmp SOCKET        the qmp tracker: QEMU's own calc-dirty-rate
+ *	dpt track [OPTIONS] --domain NAME       a libvirt domain: the pid tracker on its QEMU,
+ *	                                        asking QEMU for its RAM blocks through libvirt
+ *	dpt track [OPTIONS] --domain NAME --estimate   libvirt's own dirty rate (libvirt tracker)
  *
  * With --pid and --qmp together, the pid tracker asks QEMU's QMP socket for its RAM blocks.
  */
@@ -14,6 +17,7 @@
 #include "cmd.h"
 #include "dpt/log.h"
 #include "dpt/parse.h"
+#include "trackers/libvirt.h"
 #include "trackers/pid/pid.h"
 #include "trackers/qmp.h"
 
@@ -31,6 +35,9 @@ enum {
 	OPT_NO_HOLD,
 	OPT_HOLD,
 	OPT_CGROUP,
+	OPT_DOMAIN,
+	OPT_CONNECT,
+	OPT_ESTIMATE,
 };
 
 static const struct option track_longopts[] = {
@@ -47,6 +54,9 @@ static const struct option track_longopts[] = {
 	{"hold", no_argument, 0, OPT_HOLD},
 	{"follow", no_argument, 0, 'f'},
 	{"cgroup", required_argument, 0, OPT_CGROUP},
+	{"domain", required_argument, 0, OPT_DOMAIN},
+	{"connect", required_argument, 0, OPT_CONNECT},
+	{"estimate", no_argument, 0, OPT_ESTIMATE},
 	{0},
 };
 
@@ -54,7 +64,8 @@ static const char track_usage[] =
 	"usage: dpt track [OPTIONS] [-f] --pid PID\n"
 	"       dpt track [OPTIONS] [-f] [--] CMD [ARGS...]\n"
 	"       dpt track [OPTIONS] --cgroup PATH\n"
-	"       dpt track [OPTIONS] --qmp SOCKET\n\n"
+	"       dpt track [OPTIONS] --qmp SOCKET\n"
+	"       dpt track [OPTIONS] --domain NAME [--connect URI] [--estimate]\n\n"
 	"Measure how fast a process (QEMU, Firecracker, a database, anything) dirties its memory,\n"
 	"exactly, from the host's page tables (pid tracker); or ask an unmodified QEMU for its own\n"
 	"estimate through QMP (qmp tracker).\n\n"
@@ -85,6 +96,12 @@ static const char track_usage[] =
 	"                         when the executable is qemu-system-*)\n"
 	"      --qmp SOCKET       with --pid or a QEMU to launch: its QMP socket, to ask it for\n"
 	"                         its RAM blocks\n"
+	"libvirt (--domain):\n"
+	"      --domain NAME      a running libvirt domain: the pid tracker on its QEMU, exactly,\n"
+	"                         its RAM blocks asked of QEMU through libvirt (QEMU layout)\n"
+	"      --connect URI      libvirt's URI (default qemu:///system)\n"
+	"      --estimate         libvirt's own dirty-rate measurement instead (QEMU's\n"
+	"                         page-sampling, an estimate; whole-second intervals)\n"
 	"qmp tracker (--qmp without --pid):\n"
 	"      --mode M           auto, page-sampling, dirty-bitmap or dirty-ring (default auto)\n"
 	"      --sample-pages N   page-sampling: pages sampled per GiB (default QEMU's 512)\n"
@@ -104,6 +121,9 @@ struct track_args {
 	bool hold;
 	bool follow;
 	const char *cgroup;
+	const char *domain;
+	const char *connect;
+	bool estimate;
 };
 
 static int track_parse_one(struct track_args *a, int opt, const char *arg)
@@ -154,6 +174,15 @@ static int track_parse_one(struct track_args *a, int opt, const char *arg)
 	case OPT_CGROUP:
 		a->cgroup = arg;
 		return 0;
+	case OPT_DOMAIN:
+		a->domain = arg;
+		return 0;
+	case OPT_CONNECT:
+		a->connect = arg;
+		return 0;
+	case OPT_ESTIMATE:
+		a->estimate = true;
+		return 0;
 	case OPT_SAMPLE_PAGES:
 		if (parse_uint(arg, 128, 16384, &v))
 			return dpt_fail(-EINVAL, "--sample-pages: '%s' is not from 128 to 16384", arg);
@@ -163,10 +192,34 @@ static int track_parse_one(struct track_args *a, int opt, const char *arg)
 	return -ENOENT;
 }
 
+/* --domain: the pid tracker on the domain's QEMU, or libvirt's own estimate (--estimate). */
+static int track_check_domain(struct track_args *a, bool launch, const char **tracker)
+{
+	if (!a->domain) {
+		if (a->connect || a->estimate)
+			return dpt_fail(-EINVAL, "--connect and --estimate are for --domain");
+		return 1;
+	}
+	if (launch || a->pid || a->cgroup || a->qmp)
+		return dpt_fail(-EINVAL, "--domain names the target: no --pid, --cgroup, --qmp or "
+					 "command with it");
+	if (a->mode || a->sample_pages)
+		return dpt_fail(-EINVAL, "--mode and --sample-pages are for the qmp tracker");
+	if (a->estimate && (a->method || a->nr_regions || a->qemu || a->hold || a->follow))
+		return dpt_fail(-EINVAL, "--method, --region, --qemu, --hold and --follow track "
+					 "exactly: not with --estimate");
+	*tracker = a->estimate ? "libvirt" : "pid";
+	return 0;
+}
+
 /* Which tracker the arguments ask for, with the options that do not fit it refused. */
 static int track_check(struct track_args *a, const char **tracker)
 {
 	bool launch = a->cmd && a->cmd[0];
+	int r = track_check_domain(a, launch, tracker);
+
+	if (r <= 0)
+		return r;
 
 	if (launch + !!a->pid + !!a->cgroup > 1)
 		return dpt_fail(-EINVAL, "give one of --pid, --cgroup or a command to launch");
@@ -181,7 +234,7 @@ static int track_check(struct track_args *a, const char **tracker)
 					 "followed anyway)");
 	if (!launch && !a->pid && !a->qmp && !a->cgroup)
 		return dpt_fail(-EINVAL, "nothing to track: give --pid PID, --cgroup PATH, --qmp "
-					 "SOCKET or a command");
+					 "SOCKET, --domain NAME or a command");
 	if (a->cgroup && a->qmp)
 		return dpt_fail(-EINVAL, "--qmp is for one QEMU, not a cgroup");
 	if (launch || a->pid || a->cgroup) {
@@ -262,6 +315,11 @@ int cmd_track(int argc, char **argv)
 		return status;
 	if (track_check(&a, &tracker))
 		return cmd_usage_error("track", "%s", dpt_last_error());
+	if (a.domain && !dpt_libvirt_available()) {
+		fprintf(stderr, "dpt track: --domain: dpt was built without libvirt: install "
+				"libvirt-dev and rebuild\n");
+		return 2;
+	}
 	if (loop_block_signals())
 		return cmd_error("cannot block signals");
 
@@ -273,12 +331,32 @@ int cmd_track(int argc, char **argv)
 		.interval_ns = ro.loop.interval_ns, .sample_pages = a.sample_pages,
 	};
 	struct dpt_tracker_opts topts = {.mode = a.method ? a.method : a.mode};
+	struct libvirt_tracker_opts lopts = {.interval_ns = ro.loop.interval_ns};
 	struct dpt_target target = {.kind = DPT_TARGET_PID, .pid = a.pid, .qmp_path = a.qmp};
+	struct dpt_libvirt *lv = NULL;
+	struct dpt_libvirt_domain dom = {0};
 	if (!strcmp(tracker, "qmp")) {
 		target.kind = DPT_TARGET_QMP;
 		topts.extra = &qopts;
+	} else if (!strcmp(tracker, "libvirt")) {
+		target = (struct dpt_target){
+		    .kind = DPT_TARGET_LIBVIRT, .domain = a.domain, .uri = a.connect};
+		topts.extra = &lopts;
 	} else {
 		topts.extra = &popts;
+	}
+	if (a.domain && !a.estimate) {
+		/* the domain's QEMU and its RAM blocks, asked through libvirt */
+		if (dpt_libvirt_open(a.connect, &lv) || dpt_libvirt_domain(lv, a.domain, &dom)) {
+			status = cmd_error("cannot find the libvirt domain");
+			dpt_libvirt_domain_fini(&dom);
+			dpt_libvirt_close(lv);
+			return status;
+		}
+		target.pid = dom.pid;
+		popts.qmp_via = &dom.qmp;
+		if (popts.qemu == PID_QEMU_AUTO) /* --no-qemu: the plain process layout */
+			popts.qemu = PID_QEMU_ON;
 	}
 	if (a.cmd) {
 		if (pid_spawn((const char *const *)a.cmd,
@@ -294,6 +372,8 @@ int cmd_track(int argc, char **argv)
 		status = cmd_error("cannot open the tracker");
 		if (a.cmd)
 			pid_spawn_kill(&launch.sp);
+		dpt_libvirt_domain_fini(&dom);
+		dpt_libvirt_close(lv);
 		return status;
 	}
 	dpt_debug("%s tracker (%s) on %s", t.ops->name, t.mode, t.target_desc);
@@ -301,5 +381,7 @@ int cmd_track(int argc, char **argv)
 	if (a.cmd && !launch.resumed) /* tracking never started: still let the program run */
 		launch_resume(&launch);
 	t.ops->close(&t);
+	dpt_libvirt_domain_fini(&dom);
+	dpt_libvirt_close(lv);
 	return status;
 }

@@ -79,7 +79,8 @@ enum {
 	"  -m, --monitor WHERE    control with dpt_start/dpt_stop on stdio or unix:PATH;\n"        \
 	"                         tracking then waits for dpt_start\n"                             \
 	"  -q, --quiet            no per-interval lines on stderr\n"                               \
-	"  -v, --verbose          more messages\n"
+	"  -v, --verbose          more messages\n"                                                 \
+	"  -h, --help             this text\n"
 
 void run_opts_init(struct run_opts *ro);
 /* Take one of RUN_LONGOPTS: 1 if it was one, 0 if not ours, -EINVAL (reason recorded). */

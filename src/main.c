@@ -6,10 +6,7 @@
 
 #include "cmd.h"
 #include "dpt/log.h"
-
-#ifndef DPT_VERSION
-#define DPT_VERSION "0.1"
-#endif
+#include "dpt/version.h"
 
 static const struct command {
 	const char *name;
@@ -35,7 +32,10 @@ static void usage(FILE *f)
 		   "commands:\n");
 	for (unsigned i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\n'dpt COMMAND --help' describes a command's options.\n");
+	fprintf(f, "\noptions:\n"
+		   "  -h, --help     this text\n"
+		   "      --version  dpt's version\n\n"
+		   "'dpt COMMAND --help' describes a command's options; 'man dpt-COMMAND' more.\n");
 }
 
 const char *cmd_line = "dpt";

@@ -25,6 +25,7 @@ enum dpt_target_kind {
 	DPT_TARGET_VM,  /* dpt's built-in micro-VM */
 	DPT_TARGET_PID, /* a running process */
 	DPT_TARGET_QMP, /* a QEMU QMP socket */
+	DPT_TARGET_LIBVIRT, /* a libvirt domain */
 };
 
 struct dpt_target {
@@ -32,6 +33,8 @@ struct dpt_target {
 	struct vm *vm;        /* DPT_TARGET_VM */
 	pid_t pid;            /* DPT_TARGET_PID */
 	const char *qmp_path; /* DPT_TARGET_QMP; with DPT_TARGET_PID, QEMU's QMP socket if known */
+	const char *domain;   /* DPT_TARGET_LIBVIRT: the domain's name */
+	const char *uri;      /* DPT_TARGET_LIBVIRT: libvirt's URI (NULL: qemu:///system) */
 };
 
 struct dpt_tracker_opts {
@@ -43,7 +46,7 @@ struct dpt_tracker_opts {
 struct dpt_tracker;
 
 struct dpt_tracker_ops {
-	const char *name; /* "kvm", "pid", "qmp" */
+	const char *name; /* "kvm", "pid", "qmp", "libvirt" */
 	/* Can this tracker work here? 0, or -errno with the reason recorded by dpt_fail().
 	 * Works by doing (creates and throws away a scratch object), never touches a target. */
 	int (*probe)(const struct dpt_tracker_opts *opts);
@@ -102,5 +105,6 @@ extern const struct dpt_tracker_ops *const tracker_table[];
 extern const struct dpt_tracker_ops kvm_tracker_ops;
 extern const struct dpt_tracker_ops pid_tracker_ops;
 extern const struct dpt_tracker_ops qmp_tracker_ops;
+extern const struct dpt_tracker_ops libvirt_tracker_ops;
 
 #endif

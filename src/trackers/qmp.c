@@ -217,11 +217,6 @@ static int issue_politely(struct qmp_priv *p, enum qmp_mode m, int64_t calc_time
 	}
 }
 
-static uint64_t rate_pages(json_int_t mib_s, double secs)
-{
-	return (uint64_t)llround((double)mib_s * 256.0 * secs); /* MiB/s -> 4 KiB pages */
-}
-
 /* Is this result ours? Another client's calc-dirty-rate may have replaced it. */
 static int check_owner(struct qmp_priv *p, json_t *info)
 {
@@ -258,8 +253,8 @@ static void take_vcpus(struct qmp_priv *p, json_t *info, double secs, struct dpt
 				  p->nr_vcpus - 1);
 			return;
 		}
-		p->vcpu_dirty[id] += rate_pages(r, secs);
-		sum += rate_pages(r, secs);
+		p->vcpu_dirty[id] += dirty_rate_pages(r, secs);
+		sum += dirty_rate_pages(r, secs);
 	}
 	s->dirty = sum;
 	s->nr_vcpus = p->nr_vcpus;
@@ -278,7 +273,7 @@ static int take_result(struct dpt_tracker *t, json_t *info, double secs, struct 
 		return dpt_fail(-EIO,
 				"QEMU's dirty-rate measurement failed (no dirty-rate; did its "
 				"RAM change?)");
-	s->dirty = rate_pages(json_integer_value(rate), secs);
+	s->dirty = dirty_rate_pages(json_integer_value(rate), secs);
 	take_vcpus(p, info, secs, s);
 	s->total = t->total_pages;
 	s->page_size = 4096;
@@ -286,17 +281,6 @@ static int take_result(struct dpt_tracker *t, json_t *info, double secs, struct 
 	s->nr_regions = 1;
 	s->regions = &p->region;
 	return 0;
-}
-
-/* The interval's length for rate x length: the one asked for, unless the interval was cut
- * short (stop, signal) or stretched (a skipped boundary). Timer jitter of a few ms is not a
- * longer or shorter measurement: QEMU's window is calc-time whatever the loop's timing, so a
- * full interval carries exactly rate x 256 x interval pages. */
-static double interval_secs(const struct qmp_priv *p, double measured)
-{
-	double nominal = p->interval_s;
-
-	return fabs(measured - nominal) <= nominal / 20 + 0.002 ? nominal : measured;
 }
 
 static int lost(struct qmp_priv *p, int err)
@@ -319,7 +303,7 @@ static int qmp_collect(struct dpt_tracker *t, struct dpt_sample *s)
 		err = issue(p, p->mode, p->calc_time);
 	drain_events(p);
 	if (!err) {
-		err = take_result(t, info, interval_secs(p, ts_diff(&now, &p->prev)), s);
+		err = take_result(t, info, dirty_rate_secs(p->interval_s, ts_diff(&now, &p->prev)), s);
 		p->prev = now;
 	}
 	json_decref(info);

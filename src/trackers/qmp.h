@@ -7,6 +7,7 @@
 #ifndef DPT_QMP_H
 #define DPT_QMP_H
 
+#include <math.h>
 #include <stdint.h>
 
 struct qmp_tracker_opts {
@@ -20,5 +21,20 @@ struct qmp_tracker_opts {
 	/* How long a silent QEMU is waited for, beyond what a command needs; 0 = 5000 ms. */
 	unsigned timeout_ms;
 };
+
+/* QEMU's dirty rate (whole MiB/s) over secs, as 4 KiB pages. */
+static inline uint64_t dirty_rate_pages(long long mib_s, double secs)
+{
+	return (uint64_t)llround((double)mib_s * 256.0 * secs);
+}
+
+/* The length to count a measurement over: the interval asked for (nominal), unless the
+ * interval was cut short (stop, signal) or stretched (a skipped boundary: measured). Timer
+ * jitter of a few ms is not a longer or shorter measurement: QEMU's window is its calc-time
+ * whatever the loop's timing, so a full interval carries exactly rate x 256 x interval pages. */
+static inline double dirty_rate_secs(double nominal, double measured)
+{
+	return fabs(measured - nominal) <= nominal / 20 + 0.002 ? nominal : measured;
+}
 
 #endif

@@ -7,6 +7,7 @@ const struct dpt_tracker_ops *const tracker_table[] = {
 	&kvm_tracker_ops,
 	&pid_tracker_ops,
 	&qmp_tracker_ops,
+	&libvirt_tracker_ops,
 	NULL,
 };
 

@@ -23,11 +23,8 @@
 #include "dpt/bitmap.h"
 #include "dpt/log.h"
 #include "dpt/trace.h"
+#include "dpt/version.h"
 #include "dpt/writer.h"
-
-#ifndef DPT_VERSION
-#define DPT_VERSION "0.1"
-#endif
 
 #define QUEUE_MAX (256u << 20)
 

@@ -49,3 +49,34 @@ bad_case() {
 	fi
 	rm -f left.csv
 }
+# kill9_after SECONDS CMD...: run CMD in the background, SIGKILL it after SECONDS, reap it, and
+# give the kernel a moment to tear it down.
+kill9_after() {
+	local secs=$1 p
+	shift
+	"$@" &
+	p=$!
+	sleep "$secs"
+	kill -9 $p
+	wait $p 2>/dev/null
+	sleep 0.2
+}
+# built_without NAME VAR LIB MESSAGE ARGS...: dpt built with VAR=no (an -O0 build of its own in
+# $BUILD/without-VAR: a few seconds) answers `dpt ARGS` with exit 2 and one stderr line holding
+# MESSAGE, is not linked with LIB, and still runs `dpt ARGS[0] --help`.
+built_without() {
+	local name=$1 var=$2 lib=$3 msg=$4 dir=$BUILD/without-$2 rc
+	shift 4
+	if ! make -s -C "$ROOT" BUILD="$dir" "$var=no" CFLAGS="-O0" -j2 "$dir/dpt" >"$TMP/$name.log" 2>&1; then
+		fail "$name" "the build with $var=no failed: $(tail -n 3 "$TMP/$name.log")"
+		return
+	fi
+	"$ROOT/$dir/dpt" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+	rc=$?
+	if [ $rc = 2 ] && [ "$(wc -l <"$TMP/$name.err")" = 1 ] && grep -q "$msg" "$TMP/$name.err" &&
+		! ldd "$ROOT/$dir/dpt" | grep -q "$lib" && "$ROOT/$dir/dpt" "$1" --help >/dev/null; then
+		ok "$name"
+	else
+		fail "$name" "exit $rc: $(head -c 200 "$TMP/$name.err")"
+	fi
+}

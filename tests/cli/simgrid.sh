@@ -13,22 +13,8 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 # Built without SimGrid (SIMGRID=no), dpt builds and `dpt simgrid` says so in one line, exit 2
-# (an -O0 build of its own: a few seconds)
-nosg=$ROOT/$BUILD/nosimgrid
-if make -s -C "$ROOT" BUILD="$BUILD/nosimgrid" SIMGRID=no CFLAGS="-O0" -j2 "$BUILD/nosimgrid/dpt" \
-	>"$TMP/nosg.log" 2>&1; then
-	"$nosg/dpt" simgrid x.dpt --bandwidth 1G >"$TMP/nosg.out" 2>"$TMP/nosg.err"
-	rc=$?
-	if [ $rc = 2 ] && [ "$(wc -l <"$TMP/nosg.err")" = 1 ] &&
-		grep -q 'built without SimGrid: install libsimgrid-dev' "$TMP/nosg.err" &&
-		! ldd "$nosg/dpt" | grep -q simgrid && "$nosg/dpt" predict --help >/dev/null; then
-		ok simgrid-missing-at-build
-	else
-		fail simgrid-missing-at-build "exit $rc: $(head -c 200 "$TMP/nosg.err")"
-	fi
-else
-	fail simgrid-missing-at-build "the build without SimGrid failed: $(tail -n 3 "$TMP/nosg.log")"
-fi
+built_without simgrid-missing-at-build SIMGRID simgrid 'built without SimGrid: install libsimgrid-dev' \
+	simgrid x.dpt --bandwidth 1G
 
 JG=$HELPERS/json-get
 GEN=$HELPERS/trace-gen

@@ -72,12 +72,7 @@ no_uffd() { ! ls -l "/proc/$qemu/fd" 2>/dev/null | grep -q userfaultfd; }
 running() { "$VMKIT/qmp.sh" "$vm.sock" query-status | grep -q '"status": "running"'; }
 check qemu-running-after running
 check qemu-no-uffd-after no_uffd
-"$DPT" track -q --pid "$qemu" --interval 100ms &
-dpid=$!
-sleep 1.3
-kill -9 $dpid
-wait $dpid 2>/dev/null
-sleep 0.2
+kill9_after 1.3 "$DPT" track -q --pid "$qemu" --interval 100ms
 check qemu-running-after-kill9 running
 check qemu-no-uffd-after-kill9 no_uffd
 check qemu-no-uffd-ranges-after-kill9 bash -c "! grep -q 'VmFlags:.* u[wm]' /proc/$qemu/smaps"

@@ -17,14 +17,14 @@ vmkit-helpers:
 vmkit-dpt: $(BUILD)/vmkit/dpt
 
 # Without SimGrid nor libmicrohttpd (no static libsimgrid, and no use for it in a guest): its own objects in
-# $(BUILD)/vmkit/obj, built with SIMGRID=no, whatever this build's SIMGRID.
+# $(BUILD)/vmkit/obj, built with SIMGRID=no LIBVIRT=no MHD=no, whatever this build's (no static libraries).
 # Its own flags too: a sanitizer build's CFLAGS (make sanitize, inherited through MAKEFLAGS by
 # the tests that call make vmkit-dpt) cannot link statically.
 VMKIT_OBJ := $(BUILD)/vmkit/obj
 VMKIT_CFLAGS := -O2 -g
 .PHONY: $(VMKIT_OBJ)/libdpt.a
 $(VMKIT_OBJ)/libdpt.a:
-	@$(MAKE) --no-print-directory BUILD=$(VMKIT_OBJ) SIMGRID=no MHD=no CFLAGS="$(VMKIT_CFLAGS)" \
+	@$(MAKE) --no-print-directory BUILD=$(VMKIT_OBJ) SIMGRID=no LIBVIRT=no MHD=no CFLAGS="$(VMKIT_CFLAGS)" \
 		$(VMKIT_OBJ)/libdpt.a $(VMKIT_OBJ)/src/main.o
 
 $(BUILD)/vmkit/dpt: $(VMKIT_OBJ)/libdpt.a

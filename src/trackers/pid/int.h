@@ -190,7 +190,7 @@ struct pid_proc_opts {
 	const char *const *regions; /* --region arguments (struct pid_tracker_opts) */
 	unsigned nr_regions;
 	enum pid_qemu_mode qemu;
-	const char *qmp;  /* QEMU's QMP socket, or NULL */
+	struct pid_qemu_qmp qmp; /* QEMU's QMP, if known */
 	bool launched;	  /* dpt launched it; it is stopped before its first instruction */
 	bool lax;	  /* a region it lacks is no error (the processes of a tree) */
 };
@@ -331,11 +331,9 @@ enum pid_qemu_wait {
 	PID_QEMU_WAIT_MIGRATION, /* it receives a migration: its RAM is QEMU's until the end */
 };
 
-struct qblock;
-
 struct pid_qemu {
 	pid_t pid;
-	const char *qmp;	  /* its QMP socket, or NULL */
+	struct pid_qemu_qmp qmp;  /* its QMP, if known */
 	const char *const *names; /* --region arguments: block names, else mapping selectors */
 	unsigned nr_names;
 	bool uffd;		  /* dpt registers its memory with a userfaultfd */
@@ -347,18 +345,18 @@ struct pid_qemu {
 	long next_look_ms;
 	unsigned looks;
 	char block_names[512];	  /* the names of its blocks, for error messages */
-	struct qblock *known_blocks; /* its blocks when last looked for */
+	struct pid_qemu_block *known_blocks; /* its blocks when last looked for */
 	unsigned nr_known;
 };
 
-/* Find QEMU pid's RAM blocks (from QMP when qmp is given, else its DONTFORK mappings), in
+/* Find QEMU pid's RAM blocks (from QMP when qmp has a path or via, else its DONTFORK mappings), in
  * RAM-offset order, or with names (--region), those named and the other names as mapping
  * selectors. A program dpt launched (stopped before its first instruction) waits for its RAM;
  * with uffd, a QEMU receiving a migration waits for its end, and a QEMU set up for a
  * background snapshot, or receiving a migration without QMP to say when it ends, is refused
  * (-errno with the reason). */
-int pid_qemu_open(struct pid_qemu *q, pid_t pid, const char *qmp, const char *const *names,
-		  unsigned nr_names, bool launched, bool uffd);
+int pid_qemu_open(struct pid_qemu *q, pid_t pid, const struct pid_qemu_qmp *qmp,
+		  const char *const *names, unsigned nr_names, bool launched, bool uffd);
 /* Before each start and collect, with the target's maps just read (m): stop waiting when it
  * is time; look for the blocks again when the writable mappings changed (at most once a
  * second) and every 5 s, saying what appeared and vanished. 1 when q->sels changed, 0 if not,

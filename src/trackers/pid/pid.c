@@ -132,7 +132,8 @@ static int open_root(struct pid_set *S, const struct dpt_target *target,
 	struct pid_member *m = calloc(1, sizeof(*m));
 	struct pid_proc_opts o = {
 	    .regions = xo ? xo->regions : NULL, .nr_regions = xo ? xo->nr_regions : 0,
-	    .qemu = xo ? xo->qemu : PID_QEMU_AUTO, .qmp = target->qmp_path,
+	    .qemu = xo ? xo->qemu : PID_QEMU_AUTO,
+	    .qmp = {.path = target->qmp_path, .via = xo ? xo->qmp_via : NULL},
 	    .launched = pid_keeper_launched(target->pid),
 	};
 	int err;
@@ -149,7 +150,7 @@ static int open_root(struct pid_set *S, const struct dpt_target *target,
 	m->ppid = pid_parent_of(target->pid);
 	/* the processes of a followed tree take the same regions, without the root's QMP */
 	S->child_opts = o;
-	S->child_opts.qmp = NULL;
+	S->child_opts.qmp = (struct pid_qemu_qmp){0};
 	S->child_opts.launched = false;
 	S->child_opts.lax = true;
 	/* a program dpt launched: its keeper says when it is held at its exit */

@@ -23,7 +23,9 @@
 #ifndef DPT_PID_H
 #define DPT_PID_H
 
+#include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 enum pid_qemu_mode {
@@ -31,6 +33,36 @@ enum pid_qemu_mode {
 	PID_QEMU_ON,	   /* --qemu */
 	PID_QEMU_OFF,	   /* plain process layout even for QEMU */
 };
+
+/* A way to QEMU's QMP other than a socket of its own (libvirt's passthrough, which owns
+ * QEMU's monitor): execute() runs one command; args (may be NULL) is stolen in every case;
+ * ret (may be NULL) receives a new reference to the "return" value. 0, or -errno with the
+ * reason recorded by dpt_fail(). */
+struct pid_qmp_via {
+	int (*execute)(void *arg, const char *cmd, json_t *args, json_t **ret);
+	void *arg;
+	const char *what; /* for messages and the target's description: "libvirt domain vm1" */
+};
+
+/* QEMU's QMP for the QEMU layout: a socket path (a session per look), or via; neither: the
+ * layout is guessed from QEMU's mappings. */
+struct pid_qemu_qmp {
+	const char *path;
+	const struct pid_qmp_via *via;
+};
+
+/* A QEMU RAM block ("info ramblock"): its name, RAM offset, used and mapped length, and the
+ * host address where QEMU maps it (hva). */
+struct pid_qemu_block {
+	char name[64];
+	uint64_t offset, used, length, hva;
+};
+
+/* QEMU pid's RAM blocks in RAM-offset order, as the pid tracker's QEMU layout takes them
+ * (qmp->path or qmp->via is needed); *blocks is malloc'ed (free() it). 0, or -errno with the
+ * reason recorded. */
+int pid_qemu_blocks(pid_t pid, const struct pid_qemu_qmp *qmp, struct pid_qemu_block **blocks,
+		    unsigned *nr);
 
 struct pid_tracker_opts {
 	/* --region arguments, tracked in this order: "START-END" (hex, 0x optional, rounded
@@ -53,6 +85,8 @@ struct pid_tracker_opts {
 	/* a cgroup v2 (a path, or one relative to the cgroup2 mount): track every process in it,
 	 * followed, and the ones that join it (dpt track --cgroup); the target's pid is 0 */
 	const char *cgroup;
+	/* QEMU's QMP through another channel than a socket (target.qmp_path): libvirt's */
+	const struct pid_qmp_via *qmp_via;
 };
 
 /* Is pid a QEMU system emulator (its executable's name starts with qemu-system-)? */

@@ -186,7 +186,7 @@ static int setup_regions(struct pid_proc *p, const struct pid_proc_opts *o)
 			return dpt_fail(-ENOMEM, "out of memory");
 		/* --region names its RAM blocks (or mappings); a launched QEMU has no RAM before
 		 * its first instruction: its blocks are looked for at each collect */
-		return pid_qemu_open(p->qemu, p->pid, o->qmp, o->nr_regions ? o->regions : NULL,
+		return pid_qemu_open(p->qemu, p->pid, &o->qmp, o->nr_regions ? o->regions : NULL,
 				     o->nr_regions, o->launched, p->method == &pid_method_uffd);
 	}
 	if (!o->nr_regions)

@@ -50,11 +50,6 @@
 #define LOOK_EVERY_MS	   5000 /* and one every 5 s anyway (a block renamed, say) */
 #define MIGRATION_LOOK_MS  500	/* while waiting for an incoming migration to complete */
 
-struct qblock {
-	char name[64];
-	uint64_t offset, used, length, hva;
-};
-
 bool pid_qemu_detect(pid_t pid)
 {
 	char path[64], exe[4096], *base;
@@ -90,6 +85,39 @@ static int qmp_open(struct qmp_client *c, const char *path)
 	return err;
 }
 
+/* Run n commands (args[i] stolen, may be NULL) on QEMU's QMP: one session on its socket, or
+ * one call each through via. ret[i] gets each "return" (new references, NULL on failure). */
+static int qmp_run(const struct pid_qemu_qmp *qmp, const char *const *cmds, json_t **args,
+		   json_t **ret, unsigned n)
+{
+	struct qmp_client c;
+	unsigned i = 0;
+	int err = 0;
+
+	if (!qmp->via) {
+		err = qmp_open(&c, qmp->path);
+		for (; !err && i < n; i++)
+			err = qmp_execute(&c, cmds[i], args[i], &ret[i]);
+		qmp_client_close(&c);
+	} else {
+		for (; !err && i < n; i++)
+			err = qmp->via->execute(qmp->via->arg, cmds[i], args[i], &ret[i]);
+	}
+	for (; i < n; i++)
+		json_decref(args[i]);
+	return err;
+}
+
+/* "QMP /run/vm.sock", "libvirt domain vm1", for messages. */
+static const char *qmp_name(const struct pid_qemu_qmp *qmp, char *buf, size_t size)
+{
+	if (qmp->via)
+		snprintf(buf, size, "%s", qmp->via->what);
+	else
+		snprintf(buf, size, "QMP %s", qmp->path);
+	return buf;
+}
+
 /* ---- RAM blocks ---- */
 
 /*
@@ -100,16 +128,16 @@ static int qmp_open(struct qmp_client *c, const char *path)
  * the line is read from the first "0x" on, and the name is what precedes the page size. A
  * memory backend not plugged in yet (object-add before device_add) has an empty name.
  */
-static int parse_ramblocks(const char *text, struct qblock **out, unsigned *nr)
+static int parse_ramblocks(const char *text, struct pid_qemu_block **out, unsigned *nr)
 {
-	struct qblock *v = NULL;
+	struct pid_qemu_block *v = NULL;
 	unsigned n = 0, cap = 0;
 	const char *line = text;
 
 	for (; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
 		const char *hex = strstr(line, "0x"), *eol = strchr(line, '\n');
 		const char *name_end;
-		struct qblock b = {0};
+		struct pid_qemu_block b = {0};
 		uint64_t h[4] = {0};
 		int k;
 
@@ -140,7 +168,7 @@ static int parse_ramblocks(const char *text, struct qblock **out, unsigned *nr)
 		b.length = h[2];
 		b.hva = k == 4 ? h[3] : 0;
 		if (n == cap) {
-			struct qblock *nv = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v));
+			struct pid_qemu_block *nv = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v));
 
 			if (!nv) {
 				free(v);
@@ -157,16 +185,16 @@ static int parse_ramblocks(const char *text, struct qblock **out, unsigned *nr)
 
 static int cmp_offset(const void *a, const void *b)
 {
-	const struct qblock *x = a, *y = b;
+	const struct pid_qemu_block *x = a, *y = b;
 
 	return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
 /* Writable mappings QEMU marked MADV_DONTFORK, from smaps, with their names. */
-static int dontfork_areas(pid_t pid, struct qblock **out, unsigned *nr)
+static int dontfork_areas(pid_t pid, struct pid_qemu_block **out, unsigned *nr)
 {
 	char path[64], line[4096];
-	struct qblock cur = {0}, *v = NULL;
+	struct pid_qemu_block cur = {0}, *v = NULL;
 	unsigned n = 0, cap = 0;
 	bool have = false;
 	FILE *f;
@@ -194,7 +222,7 @@ static int dontfork_areas(pid_t pid, struct qblock **out, unsigned *nr)
 		}
 		if (have && !strncmp(line, "VmFlags:", 8) && strstr(line, " dc")) {
 			if (n == cap) {
-				struct qblock *nv =
+				struct pid_qemu_block *nv =
 				    realloc(v, (cap = cap ? 2 * cap : 32) * sizeof(*v));
 
 				if (!nv) {
@@ -315,9 +343,9 @@ static bool cmdline_incoming(pid_t pid)
 	return n > 0 && cmdline_opt(buf, n, "-incoming");
 }
 
-static int match_hosts(pid_t pid, struct qblock *b, unsigned nb)
+static int match_hosts(pid_t pid, struct pid_qemu_block *b, unsigned nb)
 {
-	struct qblock *c = NULL;
+	struct pid_qemu_block *c = NULL;
 	unsigned nc = 0;
 	int err;
 
@@ -351,18 +379,17 @@ need:
 	return 0;
 }
 
-static int blocks_from_qmp(pid_t pid, const char *qmp, struct qblock **out, unsigned *nr)
+static int blocks_from_qmp(pid_t pid, const struct pid_qemu_qmp *qmp,
+			   struct pid_qemu_block **out, unsigned *nr)
 {
-	struct qmp_client c;
-	json_t *r = NULL;
-	int err = qmp_open(&c, qmp);
+	const char *cmd = "human-monitor-command";
+	json_t *args = json_pack("{s:s}", "command-line", "info ramblock"), *r = NULL;
+	char name[160];
+	int err = qmp_run(qmp, &cmd, &args, &r, 1);
 
-	if (!err)
-		err = qmp_execute(&c, "human-monitor-command",
-				  json_pack("{s:s}", "command-line", "info ramblock"), &r);
-	qmp_client_close(&c);
 	if (!err && !json_is_string(r))
-		err = dpt_fail(-EPROTO, "QMP %s: \"info ramblock\" did not answer text", qmp);
+		err = dpt_fail(-EPROTO, "%s: \"info ramblock\" did not answer text",
+			       qmp_name(qmp, name, sizeof(name)));
 	if (err) {
 		json_decref(r);
 		return dpt_fail_ctx(err, "asking QEMU for its RAM blocks");
@@ -370,15 +397,24 @@ static int blocks_from_qmp(pid_t pid, const char *qmp, struct qblock **out, unsi
 	err = parse_ramblocks(json_string_value(r), out, nr);
 	json_decref(r);
 	if (err)
-		return dpt_fail(err, "QMP %s: no RAM block in \"info ramblock\"", qmp);
+		return dpt_fail(err, "%s: no RAM block in \"info ramblock\"",
+				qmp_name(qmp, name, sizeof(name)));
 	qsort(*out, *nr, sizeof(**out), cmp_offset);
 	return match_hosts(pid, *out, *nr);
+}
+
+int pid_qemu_blocks(pid_t pid, const struct pid_qemu_qmp *qmp, struct pid_qemu_block **blocks,
+		    unsigned *nr)
+{
+	*blocks = NULL;
+	*nr = 0;
+	return blocks_from_qmp(pid, qmp, blocks, nr);
 }
 
 /* Largest first, equal lengths by descending address (about QEMU's RAM-offset order). */
 static int cmp_guessed(const void *a, const void *b)
 {
-	const struct qblock *x = a, *y = b;
+	const struct pid_qemu_block *x = a, *y = b;
 
 	if (x->length != y->length)
 		return x->length > y->length ? -1 : 1;
@@ -402,7 +438,7 @@ static void size_name(char *buf, size_t size, uint64_t bytes)
 
 /* Names for blocks found without QMP, from index from on: a memfd's name, a file's path,
  * "ram" for the one of the -m size, else "ram-SIZE"; a name in use gets ".1", ".2"... */
-static void guess_names(pid_t pid, struct qblock *b, unsigned from, unsigned nb)
+static void guess_names(pid_t pid, struct pid_qemu_block *b, unsigned from, unsigned nb)
 {
 	uint64_t ram = cmdline_ram(pid);
 
@@ -439,10 +475,10 @@ static void guess_names(pid_t pid, struct qblock *b, unsigned from, unsigned nb)
  * does not move the others: new ones are numbered after them, largest first. With strict,
  * -ENOENT until those mappings add up to the -m size (a QEMU still setting up).
  */
-static int blocks_from_maps(struct pid_qemu *q, bool strict, struct qblock **out, unsigned *nr)
+static int blocks_from_maps(struct pid_qemu *q, bool strict, struct pid_qemu_block **out, unsigned *nr)
 {
 	uint64_t sum = 0, at = 0, ram = cmdline_ram(q->pid);
-	struct qblock *b;
+	struct pid_qemu_block *b;
 	unsigned kept = 0;
 	int err = dontfork_areas(q->pid, out, nr);
 
@@ -459,8 +495,8 @@ static int blocks_from_maps(struct pid_qemu *q, bool strict, struct qblock **out
 	/* the known blocks first, as they were */
 	for (unsigned i = 0; i < *nr; i++)
 		for (unsigned j = 0; j < q->nr_known; j++) {
-			const struct qblock *k = &q->known_blocks[j];
-			struct qblock t;
+			const struct pid_qemu_block *k = &q->known_blocks[j];
+			struct pid_qemu_block t;
 
 			if (k->hva != b[i].hva || k->length != b[i].length)
 				continue;
@@ -492,7 +528,7 @@ static bool names_block(const char *arg, const char *name)
 	return !strncmp(name, "/objects/", 9) && !strcmp(name + 9, arg);
 }
 
-static void block_sel(struct pid_sel *s, const struct qblock *b, uint64_t next_offset,
+static void block_sel(struct pid_sel *s, const struct pid_qemu_block *b, uint64_t next_offset,
 		      bool fixed)
 {
 	uint64_t next = next_offset;
@@ -514,7 +550,7 @@ static void block_sel(struct pid_sel *s, const struct qblock *b, uint64_t next_o
  * arguments, each block named there, one after another, and the other arguments as mapping
  * selectors (pid_sel_parse). *nr_blocks: how many selectors are RAM blocks.
  */
-static int blocks_to_sels(struct pid_qemu *q, const struct qblock *b, unsigned nb,
+static int blocks_to_sels(struct pid_qemu *q, const struct pid_qemu_block *b, unsigned nb,
 			  struct pid_sel **out, unsigned *nr, unsigned *nr_blocks)
 {
 	unsigned n = q->nr_names ? q->nr_names : nb;
@@ -562,19 +598,15 @@ struct qstate {
 	bool bg_snapshot;
 };
 
-static int qmp_state(const char *qmp, struct qstate *st)
+static int qmp_state(const struct pid_qemu_qmp *qmp, struct qstate *st)
 {
 	static const char *const cmds[] = {"query-status", "query-migrate",
 					   "query-migrate-capabilities"};
-	json_t *r[3] = {NULL, NULL, NULL}, *cap;
-	struct qmp_client c;
+	json_t *args[3] = {NULL, NULL, NULL}, *r[3] = {NULL, NULL, NULL}, *cap;
 	size_t i;
-	int err = qmp_open(&c, qmp);
+	int err = qmp_run(qmp, cmds, args, r, 3);
 
 	memset(st, 0, sizeof(*st));
-	for (i = 0; !err && i < 3; i++)
-		err = qmp_execute(&c, cmds[i], NULL, &r[i]);
-	qmp_client_close(&c);
 	if (!err) {
 		snprintf(st->run, sizeof(st->run), "%s",
 			 json_string_value(json_object_get(r[0], "status")) ?: "");
@@ -616,7 +648,7 @@ static int uffd_allowed(struct pid_qemu *q)
 
 	if (!q->uffd)
 		return 0; /* soft-dirty registers nothing */
-	if (!q->qmp) {
+	if (!q->qmp.path && !q->qmp.via) {
 		if (!cmdline_incoming(q->pid))
 			return 0;
 		return dpt_fail(-EBUSY,
@@ -627,7 +659,7 @@ static int uffd_allowed(struct pid_qemu *q)
 				"migration has completed",
 				q->pid);
 	}
-	err = qmp_state(q->qmp, &st);
+	err = qmp_state(&q->qmp, &st);
 	if (err)
 		return dpt_fail_ctx(err, "asking QEMU for its migration state");
 	if (st.bg_snapshot)
@@ -657,9 +689,9 @@ static void free_sels(struct pid_qemu *q)
 static int find_blocks(struct pid_qemu *q, bool strict, struct pid_sel **sels, unsigned *nr,
 		       unsigned *nr_blocks)
 {
-	struct qblock *b = NULL;
+	struct pid_qemu_block *b = NULL;
 	unsigned nb = 0;
-	int err = q->qmp ? blocks_from_qmp(q->pid, q->qmp, &b, &nb)
+	int err = q->qmp.path || q->qmp.via ? blocks_from_qmp(q->pid, &q->qmp, &b, &nb)
 			 : blocks_from_maps(q, strict, &b, &nb);
 
 	if (!err)
@@ -740,14 +772,16 @@ static void take_sels(struct pid_qemu *q, struct pid_sel *sels, unsigned nr, uns
 	q->nr_blocks = nr_blocks;
 }
 
-int pid_qemu_open(struct pid_qemu *q, pid_t pid, const char *qmp, const char *const *names,
+int pid_qemu_open(struct pid_qemu *q, pid_t pid, const struct pid_qemu_qmp *qmp,
+		  const char *const *names,
 		  unsigned nr_names, bool launched, bool uffd)
 {
 	int err;
 
 	memset(q, 0, sizeof(*q));
 	q->pid = pid;
-	q->qmp = qmp;
+	if (qmp)
+		q->qmp = *qmp;
 	q->names = names;
 	q->nr_names = nr_names;
 	q->uffd = uffd;
@@ -756,7 +790,7 @@ int pid_qemu_open(struct pid_qemu *q, pid_t pid, const char *qmp, const char *co
 		q->wait = PID_QEMU_WAIT_RAM;
 		return 0;
 	}
-	if (launched && !qmp)
+	if (launched && !q->qmp.path && !q->qmp.via)
 		return uffd_allowed(q); /* -incoming without QMP: refused */
 	err = launched ? 1 : uffd_allowed(q);
 	if (err < 0)
@@ -858,7 +892,8 @@ void pid_qemu_describe(const struct pid_qemu *q, char *buf, size_t size)
 		snprintf(buf, size, "receiving a migration: its RAM once it has completed");
 	else
 		snprintf(buf, size, "%u RAM block%s from %s", q->nr_blocks,
-			 q->nr_blocks == 1 ? "" : "s", q->qmp ? "QMP" : "its mappings");
+			 q->nr_blocks == 1 ? "" : "s",
+			 q->qmp.via ? q->qmp.via->what : q->qmp.path ? "QMP" : "its mappings");
 }
 
 void pid_qemu_fini(struct pid_qemu *q)
