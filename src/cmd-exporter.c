@@ -85,7 +85,8 @@ static const char exporter_usage[] =
 	"                          never, and the forecast takes every page to hold data)\n"
 	"      --method M          pid tracker method: uffd, soft-dirty or auto (default)\n"
 	"  -q, --quiet             no line when a VM is picked up or dropped\n"
-	"  -v, --verbose           more messages\n";
+	"  -v, --verbose           more messages\n"
+	"  -h, --help              this text\n";
 
 struct exporter_args {
 	const char *listen;
