@@ -270,9 +270,9 @@ static void target_free(struct exp_target *t)
  * (1 s, 2 s, 4 s ... 30 s after). */
 static void target_open(struct exporter *E, struct exp_target *x, const struct exp_want *w)
 {
-	struct pid_tracker_opts popts = {.qemu = PID_QEMU_AUTO};
+	struct pid_tracker_opts popts = {.qemu = PID_QEMU_AUTO, .qmp_via = w->qmp.via};
 	struct dpt_tracker_opts topts = {.mode = E->a->method, .extra = &popts};
-	struct dpt_target target = {.kind = DPT_TARGET_PID, .pid = x->pid, .qmp_path = w->qmp};
+	struct dpt_target target = {.kind = DPT_TARGET_PID, .pid = x->pid, .qmp_path = w->qmp.path};
 
 	memset(&x->t, 0, sizeof(x->t));
 	x->t.end_fd = -1;
@@ -578,7 +578,8 @@ int cmd_exporter(int argc, char **argv)
 		err = exp_source_pids(&E.src[E.nr_src++], a.pids, a.nr_pids);
 	else
 		err = 0;
-	/* a --domain source would be added here, the same way */
+	/* a --domain source (src/trackers/libvirt.h) is added here, the same way: see
+	 * struct exp_source in src/exporter/exporter.h */
 	if (!err && a.all_qemu)
 		err = exp_source_all_qemu(&E.src[E.nr_src++]);
 	sigset_t set;

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "dpt/tracker.h"
+#include "trackers/pid/pid.h"
 
 /* ---- sources: which processes to track, and their names ---------------------------------- */
 
@@ -25,7 +26,11 @@
 struct exp_want {
 	pid_t pid;
 	char name[128]; /* the vm label; "" lets the exporter name it (QEMU -name, else the pid) */
-	const char *qmp; /* its QMP socket, or NULL (none is used by default) */
+	/* QEMU's QMP for its layout and migration state: a socket path, or another way
+	 * (libvirt's passthrough, struct pid_qmp_via); none by default. What they point to
+	 * must live as long as the source lists the pid, and until the list() after that (the
+	 * exporter drops the target at that discovery). */
+	struct pid_qemu_qmp qmp;
 };
 
 struct exp_wants {
@@ -33,13 +38,16 @@ struct exp_wants {
 	unsigned nr, cap;
 };
 
-/* Add one (a pid already wanted is not added twice). 0 or -ENOMEM. */
-int exp_wants_add(struct exp_wants *w, pid_t pid, const char *name, const char *qmp);
+/* Add one (a pid already wanted is not added twice); qmp may be NULL. 0 or -ENOMEM. */
+int exp_wants_add(struct exp_wants *w, pid_t pid, const char *name,
+		  const struct pid_qemu_qmp *qmp);
 void exp_wants_fini(struct exp_wants *w);
 
 /* A source names processes to track: --pid (fixed pids), --all-qemu (every QEMU in /proc);
- * a --domain source (libvirt names to QEMU pids) plugs in the same way. list() adds what it
- * wants now; it is called at every discovery (each interval). */
+ * a --domain source (libvirt names to QEMU pids) plugs in the same way: its list() adds each
+ * running domain's QEMU pid, with the domain's name and its QMP through libvirt
+ * (dpt_libvirt_domain(): d.pid, d.name, d.qmp as qmp.via). list() adds what it wants now; it
+ * is called at every discovery (each interval). */
 struct exp_source {
 	const char *name;
 	int (*list)(struct exp_source *s, struct exp_wants *out);

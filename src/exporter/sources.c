@@ -15,7 +15,8 @@
 #include "exporter/exporter.h"
 #include "trackers/pid/pid.h"
 
-int exp_wants_add(struct exp_wants *w, pid_t pid, const char *name, const char *qmp)
+int exp_wants_add(struct exp_wants *w, pid_t pid, const char *name,
+		  const struct pid_qemu_qmp *qmp)
 {
 	for (unsigned i = 0; i < w->nr; i++)
 		if (w->v[i].pid == pid)
@@ -32,7 +33,8 @@ int exp_wants_add(struct exp_wants *w, pid_t pid, const char *name, const char *
 	memset(e, 0, sizeof(*e));
 	e->pid = pid;
 	snprintf(e->name, sizeof(e->name), "%s", name ? name : "");
-	e->qmp = qmp;
+	if (qmp)
+		e->qmp = *qmp;
 	return 0;
 }
 
