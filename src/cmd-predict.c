@@ -41,6 +41,10 @@ static const char usage_text[] =
 	"  --max-time DUR        give up after this much migration time (default 1h)\n"
 	"  --no-loop             stop at the trace's end instead of replaying it from its start\n"
 	"  --all-nonzero         ignore the trace's non-zero records: every page holds data\n"
+	"  --dest-hugepage-cost DUR\n"
+	"                        the destination's time for each 2 MiB of its RAM that receives its\n"
+	"                        first page of data (transparent huge pages: `dpt check\n"
+	"                        --destination` on the destination measures it; default 0)\n"
 	"  --sweep               the table over bandwidths x downtime limits\n"
 	"  --bandwidths LIST     for --sweep: comma-separated (default 20 from 16M to 11.3G)\n"
 	"  --limits LIST         for --sweep: comma-separated (default 100ms,300ms,1s,3s)\n"
@@ -58,6 +62,7 @@ enum {
 	OPT_MAXT,
 	OPT_NOLOOP,
 	OPT_ALLNZ,
+	OPT_DEST,
 	OPT_SWEEP,
 	OPT_BWS,
 	OPT_LIMITS,
@@ -74,6 +79,7 @@ static const struct option longopts[] = {
 	{"max-time", required_argument, 0, OPT_MAXT},
 	{"no-loop", no_argument, 0, OPT_NOLOOP},
 	{"all-nonzero", no_argument, 0, OPT_ALLNZ},
+	{"dest-hugepage-cost", required_argument, 0, OPT_DEST},
 	{"sweep", no_argument, 0, OPT_SWEEP},
 	{"bandwidths", required_argument, 0, OPT_BWS},
 	{"limits", required_argument, 0, OPT_LIMITS},
@@ -88,7 +94,7 @@ static const struct option longopts[] = {
 struct args {
 	struct predict_opts o;
 	const char *path;
-	bool have_bw, sweep, json, verbose;
+	bool have_bw, have_dest, sweep, json, verbose;
 	double bws[MAX_LIST], limits[MAX_LIST];
 	unsigned nr_bws, nr_limits;
 };
@@ -202,6 +208,14 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case OPT_ALLNZ:
 			a->o.all_nonzero = true;
+			break;
+		case OPT_DEST:
+			err = dur_arg("--dest-hugepage-cost", optarg, &a->o.dest_hugepage);
+			if (!err && a->o.dest_hugepage > 1)
+				err = dpt_fail(-EINVAL, "--dest-hugepage-cost: '%s' is more than 1 s "
+						       "for 2 MiB: not a page allocation",
+					       optarg);
+			a->have_dest = true;
 			break;
 		case OPT_SWEEP:
 			a->sweep = true;
@@ -327,6 +341,13 @@ static void text_assumptions(const struct args *a, const struct predict_result *
 	printf("link        %s\n",
 	       a->o.link ? bw_str(a->o.link, b2, sizeof(b2))
 			 : "not given: the stop-and-copy is taken at the bandwidth (--link)");
+	if (a->have_dest)
+		printf("destination %.3f ms for each 2 MiB of its RAM receiving its first page of "
+		       "data (--dest-hugepage-cost)\n",
+		       a->o.dest_hugepage * 1000);
+	else
+		printf("destination assumed to take no huge pages: no cost for a first write into "
+		       "its RAM (--dest-hugepage-cost; dpt check --destination measures it)\n");
 	printf("RAM         %" PRIu64 " pages (%s)", r->total_pages,
 	       cmd_human((double)r->total_pages * 4096, b1, sizeof(b1)));
 	if (r->counts_only)
@@ -382,6 +403,9 @@ static void text_result(const struct args *a, const struct predict_result *r)
 	       cmd_human((double)r->normal_bytes, b1, sizeof(b1)), r->zero_pages);
 	printf("dirty syncs %" PRIu64 " (QEMU's dirty-sync-count: setup, one per pass, %s)\n",
 	       r->dirty_syncs, r->status == PREDICT_CONVERGED ? "completion" : "no completion");
+	printf("destination %" PRIu64 " regions of 2 MiB received their first page of data: %.3f s "
+	       "waited (%.3f ms each)\n",
+	       r->dest_regions, r->dest_stall, a->o.dest_hugepage * 1000);
 	if (!a->verbose && r->nr_passes > 12)
 		printf("passes      %u (-v lists them)\n", r->nr_passes);
 	else {
@@ -428,6 +452,9 @@ static json_t *result_json(const struct args *a, const struct predict_result *r)
 		json_object_set_new(o, "zero_known", json_boolean(r->zero_known));
 		json_object_set_new(o, "initial_zero", json_integer((json_int_t)r->initial_zero));
 		json_object_set_new(o, "counts_only", json_boolean(r->counts_only));
+		json_object_set_new(o, "dest_hugepage_cost", json_real(a->o.dest_hugepage));
+		json_object_set_new(o, "dest_regions", json_integer((json_int_t)r->dest_regions));
+		json_object_set_new(o, "dest_stall", json_real(r->dest_stall));
 	}
 	return o;
 }

@@ -66,10 +66,14 @@
 #define NO_IMPROVE	 2	     /* passes without a new minimum ... */
 #define NO_IMPROVE_S	 10.0	     /* ... over this long: does not converge */
 #define BITMAP_SIMS	 4	     /* up to this many sims: a pending bitmap each, not lw[] */
+#define HUGE_PAGES	 512u	     /* pages in 2 MiB: a huge page of the destination's RAM
+					(QEMU_VMALLOC_ALIGN aligns each block to it) */
 
 struct block {
 	uint64_t first, pages; /* in the trace's numbering */
 	unsigned name_cost;    /* 1 + strlen(idstr): the header of a page from a new block */
+	uint64_t region0;      /* its first 2 MiB region in the destination's RAM (regions of
+				  all blocks numbered in send order) */
 };
 
 /* One interval read ahead (or the trace's end, or an error). */
@@ -117,6 +121,7 @@ struct feed {
 	size_t nr_sims;
 	struct block *blocks;
 	unsigned nr_blocks;
+	uint64_t nr_dest_regions; /* 2 MiB regions of all blocks */
 	const uint32_t *next_list; /* lw mode: the peeked interval's pages (list_n of them) */
 	/* read-ahead: a thread owns the reader once the migration's start is found, and decodes
 	 * the next intervals' sets into a ring of slots while the sims run */
@@ -137,6 +142,7 @@ struct sim {
 	bool active;
 	uint64_t *dirty, nd;
 	uint64_t *pending; /* bitmap mode: pages written since the last sync */
+	uint64_t *dest_written; /* 2 MiB regions of the destination's RAM holding data */
 	uint32_t synced;   /* feed->fed at the last sync */
 	uint64_t cum_sync; /* counts-only: feed->cum at the last sync */
 	unsigned blk;	   /* cursor: block (in send order) and page offset in it */
@@ -532,6 +538,22 @@ static void sim_send(struct sim *m, double bytes, double link)
 		m->t += bytes / link;
 }
 
+/* Page p of block blk (the trace's numbering) lands in the destination's RAM as data: the
+ * first page of data in its 2 MiB region costs the destination a huge page, and the stream
+ * waits for it (docs/predict.md, R11). A zero page costs nothing (ram_handle_compressed only
+ * reads it). */
+static void sim_dest_data(struct sim *m, const struct feed *f, unsigned blk, uint64_t p)
+{
+	uint64_t r = f->blocks[blk].region0 + (p - f->blocks[blk].first) / HUGE_PAGES;
+
+	if (bitmap_test(m->dest_written, r))
+		return;
+	bitmap_set(m->dest_written, r);
+	m->res->dest_regions++;
+	m->res->dest_stall += m->o.dest_hugepage;
+	m->t += m->o.dest_hugepage;
+}
+
 /* Send one dirty page: its cost, its counters. */
 static void sim_send_page(struct sim *m, const struct feed *f, double link, bool stopped)
 {
@@ -540,6 +562,11 @@ static void sim_send_page(struct sim *m, const struct feed *f, double link, bool
 	uint64_t p = sim_take(m, f, &blk);
 	bool zero = p != UINT64_MAX && bitmap_test(f->zero, p);
 	unsigned cost = zero ? ZERO_COST : PAGE_COST;
+	/* counts only: pass 0 sends every page once, in order; later ones were sent before */
+	uint64_t sent = res->normal_pages + res->zero_pages;
+
+	if (!zero && (p != UINT64_MAX || sent < f->pages))
+		sim_dest_data(m, f, blk, p != UINT64_MAX ? p : sent);
 
 	if ((int)blk != m->last_blk) {
 		cost += f->counts_only ? 7 : f->blocks[blk].name_cost;
@@ -572,13 +599,12 @@ static void sim_send_pages(struct sim *m, const struct feed *f, double link, boo
 
 	if (f->counts_only) {
 		while (m->nd && (!limited || m->limit == 0 || m->used <= m->limit) &&
-		       !(limited && link > 0 && m->t - it0 > MAX_WAIT))
+		       !(limited && m->t - it0 > MAX_WAIT))
 			sim_send_page(m, f, link, stopped);
 		return;
 	}
 	while (m->nd > 0) {
-		if (limited && ((m->limit > 0 && m->used > m->limit) ||
-				(link > 0 && m->t - it0 > MAX_WAIT)))
+		if (limited && ((m->limit > 0 && m->used > m->limit) || m->t - it0 > MAX_WAIT))
 			return;
 		const struct block *b = &f->blocks[m->blk];
 		uint64_t end = b->first + b->pages;
@@ -604,6 +630,10 @@ static void sim_send_pages(struct sim *m, const struct feed *f, double link, boo
 			continue;
 		}
 		m->last_blk = (int)m->blk;
+		if (nz) { /* a word spans at most two regions: its first and last page of data */
+			sim_dest_data(m, f, m->blk, w * 64 + (unsigned)__builtin_ctzll(nz));
+			sim_dest_data(m, f, m->blk, w * 64 + 63 - (unsigned)__builtin_clzll(nz));
+		}
 		m->dirty[w] &= ~bits;
 		m->nd -= nnorm + nzero;
 		m->off = last - b->first;
@@ -756,6 +786,15 @@ static int sim_init(struct sim *m, const struct feed *f, const struct predict_op
 		return dpt_fail(-EINVAL, "bandwidth, link and downtime limit must be finite, >= 0");
 	if (o->bandwidth == 0 && o->link == 0)
 		return dpt_fail(-EINVAL, "an unlimited bandwidth needs the link's speed");
+	if (!(o->dest_hugepage >= 0) || o->dest_hugepage > 1)
+		return dpt_fail(-EINVAL, "the destination's cost per 2 MiB first written must be "
+					 "0 to 1 s");
+	/* counts only: pass 0's pages are numbered in send order, past the blocks' regions */
+	uint64_t regions = (f->pages + HUGE_PAGES - 1) / HUGE_PAGES;
+	if (!(m->dest_written = calloc(bitmap_words(regions > f->nr_dest_regions ? regions
+									 : f->nr_dest_regions),
+				       8)))
+		return dpt_fail(-ENOMEM, "out of memory");
 	if (!f->counts_only) {
 		m->dirty = malloc(bitmap_bytes(f->pages));
 		if (!m->dirty)
@@ -806,8 +845,9 @@ static int feed_blocks(struct feed *f, const struct dpt_sample *s)
 	if (!f->blocks)
 		return dpt_fail(-ENOMEM, "out of memory");
 	if (!s->nr_regions) {
-		f->blocks[0] = (struct block){0, f->pages, 1 + 6}; /* "pc.ram" */
+		f->blocks[0] = (struct block){0, f->pages, 1 + 6, 0}; /* "pc.ram" */
 		f->nr_blocks = 1;
+		f->nr_dest_regions = (f->pages + HUGE_PAGES - 1) / HUGE_PAGES;
 		return 0;
 	}
 	unsigned k = 0;
@@ -819,14 +859,19 @@ static int feed_blocks(struct feed *f, const struct dpt_sample *s)
 		if (g->first_page + pages > f->pages)
 			pages = f->pages - g->first_page;
 		size_t len = strnlen(g->name, sizeof(g->name));
-		f->blocks[k++] = (struct block){g->first_page, pages, 1 + (unsigned)(len ? len : 6)};
+		f->blocks[k++] =
+			(struct block){g->first_page, pages, 1 + (unsigned)(len ? len : 6), 0};
 	}
 	if (!k) {
-		f->blocks[0] = (struct block){0, f->pages, 1 + 6};
+		f->blocks[0] = (struct block){0, f->pages, 1 + 6, 0};
 		k = 1;
 	}
 	qsort(f->blocks, k, sizeof(*f->blocks), cmp_block);
 	f->nr_blocks = k;
+	for (unsigned i = 0; i < k; i++) {
+		f->blocks[i].region0 = f->nr_dest_regions;
+		f->nr_dest_regions += (f->blocks[i].pages + HUGE_PAGES - 1) / HUGE_PAGES;
+	}
 	return 0;
 }
 
@@ -1030,6 +1075,7 @@ out:
 	for (size_t i = 0; sims && i < n; i++) {
 		free(sims[i].dirty);
 		free(sims[i].pending);
+		free(sims[i].dest_written);
 	}
 	free(sims);
 	feed_free(&f);

@@ -32,6 +32,10 @@ struct predict_opts {
 				  (default 3600 or ten replays of the trace) */
 	bool no_loop;	       /* stop at the trace's end instead of replaying it again */
 	bool all_nonzero;      /* ignore the trace's non-zero records: every page holds data */
+	double dest_hugepage;  /* s of the destination's time for each 2 MiB of its RAM that
+				  receives its first page of data (a huge page allocated on the
+				  destination host: dpt check --destination measures it), which the
+				  stream waits for; 0 = none (default) */
 };
 
 /* One pass: from one dirty-log sync to the next (pass 0 starts at setup). */
@@ -72,6 +76,9 @@ struct predict_result {
 	bool counts_only;	 /* the trace has counts but no sets: a constant-rate forecast */
 	bool regions_changed;	 /* the trace's memory layout changed: pages past the first
 				    layout's were left out */
+	uint64_t dest_regions;	 /* 2 MiB regions of the destination's RAM that received their
+				    first page of data during the migration */
+	double dest_stall;	 /* s the stream waited for them: dest_regions x dest_hugepage */
 	unsigned nr_passes;
 	struct predict_pass *passes;
 };

@@ -8,7 +8,12 @@
  *    the rate; a sweep over bandwidths flips exactly where the closed form says;
  *  - a sequential writer over all of RAM at r pages/s: converges iff r x 4104 B < B; the
  *    boundary found by a sweep; the passes and the time follow the geometric series;
- *  - a counts-only trace: a constant-rate forecast, said; bad options refused.
+ *  - a counts-only trace: a constant-rate forecast, said; bad options refused;
+ *  - the destination's cost per 2 MiB first written (--dest-hugepage-cost): K regions
+ *    receiving data add exactly K x the cost when nothing overlaps them, regions of zero pages
+ *    cost nothing, a rate-limited window's sleep absorbs its stalls while the stop-and-copy's
+ *    add to the downtime, a region whose data comes in several passes costs once, and each
+ *    run of a sweep counts its own regions.
  */
 #include <errno.h>
 #include <math.h>
@@ -40,7 +45,7 @@ struct gen {
 	enum pattern pattern;
 	uint64_t n;	      /* HOT: the hot pages; SEQ: pages per interval */
 	uint64_t nonzero;     /* non-zero record: the first this many pages (0: no record) */
-	uint64_t seq_from;    /* SEQ: the first page written */
+	uint64_t seq_from;    /* SEQ: the first page written; HOT: the hot set's first page */
 	bool counts_only;
 };
 
@@ -78,7 +83,7 @@ static int gen(const struct gen *g)
 		int64_t t1 = MONO0 + (int64_t)((i + 1) * g->interval_s * 1e9);
 		memset(bm, 0, bitmap_bytes(g->pages));
 		if (g->pattern == HOT)
-			bitmap_set_range(bm, 0, g->n);
+			bitmap_set_range(bm, g->seq_from, g->n);
 		if (g->pattern == SEQ)
 			for (uint64_t k = 0; k < g->n; k++, pos = (pos + 1) % g->pages)
 				bitmap_set(bm, pos);
@@ -369,6 +374,99 @@ static void t_counts(void)
 	TEST_CHECK(predict_run("/nonexistent.dpt", &o, &lo) < 0, "bad: no such file", "accepted");
 }
 
+/* ---- the destination's huge pages ----------------------------------------------------- */
+
+#define REGION 512 /* pages in 2 MiB */
+
+static void t_dest(void)
+{
+	const double C = 0.005; /* 5 ms per 2 MiB first written */
+	/* 16 regions; data in the first 6 regions and 505 pages of the 7th, zeros above */
+	struct gen g = {.pages = 16 * REGION, .intervals = 100, .interval_s = 0.1, .pattern = IDLE,
+			.nonzero = 7 * REGION - 7};
+	struct predict_opts o[2] = {opts(256, 0.3), opts(256, 0.3)}; /* fits in window 0 */
+	struct predict_result r[2], s[2];
+
+	gen(&g);
+	o[1].dest_hugepage = C;
+	int err = predict_run(path, &o[0], &r[0]) || predict_run(path, &o[1], &r[1]);
+	TEST_CHECK(!err && r[0].status == PREDICT_CONVERGED && r[1].status == PREDICT_CONVERGED &&
+			   r[0].dirty_syncs == 2 && r[1].dirty_syncs == 2 &&
+			   r[0].dest_regions == 7 && r[1].dest_regions == 7 && r[0].dest_stall == 0 &&
+			   fabs(r[1].dest_stall - 7 * C) < 1e-12 &&
+			   fabs(r[1].total_time - r[0].total_time - 7 * C) < 1e-9 &&
+			   r[1].transferred == r[0].transferred,
+		   "dest: 7 regions holding data (9 of zeros) add exactly 7 x the cost (window 0)",
+		   "err %d regions %llu/%llu stall %.6f total %.6f vs %.6f", err,
+		   (unsigned long long)r[0].dest_regions, (unsigned long long)r[1].dest_regions,
+		   r[1].dest_stall, r[1].total_time, r[0].total_time);
+	/* the same two in one sweep: each run has its own regions */
+	err = predict_sweep(path, o, 2, s);
+	TEST_CHECK(!err && s[0].dest_regions == 7 && s[1].dest_regions == 7 &&
+			   s[0].total_time == r[0].total_time && s[1].total_time == r[1].total_time,
+		   "dest: a sweep's runs each count their regions, as alone",
+		   "err %d regions %llu/%llu total %.6f/%.6f", err,
+		   (unsigned long long)s[0].dest_regions, (unsigned long long)s[1].dest_regions,
+		   s[0].total_time, s[1].total_time);
+	for (int i = 0; i < 2; i++) {
+		predict_result_fini(&r[i]);
+		predict_result_fini(&s[i]);
+	}
+
+	/* rate limited, every page data (t_idle's VM): pass 0's stalls (under 2 regions a window,
+	 * 10 ms) fit in the windows' sleeps; the stop-and-copy's regions add to the downtime */
+	const double C2 = 0.010;
+	g = (struct gen){.pages = 32768, .intervals = 100, .interval_s = 0.1, .pattern = IDLE};
+	gen(&g);
+	o[0] = opts(32, 0.3);
+	o[1] = o[0];
+	o[1].dest_hugepage = C2;
+	err = predict_run(path, &o[0], &r[0]) || predict_run(path, &o[1], &r[1]);
+	uint64_t left = err || r[0].nr_passes < 2 ? 0 : r[0].passes[1].pending;
+	uint64_t N = g.pages, kd = N / REGION - (N - left + REGION - 1) / REGION;
+	TEST_CHECK(!err && r[1].status == PREDICT_CONVERGED && r[1].dest_regions == N / REGION &&
+			   r[1].nr_passes == r[0].nr_passes && left > 0 &&
+			   fabs(r[1].downtime - r[0].downtime - kd * C2) < 1e-9 &&
+			   fabs(r[1].total_time - r[0].total_time - kd * C2) < 1e-9,
+		   "dest: pass 0's stalls overlap the windows' sleeps, the stop-and-copy's add to "
+		   "the downtime",
+		   "err %d regions %llu, %llu left in %llu regions: downtime %.6f vs %.6f, total "
+		   "%.6f vs %.6f",
+		   err, (unsigned long long)r[1].dest_regions, (unsigned long long)left,
+		   (unsigned long long)kd, r[1].downtime, r[0].downtime, r[1].total_time,
+		   r[0].total_time);
+	predict_result_fini(&r[0]);
+	predict_result_fini(&r[1]);
+
+	/* a hot set in region 5 (zeros at the start) rewritten every interval: its data goes in
+	 * every pass, region 5 costs once; region 0's data once; the other 14 regions nothing */
+	g = (struct gen){.pages = 16 * REGION, .intervals = 100, .interval_s = 0.1, .pattern = HOT,
+			 .n = 100, .seq_from = 5 * REGION + 10, .nonzero = REGION};
+	gen(&g);
+	o[0] = opts(4, 0.3);
+	o[0].dest_hugepage = C;
+	err = predict_run(path, &o[0], &r[0]);
+	TEST_CHECK(!err && r[0].status == PREDICT_CONVERGED && r[0].nr_passes >= 2 &&
+			   r[0].normal_pages >= REGION + 2 * 100 && r[0].dest_regions == 2 &&
+			   fabs(r[0].dest_stall - 2 * C) < 1e-12,
+		   "dest: a region whose data comes in several passes costs once",
+		   "err %d status %d passes %u normal %llu regions %llu stall %.6f", err,
+		   r[0].status, r[0].nr_passes, (unsigned long long)r[0].normal_pages,
+		   (unsigned long long)r[0].dest_regions, r[0].dest_stall);
+	predict_result_fini(&r[0]);
+
+	/* bad costs */
+	o[0] = opts(32, 0.3);
+	o[0].dest_hugepage = -0.001;
+	TEST_CHECK(predict_run(path, &o[0], &r[0]) == -EINVAL, "bad: negative destination cost",
+		   "accepted");
+	o[0].dest_hugepage = NAN;
+	TEST_CHECK(predict_run(path, &o[0], &r[0]) == -EINVAL, "bad: NaN destination cost",
+		   "accepted");
+	o[0].dest_hugepage = 2;
+	TEST_CHECK(predict_run(path, &o[0], &r[0]) == -EINVAL, "bad: 2 s per 2 MiB", "accepted");
+}
+
 int main(void)
 {
 	snprintf(path, sizeof(path), "/tmp/dpt-predict-%d.dpt", (int)getpid());
@@ -377,6 +475,7 @@ int main(void)
 	t_hot();
 	t_seq();
 	t_counts();
+	t_dest();
 	unlink(path);
 	return test_done();
 }
