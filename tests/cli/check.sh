@@ -1,6 +1,7 @@
 #!/bin/bash
-# dpt check: every probe reported, text and JSON agree, a bad device is "unsupported", and what
-# it says of soft-dirty matches an independent probe (tests/helpers/softdirty.c) on the host
+# dpt check: every probe reported, text and JSON agree, a bad device is "unsupported", what
+# --destination says of the host's transparent huge pages and their cost, and what it says of
+# soft-dirty matches an independent probe (tests/helpers/softdirty.c) on the host
 # and inside a TCG guest running Debian's 6.1 kernel (soft-dirty, no PAGEMAP_SCAN).
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -23,6 +24,32 @@ check check-json-shape grep -q '"probes": \[' "$TMP/check.json"
 check check-not-kvm grep -qE '^kvm device +unsupported .*/dev/null: not a KVM device' "$TMP/null.txt"
 "$DPT" check --frobnicate 2>/dev/null
 check check-bad-option test $? = 2
+
+# --destination: the THP mode read from /sys, a positive cost per 2 MiB first written when THP
+# is on (0 when off), the option for dpt predict; JSON the same; --size only with it
+"$DPT" check --destination --size 32M >"$TMP/dest.txt"
+check check-dest-exit-0 test $? = 0
+check check-dest-only-its-probes test "$(wc -l <"$TMP/dest.txt")" = 3
+mode=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)
+cost=$(sed -n 's/^dpt predict option  *works  *--dest-hugepage-cost \([0-9.]*\)ms$/\1/p' "$TMP/dest.txt")
+if [ -n "$mode" ]; then
+	check check-dest-thp-mode grep -qE "^destination THP settings +works +enabled $mode, defrag [a-z+]+ " \
+		"$TMP/dest.txt"
+	if [ "$mode" = never ]; then want='c == 0'; else want='c > 0'; fi
+	check check-dest-cost python3 -c "import sys; c = float('${cost:-nan}'); sys.exit(not ($want))"
+else
+	check check-dest-no-thp grep -qE '^destination THP settings +unsupported' "$TMP/dest.txt"
+fi
+check check-dest-first-write grep -qE '^destination first write +works +[0-9.]+ ms per 2 MiB' "$TMP/dest.txt"
+"$DPT" check --destination --size 32M --json >"$TMP/dest.json"
+check check-dest-json python3 -c "import json, sys
+d = json.load(open('$TMP/dest.json'))['destination']
+sys.exit(not (d['thp_enabled'] == '$mode' and d['regions'] == 16 and
+              d['option'] == '--dest-hugepage-cost %.3fms' % (1000 * d['dest_hugepage_cost'])))"
+"$DPT" check --size 32M 2>/dev/null
+check check-size-needs-destination test $? = 2
+"$DPT" check --destination --size 1K 2>/dev/null
+check check-dest-bad-size test $? = 2
 
 if have_kvm; then
 	check check-kvm-bitmap-works grep -qE '^tracker kvm, bitmap mode +works +exact' "$TMP/check.txt"

@@ -8,8 +8,10 @@
 #  - text and JSON agree, --sweep's table and JSON;
 #  - a counts-only trace (trace-gen --counts-only) is a constant-rate forecast and says so;
 #    a trace without non-zero records says every page is taken to hold data;
+#  - --dest-hugepage-cost: said in the text (and the assumption when it is not given, in one
+#    line), in the JSON (regions, stall = regions x cost), in each run of a sweep;
 #  - bad input: one line, non-zero exit (bandwidth 0 without --link, negative, absurd, a missing
-#    or truncated file, a start past the end).
+#    or truncated file, a start past the end; a negative, NaN or absurd destination cost).
 set -u
 . "$(dirname "$0")/lib.sh"
 trap 'rm -rf "$TMP"' EXIT
@@ -103,6 +105,23 @@ check no-nonzero-says grep -q 'no non-zero record: every page taken to hold data
 check nonzero-used test "$(j nz.json 'd["zero_known"]' 'd["initial_zero"]' | tr '\n' ' ')" = \
 	"true 12288 "
 
+# --- the destination's cost per 2 MiB first written ------------------------------------------
+# withnz.dpt: 4096 pages of data at the start (8 regions of 2 MiB), the writer's pages on top
+check dest-default-said test "$(grep -c '^destination assumed to take no huge pages: no cost' nz.txt)" = 1
+"$DPT" predict withnz.dpt --bandwidth 16M --dest-hugepage-cost 5ms >dest.txt
+check dest-text grep -q '^destination 5.000 ms for each 2 MiB of its RAM receiving its first page of data' dest.txt
+"$DPT" predict withnz.dpt --bandwidth 16M --dest-hugepage-cost 5ms --json >dest.json
+check dest-json test "$(j dest.json 'd["dest_hugepage_cost"]' 'd["dest_regions"] >= 8' \
+	'abs(d["dest_stall"] - 0.005 * d["dest_regions"]) < 1e-9' | tr '\n' ' ')" = "0.005 true true "
+regions=$(j dest.json 'd["dest_regions"]')
+check dest-text-regions grep -q "^destination $regions regions of 2 MiB received their first page of data" dest.txt
+"$DPT" predict withnz.dpt --bandwidth 16M --json >nodest.json
+check dest-regions-counted-at-no-cost test "$(j nodest.json 'd["dest_regions"]' 'd["dest_stall"]' | tr '\n' ' ')" = "$regions 0.0 " -a \
+	"$(python3 -c "import json; a=json.load(open('dest.json')); b=json.load(open('nodest.json')); print(a['total_time'] >= b['total_time'])")" = True
+"$DPT" predict withnz.dpt --sweep --bandwidths 16M,32M --limits 300ms --dest-hugepage-cost 5ms \
+	--json >dsweep.json
+check dest-sweep test "$(j dsweep.json '[r["dest_regions"] == '"$regions"' and r["dest_stall"] > 0 for r in d["runs"]]')" = "[True, True]"
+
 # --- bad input: one line, non-zero exit -------------------------------------------------------
 # bad NAME WANT-EXIT ARGS...
 bad() {
@@ -123,6 +142,11 @@ bad bw-garbage 2 sets.dpt --bandwidth fast
 bad bw-missing 2 sets.dpt
 bad limit-garbage 2 sets.dpt --bandwidth 16M --downtime-limit soon
 bad two-files 2 sets.dpt sets.dpt --bandwidth 16M
+bad dest-negative 2 sets.dpt --bandwidth 16M --dest-hugepage-cost -5ms
+bad dest-nan 2 sets.dpt --bandwidth 16M --dest-hugepage-cost nan
+bad dest-absurd 2 sets.dpt --bandwidth 16M --dest-hugepage-cost 2s
+bad dest-garbage 2 sets.dpt --bandwidth 16M --dest-hugepage-cost slow
+bad dest-missing 2 sets.dpt --bandwidth 16M --dest-hugepage-cost
 bad no-file 1 nosuch.dpt --bandwidth 16M
 bad start-past-end 1 sets.dpt --bandwidth 16M --start 1h
 head -c 100 sets.dpt >torn.dpt
