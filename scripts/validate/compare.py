@@ -1,18 +1,23 @@
 #!/usr/bin/env python3
 """compare.py - real QEMU migrations against dpt predict and dpt simgrid (make validate).
 
-    scripts/validate/compare.py [--dpt build/dpt] [--link BW] [--check] OUTDIR [CASE...]
+    scripts/validate/compare.py [--dpt build/dpt] [--link BW] [--no-dest] [--check] OUTDIR [CASE...]
 
 For every OUTDIR/CASE.real.json written by scripts/validate/migrate.sh (the case, the migrate
 command's time in the trace's time, QEMU's query-migrate results), runs
 
-    dpt predict CASE.dpt --bandwidth B --downtime-limit D --start T [--link BW] --json
+    dpt predict CASE.dpt --bandwidth B --downtime-limit D --start T [--link BW]
+                [--dest-hugepage-cost C] --json
     dpt simgrid CASE.dpt --bandwidth B --start T --json      (when dpt was built with SimGrid)
 
 with the case's own max-bandwidth B, downtime-limit D and start T (what an operator knows before
-migrating; nothing is taken from the real run's results), and prints, in Markdown, per case:
+migrating; nothing is taken from the real run's results) and C, the destination host's cost per
+2 MiB of guest RAM first written, from `dpt check --destination` run before the case
+(OUTDIR/CASE.dest.json, written by migrate.sh; --no-dest leaves it out), and prints, in
+Markdown, per case:
 real vs predict vs simgrid for convergence, total time, downtime, bytes (QEMU's
-ram.transferred), normal and zero pages, dirty-sync count, with the errors; then the summary
+ram.transferred), normal and zero pages, dirty-sync count, with the errors, and the
+destination's cost C with the regions predict counted and the time they added; then the summary
 (median and worst error on time and bytes over the converging cases, convergence right in how
 many cases, syncs within one in how many). --check exits 1 when the goals are not met: median
 <= 3 % and worst <= 12 % on time and bytes (--max-median, --max-worst), convergence right in
@@ -54,6 +59,8 @@ def main():
     ap.add_argument("--dpt", default=os.environ.get("DPT", "build/dpt"))
     ap.add_argument("--link", help="the link's speed for dpt predict's stop-and-copy (BW)")
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--no-dest", action="store_true",
+                    help="leave out the destination's cost per 2 MiB first written (CASE.dest.json)")
     ap.add_argument("--max-median", type=float, default=0.03,
                     help="--check: the largest median error on time and bytes (0.03)")
     ap.add_argument("--max-worst", type=float, default=0.12,
@@ -91,6 +98,11 @@ def main():
                "%dms" % c["downtime_limit_ms"], "--start", start, "--json"]
         if a.link:
             cmd += ["--link", a.link]
+        dest, dest_file = None, os.path.join(os.path.dirname(f), name + ".dest.json")
+        if not a.no_dest and os.path.exists(dest_file):
+            dest = json.load(open(dest_file)).get("destination")
+            if dest:
+                cmd += ["--dest-hugepage-cost", "%.6fms" % (1000 * dest["dest_hugepage_cost"])]
         p, perr = run_json(cmd)
         s, serr = run_json([a.dpt, "simgrid", trace, "--bandwidth", bw, "--start", start,
                             "--json"])
@@ -100,7 +112,7 @@ def main():
             s = s["vms"][0].get("simgrid")
         row = {"case": name, "bw": c["bandwidth_bytes_s"] / 1048576.0,
                "limit": c["downtime_limit_ms"], "real": r, "pred": p, "perr": perr,
-               "sim": s, "serr": serr,
+               "sim": s, "serr": serr, "dest": dest,
                # the link's calibration (max-bandwidth 0: as fast as QEMU goes): shown, not
                # judged
                "calibration": "loopback" in c.get("tags", [])}
@@ -129,16 +141,21 @@ def main():
 
     print("| case | MiB/s | limit ms | real | predict | simgrid | time real s | predict | err "
           "| simgrid err | downtime real s | predict | bytes real | predict | err | simgrid err "
-          "| normal real / predict | zero real / predict | syncs real / predict |")
-    print("|" + "---|" * 19)
+          "| normal real / predict | zero real / predict | syncs real / predict "
+          "| dest ms per 2 MiB / regions / s |")
+    print("|" + "---|" * 20)
     for w in rows:
         r, p, s = w["real"], w["pred"], w["sim"]
         ram = r.get("ram", {})
         conv = lambda x: "-" if x is None else ("converges" if x else "does not converge")
         pc = None if not p else p["status"] == "converges"
         sc = None if not s else bool(s.get("converges", s.get("converged")))
+        d = w["dest"]
+        dest = "-" if not d else "%.3f (%s) / %s / %s" % (
+            1000 * d["dest_hugepage_cost"], d["thp_enabled"],
+            p["dest_regions"] if p else "-", "%.3f" % p["dest_stall"] if p else "-")
         print("| %s%s | %g | %d | %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s "
-              "| %s / %s | %s / %s | %s / %s |" % (
+              "| %s / %s | %s / %s | %s / %s | %s |" % (
                   w["case"], " (calibration)" if w.get("calibration") else "", w["bw"],
                   w["limit"],
                   "converges" if r.get("status") == "completed" else r.get("status", "?"),
@@ -152,7 +169,7 @@ def main():
                   pct(w.get("b_err")), pct(w.get("sg_b_err")),
                   ram.get("normal", "-"), p["normal"] if p else "-",
                   ram.get("duplicate", "-"), p["duplicate"] if p else "-",
-                  ram.get("dirty-sync-count", "-"), p["dirty_sync_count"] if p else "-"))
+                  ram.get("dirty-sync-count", "-"), p["dirty_sync_count"] if p else "-", dest))
 
     def summ(v):
         return ("median %.1f %%, worst %.1f %%" % (100 * statistics.median(v), 100 * max(v))
@@ -164,6 +181,11 @@ def main():
     print("- dpt predict, dirty-sync count within one: %d of %d converging cases" %
           (syncs_ok, syncs_n))
     print("- dpt simgrid, total time: %s; bytes: %s" % (summ(sg_t), summ(sg_b)))
+    costs = sorted(1000 * w["dest"]["dest_hugepage_cost"] for w in rows if w["dest"])
+    print("- destination (dpt check --destination before each case): %s" % (
+        "%.3f to %.3f ms per 2 MiB first written, median %.3f (%d cases)" % (
+            costs[0], costs[-1], statistics.median(costs), len(costs)) if costs else
+        "not measured or left out: no cost for a first write"))
     shutil.rmtree(tmp, ignore_errors=True)
     if a.check:
         ok = (t_err and b_err and statistics.median(t_err) <= a.max_median and

@@ -12,6 +12,9 @@
 # seconds more (default 2), then stops dpt with SIGINT. Writes into OUTDIR:
 #
 #   CASE.dpt            the source's trace (pid tracker, QEMU layout)
+#   CASE.dest.json      `dpt check --destination --size MEM --json` run before the QEMUs
+#                       start: this host's (the destination's) cost per 2 MiB of guest RAM
+#                       first written, for dpt predict --dest-hugepage-cost (compare.py)
 #   CASE.real.json      the case, the migration's start in trace time (migrate_start_s, the
 #                       value for dpt predict --start), QEMU's results, its RAM blocks, its
 #                       dirty-log syncs from its own trace events, the query-migrate polls
@@ -76,6 +79,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 rm -f "$out/$name".*
+# The destination is this host: what a first write into 2 MiB of its guest RAM costs
+# (transparent huge pages), measured before the QEMUs start, on a mapping of the guest's size.
+"$DPT" check --destination --size "$mem" --json >"$out/$name.dest.json" 2>"$t/dest.err" ||
+	{ echo "migrate.sh: $name: dpt check --destination failed: $(cat "$t/dest.err")" >&2
+	  rm -f "$out/$name.dest.json"; }
 # QEMU's own trace of its migration thread: the exact times of its dirty-log syncs.
 printf '%s\n' migration_bitmap_sync_start migration_bitmap_sync_end migrate_pending \
 	migrate_transferred migrate_set_state migration_thread_setup_complete \
