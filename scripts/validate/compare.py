@@ -17,7 +17,8 @@ migrating; nothing is taken from the real run's results) and C, the destination 
 Markdown, per case:
 real vs predict vs simgrid for convergence, total time, downtime, bytes (QEMU's
 ram.transferred), normal and zero pages, dirty-sync count, with the errors, and the
-destination's cost C with the regions predict counted and the time they added; then the summary
+destination's cost C with the regions predict counted, the destination's time on them and the
+sender's wait for it; then the summary
 (median and worst error on time and bytes over the converging cases, convergence right in how
 many cases, syncs within one in how many). --check exits 1 when the goals are not met: median
 <= 3 % and worst <= 12 % on time and bytes (--max-median, --max-worst), convergence right in
@@ -142,7 +143,7 @@ def main():
     print("| case | MiB/s | limit ms | real | predict | simgrid | time real s | predict | err "
           "| simgrid err | downtime real s | predict | bytes real | predict | err | simgrid err "
           "| normal real / predict | zero real / predict | syncs real / predict "
-          "| dest ms per 2 MiB / regions / s |")
+          "| dest ms per 2 MiB / regions / its s / sender's s |")
     print("|" + "---|" * 20)
     for w in rows:
         r, p, s = w["real"], w["pred"], w["sim"]
@@ -151,9 +152,9 @@ def main():
         pc = None if not p else p["status"] == "converges"
         sc = None if not s else bool(s.get("converges", s.get("converged")))
         d = w["dest"]
-        dest = "-" if not d else "%.3f (%s) / %s / %s" % (
-            1000 * d["dest_hugepage_cost"], d["thp_enabled"],
-            p["dest_regions"] if p else "-", "%.3f" % p["dest_stall"] if p else "-")
+        dest = "-" if not d else "%.3f (%s) / %s / %s / %s" % (
+            1000 * d["dest_hugepage_cost"], d["thp_enabled"], p["dest_regions"] if p else "-",
+            "%.3f" % p["dest_stall"] if p else "-", "%.3f" % p["dest_wait"] if p else "-")
         print("| %s%s | %g | %d | %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s "
               "| %s / %s | %s / %s | %s / %s | %s |" % (
                   w["case"], " (calibration)" if w.get("calibration") else "", w["bw"],

@@ -12,8 +12,8 @@
 # seconds more (default 2), then stops dpt with SIGINT. Writes into OUTDIR:
 #
 #   CASE.dpt            the source's trace (pid tracker, QEMU layout)
-#   CASE.dest.json      `dpt check --destination --size MEM --json` run before the QEMUs
-#                       start: this host's (the destination's) cost per 2 MiB of guest RAM
+#   CASE.dest.json      `dpt check --destination --size MEM --json`, run as the migration
+#                       ends: this host's (the destination's) cost per 2 MiB of guest RAM
 #                       first written, for dpt predict --dest-hugepage-cost (compare.py)
 #   CASE.real.json      the case, the migration's start in trace time (migrate_start_s, the
 #                       value for dpt predict --start), QEMU's results, its RAM blocks, its
@@ -79,11 +79,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 rm -f "$out/$name".*
-# The destination is this host: what a first write into 2 MiB of its guest RAM costs
-# (transparent huge pages), measured before the QEMUs start, on a mapping of the guest's size.
-"$DPT" check --destination --size "$mem" --json >"$out/$name.dest.json" 2>"$t/dest.err" ||
-	{ echo "migrate.sh: $name: dpt check --destination failed: $(cat "$t/dest.err")" >&2
-	  rm -f "$out/$name.dest.json"; }
 # QEMU's own trace of its migration thread: the exact times of its dirty-log syncs.
 printf '%s\n' migration_bitmap_sync_start migration_bitmap_sync_end migrate_pending \
 	migrate_transferred migrate_set_state migration_thread_setup_complete \
@@ -151,6 +146,13 @@ echo "migrate.sh: $name: migrate at $bw MiB/s, downtime-limit $dl ms, limit $lim
 python3 "$HERE/qmpmig.py" migrate "$t/ctl.sock" "$port" "$bw_bytes" "$dl" "$limit" \
 	"$out/$name.qmp.json" >&2
 mig=$?
+# The destination is this host: what a first write into 2 MiB of its guest RAM costs
+# (transparent huge pages), on a mapping of the guest's size, measured as the migration ends:
+# the host's memory is then as the destination found it (before, the probe's own memory, freed
+# just before the migration, would be the destination's; see docs/validation.md).
+"$DPT" check --destination --size "$mem" --json >"$out/$name.dest.json" 2>"$t/dest.err" ||
+	{ echo "migrate.sh: $name: dpt check --destination failed: $(cat "$t/dest.err")" >&2
+	  rm -f "$out/$name.dest.json"; }
 drc=0 report=-
 if [ $track = 1 ]; then
 	sleep "$post"

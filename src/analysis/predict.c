@@ -29,6 +29,11 @@
  * stop-and-copy is not rate limited (QEMU lifts the limit): it runs at the link's speed, or at
  * the bandwidth when no link speed is given.
  *
+ * The destination's huge pages (docs/predict.md, R11): a sim keeps which 2 MiB regions of the
+ * destination's RAM have received a page of data; the first one into a region adds the
+ * destination's cost (o.dest_hugepage) to the sim's clock where it is sent, a serial stall of
+ * the stream that a window's sleep absorbs and that otherwise stretches the window.
+ *
  * A trace with counts but no sets (the qmp tracker) gives a constant-rate forecast: a sync adds
  * the pages the trace counted since the last one, taken as distinct pages already sent (an
  * upper bound), and every page holds data.
@@ -66,6 +71,9 @@
 #define NO_IMPROVE	 2	     /* passes without a new minimum ... */
 #define NO_IMPROVE_S	 10.0	     /* ... over this long: does not converge */
 #define BITMAP_SIMS	 4	     /* up to this many sims: a pending bitmap each, not lw[] */
+#define DEST_BUFFER	 (4u << 20)  /* how far the stream runs ahead of a destination that
+					stalls: 4.0-4.6 MiB measured on 127.0.0.1 (docs/predict.md,
+					R11) */
 #define HUGE_PAGES	 512u	     /* pages in 2 MiB: a huge page of the destination's RAM
 					(QEMU_VMALLOC_ALIGN aligns each block to it) */
 
@@ -143,6 +151,13 @@ struct sim {
 	uint64_t *dirty, nd;
 	uint64_t *pending; /* bitmap mode: pages written since the last sync */
 	uint64_t *dest_written; /* 2 MiB regions of the destination's RAM holding data */
+	double dest_t;		/* the destination's clock: when it has read all it was sent */
+	struct dest_wait {	/* a first write the destination stalls on: the stream's bytes */
+		uint64_t pos;	/* up to the end of its page, and when it is through with it */
+		double done;
+	} *waits;		/* those still within the socket buffers' reach, oldest first (one
+				   a region at most: room for every region) */
+	size_t waits_head, waits_n;
 	uint32_t synced;   /* feed->fed at the last sync */
 	uint64_t cum_sync; /* counts-only: feed->cum at the last sync */
 	unsigned blk;	   /* cursor: block (in send order) and page offset in it */
@@ -160,7 +175,8 @@ struct sim {
 
 struct predict_opts predict_defaults(void)
 {
-	return (struct predict_opts){.bandwidth = 128.0 * 1024 * 1024, .downtime_limit = 0.3};
+	return (struct predict_opts){.bandwidth = 128.0 * 1024 * 1024, .downtime_limit = 0.3,
+				     .dest_buffer = DEST_BUFFER};
 }
 
 void predict_result_fini(struct predict_result *res)
@@ -529,8 +545,26 @@ static uint64_t sim_take(struct sim *m, const struct feed *f, unsigned *blk)
 	return UINT64_MAX;
 }
 
+/* The sender cannot write past o.dest_buffer bytes beyond what the destination has read:
+ * before bytes more, wait for the stalls that lie further back. */
+static void sim_dest_wait(struct sim *m, double bytes)
+{
+	uint64_t end = m->res->stream_bytes + (uint64_t)bytes;
+
+	while (m->waits_n && m->waits[m->waits_head].pos + m->o.dest_buffer <= end) {
+		double done = m->waits[m->waits_head].done;
+		if (done > m->t) {
+			m->res->dest_wait += done - m->t;
+			m->t = done;
+		}
+		m->waits_head++;
+		m->waits_n--;
+	}
+}
+
 static void sim_send(struct sim *m, double bytes, double link)
 {
+	sim_dest_wait(m, bytes);
 	m->used += bytes;
 	m->wbytes += bytes;
 	m->res->stream_bytes += (uint64_t)bytes;
@@ -538,11 +572,12 @@ static void sim_send(struct sim *m, double bytes, double link)
 		m->t += bytes / link;
 }
 
-/* Page p of block blk (the trace's numbering) lands in the destination's RAM as data: the
- * first page of data in its 2 MiB region costs the destination a huge page, and the stream
- * waits for it (docs/predict.md, R11). A zero page costs nothing (ram_handle_compressed only
- * reads it). */
-static void sim_dest_data(struct sim *m, const struct feed *f, unsigned blk, uint64_t p)
+/* Page p of block blk (the trace's numbering), just sent, its last byte at pos in the stream,
+ * lands in the destination's RAM as data: the first page of data in its 2 MiB region costs the
+ * destination a huge page, during which it reads nothing more (docs/predict.md, R11). A zero
+ * page costs nothing (ram_handle_compressed only reads it). */
+static void sim_dest_data(struct sim *m, const struct feed *f, unsigned blk, uint64_t p,
+			  uint64_t pos)
 {
 	uint64_t r = f->blocks[blk].region0 + (p - f->blocks[blk].first) / HUGE_PAGES;
 
@@ -550,8 +585,11 @@ static void sim_dest_data(struct sim *m, const struct feed *f, unsigned blk, uin
 		return;
 	bitmap_set(m->dest_written, r);
 	m->res->dest_regions++;
+	if (m->o.dest_hugepage == 0)
+		return;
 	m->res->dest_stall += m->o.dest_hugepage;
-	m->t += m->o.dest_hugepage;
+	m->dest_t = (m->dest_t > m->t ? m->dest_t : m->t) + m->o.dest_hugepage;
+	m->waits[m->waits_head + m->waits_n++] = (struct dest_wait){pos, m->dest_t};
 }
 
 /* Send one dirty page: its cost, its counters. */
@@ -565,14 +603,13 @@ static void sim_send_page(struct sim *m, const struct feed *f, double link, bool
 	/* counts only: pass 0 sends every page once, in order; later ones were sent before */
 	uint64_t sent = res->normal_pages + res->zero_pages;
 
-	if (!zero && (p != UINT64_MAX || sent < f->pages))
-		sim_dest_data(m, f, blk, p != UINT64_MAX ? p : sent);
-
 	if ((int)blk != m->last_blk) {
 		cost += f->counts_only ? 7 : f->blocks[blk].name_cost;
 		m->last_blk = (int)blk;
 	}
 	sim_send(m, cost, link);
+	if (!zero && (p != UINT64_MAX || sent < f->pages))
+		sim_dest_data(m, f, blk, p != UINT64_MAX ? p : sent, res->stream_bytes);
 	res->transferred += cost;
 	if (stopped)
 		res->downtime_bytes += cost;
@@ -630,14 +667,21 @@ static void sim_send_pages(struct sim *m, const struct feed *f, double link, boo
 			continue;
 		}
 		m->last_blk = (int)m->blk;
-		if (nz) { /* a word spans at most two regions: its first and last page of data */
-			sim_dest_data(m, f, m->blk, w * 64 + (unsigned)__builtin_ctzll(nz));
-			sim_dest_data(m, f, m->blk, w * 64 + 63 - (unsigned)__builtin_clzll(nz));
-		}
 		m->dirty[w] &= ~bits;
 		m->nd -= nnorm + nzero;
 		m->off = last - b->first;
 		sim_send(m, cost, link);
+		if (nz) { /* a word spans at most two regions: its first and last page of data,
+			   * each where it ends in the stream (zero pages before / after it) */
+			unsigned lo = (unsigned)__builtin_ctzll(nz), hi = 63 - (unsigned)__builtin_clzll(nz);
+			uint64_t end = res->stream_bytes, begin = end - (uint64_t)cost;
+			sim_dest_data(m, f, m->blk, w * 64 + lo,
+				      begin + (uint64_t)(cost - (double)nnorm * PAGE_COST -
+							 (double)nzero * ZERO_COST) +
+					      ZERO_COST * pc64(zb & ((1ULL << lo) - 1)) + PAGE_COST);
+			sim_dest_data(m, f, m->blk, w * 64 + hi,
+				      end - ZERO_COST * (hi == 63 ? 0 : pc64(zb >> (hi + 1))));
+		}
 		res->transferred += (uint64_t)cost;
 		if (stopped)
 			res->downtime_bytes += (uint64_t)cost;
@@ -791,9 +835,10 @@ static int sim_init(struct sim *m, const struct feed *f, const struct predict_op
 					 "0 to 1 s");
 	/* counts only: pass 0's pages are numbered in send order, past the blocks' regions */
 	uint64_t regions = (f->pages + HUGE_PAGES - 1) / HUGE_PAGES;
-	if (!(m->dest_written = calloc(bitmap_words(regions > f->nr_dest_regions ? regions
-									 : f->nr_dest_regions),
-				       8)))
+	if (regions < f->nr_dest_regions)
+		regions = f->nr_dest_regions;
+	if (!(m->dest_written = calloc(bitmap_words(regions), 8)) ||
+	    !(m->waits = calloc(regions, sizeof(*m->waits))))
 		return dpt_fail(-ENOMEM, "out of memory");
 	if (!f->counts_only) {
 		m->dirty = malloc(bitmap_bytes(f->pages));
@@ -1076,6 +1121,7 @@ out:
 		free(sims[i].dirty);
 		free(sims[i].pending);
 		free(sims[i].dest_written);
+		free(sims[i].waits);
 	}
 	free(sims);
 	feed_free(&f);

@@ -34,8 +34,11 @@ struct predict_opts {
 	bool all_nonzero;      /* ignore the trace's non-zero records: every page holds data */
 	double dest_hugepage;  /* s of the destination's time for each 2 MiB of its RAM that
 				  receives its first page of data (a huge page allocated on the
-				  destination host: dpt check --destination measures it), which the
-				  stream waits for; 0 = none (default) */
+				  destination host: dpt check --destination measures it), during
+				  which it reads nothing; 0 = none (default) */
+	uint64_t dest_buffer;  /* bytes: how far the stream can run ahead of a destination that
+				  stalls (the socket buffers between them; default 4 MiB); 0 = the
+				  sender waits for every stall */
 };
 
 /* One pass: from one dirty-log sync to the next (pass 0 starts at setup). */
@@ -78,7 +81,9 @@ struct predict_result {
 				    layout's were left out */
 	uint64_t dest_regions;	 /* 2 MiB regions of the destination's RAM that received their
 				    first page of data during the migration */
-	double dest_stall;	 /* s the stream waited for them: dest_regions x dest_hugepage */
+	double dest_stall;	 /* s the destination spent on them: dest_regions x dest_hugepage */
+	double dest_wait;	 /* s the sender waited for the destination (what dest_stall adds
+				    beyond what the socket buffers hide) */
 	unsigned nr_passes;
 	struct predict_pass *passes;
 };

@@ -109,10 +109,11 @@ check nonzero-used test "$(j nz.json 'd["zero_known"]' 'd["initial_zero"]' | tr 
 # withnz.dpt: 4096 pages of data at the start (8 regions of 2 MiB), the writer's pages on top
 check dest-default-said test "$(grep -c '^destination assumed to take no huge pages: no cost' nz.txt)" = 1
 "$DPT" predict withnz.dpt --bandwidth 16M --dest-hugepage-cost 5ms >dest.txt
-check dest-text grep -q '^destination 5.000 ms for each 2 MiB of its RAM receiving its first page of data' dest.txt
+check dest-text grep -q '^destination 5.000 ms for each 2 MiB of its RAM receiving its first page of data (--dest-hugepage-cost), the stream up to 4.0 MiB ahead of it' dest.txt
 "$DPT" predict withnz.dpt --bandwidth 16M --dest-hugepage-cost 5ms --json >dest.json
 check dest-json test "$(j dest.json 'd["dest_hugepage_cost"]' 'd["dest_regions"] >= 8' \
-	'abs(d["dest_stall"] - 0.005 * d["dest_regions"]) < 1e-9' | tr '\n' ' ')" = "0.005 true true "
+	'abs(d["dest_stall"] - 0.005 * d["dest_regions"]) < 1e-9' 'd["dest_buffer"]' \
+	'0 <= d["dest_wait"] <= d["dest_stall"]' | tr '\n' ' ')" = "0.005 true true 4194304 true "
 regions=$(j dest.json 'd["dest_regions"]')
 check dest-text-regions grep -q "^destination $regions regions of 2 MiB received their first page of data" dest.txt
 "$DPT" predict withnz.dpt --bandwidth 16M --json >nodest.json
@@ -147,6 +148,8 @@ bad dest-nan 2 sets.dpt --bandwidth 16M --dest-hugepage-cost nan
 bad dest-absurd 2 sets.dpt --bandwidth 16M --dest-hugepage-cost 2s
 bad dest-garbage 2 sets.dpt --bandwidth 16M --dest-hugepage-cost slow
 bad dest-missing 2 sets.dpt --bandwidth 16M --dest-hugepage-cost
+bad dest-buffer-negative 2 sets.dpt --bandwidth 16M --dest-buffer -4M
+bad dest-buffer-absurd 2 sets.dpt --bandwidth 16M --dest-buffer 9999T
 bad no-file 1 nosuch.dpt --bandwidth 16M
 bad start-past-end 1 sets.dpt --bandwidth 16M --start 1h
 head -c 100 sets.dpt >torn.dpt

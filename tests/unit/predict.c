@@ -389,6 +389,7 @@ static void t_dest(void)
 
 	gen(&g);
 	o[1].dest_hugepage = C;
+	o[1].dest_buffer = 0; /* the sender waits for every stall */
 	int err = predict_run(path, &o[0], &r[0]) || predict_run(path, &o[1], &r[1]);
 	TEST_CHECK(!err && r[0].status == PREDICT_CONVERGED && r[1].status == PREDICT_CONVERGED &&
 			   r[0].dirty_syncs == 2 && r[1].dirty_syncs == 2 &&
@@ -396,7 +397,8 @@ static void t_dest(void)
 			   fabs(r[1].dest_stall - 7 * C) < 1e-12 &&
 			   fabs(r[1].total_time - r[0].total_time - 7 * C) < 1e-9 &&
 			   r[1].transferred == r[0].transferred,
-		   "dest: 7 regions holding data (9 of zeros) add exactly 7 x the cost (window 0)",
+		   "dest: 7 regions holding data (9 of zeros) add exactly 7 x the cost (window 0, no "
+		   "socket buffer)",
 		   "err %d regions %llu/%llu stall %.6f total %.6f vs %.6f", err,
 		   (unsigned long long)r[0].dest_regions, (unsigned long long)r[1].dest_regions,
 		   r[1].dest_stall, r[1].total_time, r[0].total_time);
@@ -408,10 +410,38 @@ static void t_dest(void)
 		   "err %d regions %llu/%llu total %.6f/%.6f", err,
 		   (unsigned long long)s[0].dest_regions, (unsigned long long)s[1].dest_regions,
 		   s[0].total_time, s[1].total_time);
-	for (int i = 0; i < 2; i++) {
-		predict_result_fini(&r[i]);
+	for (int i = 0; i < 2; i++)
 		predict_result_fini(&s[i]);
-	}
+
+	/* with socket buffers of S bytes the sender only waits for the stalls S bytes behind
+	 * its last byte: region k's first page ends at 64 + 5 + 4 + (512 k + 1) x 4104 bytes of
+	 * the stream (setup, section header, block name); the destination, always behind, is
+	 * through with it at (k + 1) C; the sender's last byte is the stream's */
+	uint64_t S = 4u << 20;
+	o[1].dest_buffer = S;
+	err = predict_run(path, &o[1], &s[1]);
+	unsigned j = 0;
+	for (unsigned k = 0; k < 7; k++)
+		if (64 + 5 + 4 + (512 * k + 1) * 4104ull + S <= s[1].stream_bytes)
+			j = k + 1;
+	TEST_CHECK(!err && s[1].dest_regions == 7 && j > 0 && j < 7 &&
+			   fabs(s[1].total_time - r[0].total_time - j * C) < 1e-9 &&
+			   fabs(s[1].dest_wait - j * C) < 1e-9,
+		   "dest: 4 MiB of socket buffers: the sender waits only for the stalls 4 MiB behind "
+		   "its last byte",
+		   "err %d: %u of 7 stalls behind, total %.6f vs %.6f, waited %.6f", err, j,
+		   s[1].total_time, r[0].total_time, s[1].dest_wait);
+	predict_result_fini(&s[1]);
+	o[1].dest_buffer = 1ull << 40;
+	err = predict_run(path, &o[1], &s[1]);
+	TEST_CHECK(!err && s[1].dest_regions == 7 && s[1].total_time == r[0].total_time &&
+			   s[1].dest_wait == 0 && fabs(s[1].dest_stall - 7 * C) < 1e-12,
+		   "dest: stalls the socket buffers hold cost the sender nothing",
+		   "err %d: total %.6f vs %.6f, waited %.6f", err, s[1].total_time, r[0].total_time,
+		   s[1].dest_wait);
+	predict_result_fini(&s[1]);
+	for (int i = 0; i < 2; i++)
+		predict_result_fini(&r[i]);
 
 	/* rate limited, every page data (t_idle's VM): pass 0's stalls (under 2 regions a window,
 	 * 10 ms) fit in the windows' sleeps; the stop-and-copy's regions add to the downtime */
@@ -421,6 +451,7 @@ static void t_dest(void)
 	o[0] = opts(32, 0.3);
 	o[1] = o[0];
 	o[1].dest_hugepage = C2;
+	o[1].dest_buffer = 0;
 	err = predict_run(path, &o[0], &r[0]) || predict_run(path, &o[1], &r[1]);
 	uint64_t left = err || r[0].nr_passes < 2 ? 0 : r[0].passes[1].pending;
 	uint64_t N = g.pages, kd = N / REGION - (N - left + REGION - 1) / REGION;
