@@ -125,6 +125,13 @@ static int dur_arg(const char *name, const char *s, double *out)
 	return 0;
 }
 
+static int size_arg(const char *name, const char *s, uint64_t *out)
+{
+	if (parse_size(s, out) || *out > (1ull << 40))
+		return dpt_fail(-EINVAL, "%s: '%s' is not a size up to 1T (256K, 4M)", name, s);
+	return 0;
+}
+
 static int list_arg(const char *name, const char *s, double *v, unsigned *n, bool bw)
 {
 	char buf[1024], *save = NULL;
@@ -170,7 +177,6 @@ void cmd_predict_defaults(double *bws, unsigned *nr_bws, double *limits, unsigne
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	uint64_t bytes;
 	int opt, err = 0;
 
 	memset(a, 0, sizeof(*a));
@@ -194,10 +200,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 				err = dpt_fail(-EINVAL, "--link: the link's speed cannot be 0");
 			break;
 		case OPT_DEVICE:
-			if (parse_size(optarg, &bytes) || bytes > (1ull << 40))
-				err = dpt_fail(-EINVAL, "--device-state: '%s' is not a size (256K)",
-					       optarg);
-			a->o.device_bytes = bytes;
+			err = size_arg("--device-state", optarg, &a->o.device_bytes);
 			break;
 		case OPT_SETUP:
 			err = dur_arg("--setup", optarg, &a->o.setup);
@@ -222,10 +225,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->have_dest = true;
 			break;
 		case OPT_DEST_BUF:
-			if (parse_size(optarg, &bytes) || bytes > (1ull << 40))
-				err = dpt_fail(-EINVAL, "--dest-buffer: '%s' is not a size (4M)",
-					       optarg);
-			a->o.dest_buffer = bytes;
+			err = size_arg("--dest-buffer", optarg, &a->o.dest_buffer);
 			break;
 		case OPT_SWEEP:
 			a->sweep = true;
