@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """compare.py - real QEMU migrations against dpt predict and dpt simgrid (make validate).
 
-    scripts/validate/compare.py [--dpt build/dpt] [--link BW] [--no-dest] [--check] OUTDIR [CASE...]
+    scripts/validate/compare.py [--dpt build/dpt] [--link BW] [--no-dest | --dest-cost DUR]
+                                [--check] OUTDIR [CASE...]
 
 For every OUTDIR/CASE.real.json written by scripts/validate/migrate.sh (the case, the migrate
 command's time in the trace's time, QEMU's query-migrate results), runs
@@ -13,7 +14,8 @@ command's time in the trace's time, QEMU's query-migrate results), runs
 with the case's own max-bandwidth B, downtime-limit D and start T (what an operator knows before
 migrating; nothing is taken from the real run's results) and C, the destination host's cost per
 2 MiB of guest RAM first written, from `dpt check --destination` run before the case
-(OUTDIR/CASE.dest.json, written by migrate.sh; --no-dest leaves it out), and prints, in
+(OUTDIR/CASE.dest.json, written by migrate.sh; --no-dest leaves it out, --dest-cost DUR
+puts one figure in its place for every case), and prints, in
 Markdown, per case:
 real vs predict vs simgrid for convergence, total time, downtime, bytes (QEMU's
 ram.transferred), normal and zero pages, dirty-sync count, with the errors, and the
@@ -62,6 +64,8 @@ def main():
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--no-dest", action="store_true",
                     help="leave out the destination's cost per 2 MiB first written (CASE.dest.json)")
+    ap.add_argument("--dest-cost", help="this cost per 2 MiB first written (e.g. 6ms) for every "
+                    "case instead of the one measured with it")
     ap.add_argument("--max-median", type=float, default=0.03,
                     help="--check: the largest median error on time and bytes (0.03)")
     ap.add_argument("--max-worst", type=float, default=0.12,
@@ -102,9 +106,14 @@ def main():
         dest, dest_file = None, os.path.join(os.path.dirname(f), name + ".dest.json")
         if not a.no_dest and os.path.exists(dest_file):
             dest = json.load(open(dest_file)).get("destination")
-            if dest:
-                cmd += ["--dest-hugepage-cost", "%.6fms" % (1000 * dest["dest_hugepage_cost"])]
+        if a.dest_cost:
+            dest = dict(dest or {"thp_enabled": "given"}, dest_hugepage_cost=None)
+            cmd += ["--dest-hugepage-cost", a.dest_cost]
+        elif dest:
+            cmd += ["--dest-hugepage-cost", "%.6fms" % (1000 * dest["dest_hugepage_cost"])]
         p, perr = run_json(cmd)
+        if dest and p and dest["dest_hugepage_cost"] is None:
+            dest["dest_hugepage_cost"] = p["dest_hugepage_cost"]
         s, serr = run_json([a.dpt, "simgrid", trace, "--bandwidth", bw, "--start", start,
                             "--json"])
         ram = r.get("ram", {})
@@ -183,7 +192,8 @@ def main():
           (syncs_ok, syncs_n))
     print("- dpt simgrid, total time: %s; bytes: %s" % (summ(sg_t), summ(sg_b)))
     costs = sorted(1000 * w["dest"]["dest_hugepage_cost"] for w in rows if w["dest"])
-    print("- destination (dpt check --destination before each case): %s" % (
+    print("- destination (%s): %s" % (
+        "--dest-cost" if a.dest_cost else "dpt check --destination as each migration ended",
         "%.3f to %.3f ms per 2 MiB first written, median %.3f (%d cases)" % (
             costs[0], costs[-1], statistics.median(costs), len(costs)) if costs else
         "not measured or left out: no cost for a first write"))

@@ -72,7 +72,7 @@
 #define NO_IMPROVE_S	 10.0	     /* ... over this long: does not converge */
 #define BITMAP_SIMS	 4	     /* up to this many sims: a pending bitmap each, not lw[] */
 #define DEST_BUFFER	 (4u << 20)  /* how far the stream runs ahead of a destination that
-					stalls: 4.0-4.6 MiB measured on 127.0.0.1 (docs/predict.md,
+					stalls: 4.0-5.4 MiB measured on 127.0.0.1 (docs/predict.md,
 					R11) */
 #define HUGE_PAGES	 512u	     /* pages in 2 MiB: a huge page of the destination's RAM
 					(QEMU_VMALLOC_ALIGN aligns each block to it) */
