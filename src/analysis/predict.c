@@ -30,9 +30,10 @@
  * the bandwidth when no link speed is given.
  *
  * The destination's huge pages (docs/predict.md, R11): a sim keeps which 2 MiB regions of the
- * destination's RAM have received a page of data; the first one into a region adds the
- * destination's cost (o.dest_hugepage) to the sim's clock where it is sent, a serial stall of
- * the stream that a window's sleep absorbs and that otherwise stretches the window.
+ * destination's RAM have received a page of data; the first one into a region costs the
+ * destination o.dest_hugepage (its own clock, dest_t), and the sender, before writing past
+ * o.dest_buffer bytes (the socket buffers) beyond such a page, waits until the destination is
+ * through with it. A window's sleep hides the waits; beyond it they stretch the window.
  *
  * A trace with counts but no sets (the qmp tracker) gives a constant-rate forecast: a sync adds
  * the pages the trace counted since the last one, taken as distinct pages already sent (an
