@@ -1,7 +1,8 @@
 #!/bin/bash
 # One real QEMU 7.2 live migration over 127.0.0.1, recorded by dpt, for make validate.
 #
-#   scripts/validate/migrate.sh [--cases FILE] [--pre S] [--post S] [--no-track] CASE OUTDIR
+#   scripts/validate/migrate.sh [--cases FILE] [--pre S] [--post S] [--settle S] [--no-track]
+#                               CASE OUTDIR
 #
 # CASE is a name in the cases file (default scripts/validate/cases, which describes the
 # fields). Starts the source (TCG, the test-VM kit's guest and writer, or the multiboot
@@ -9,11 +10,13 @@
 # `dpt track --pid QEMU --qmp SOCK --interval 100ms --zero-scan-every 1s`, and after --pre
 # seconds (default 8) sets max-bandwidth and downtime-limit and sends `migrate`; polls
 # query-migrate until completed, or migrate_cancel after the case's limit; records --post
-# seconds more (default 2), then stops dpt with SIGINT. Writes into OUTDIR:
+# seconds more (default 2), then stops dpt with SIGINT. Before it all, it waits --settle seconds
+# (default 10) and measures this host's cost per 2 MiB of guest RAM first written (below).
+# Writes into OUTDIR:
 #
 #   CASE.dpt            the source's trace (pid tracker, QEMU layout)
-#   CASE.dest.json      `dpt check --destination --size MEM --json`, run as the migration
-#                       ends: this host's (the destination's) cost per 2 MiB of guest RAM
+#   CASE.dest.json      `dpt check --destination --size MEM --json`, run before the QEMUs
+#                       start: this host's (the destination's) cost per 2 MiB of guest RAM
 #                       first written, for dpt predict --dest-hugepage-cost (compare.py)
 #   CASE.real.json      the case, the migration's start in trace time (migrate_start_s, the
 #                       value for dpt predict --start), QEMU's results, its RAM blocks, its
@@ -34,16 +37,17 @@ DPT=${DPT:-$ROOT/build/dpt}
 MB_ELF=$ROOT/build/guest/dpt-guest.elf
 
 die() { echo "migrate.sh: $*" >&2; exit 2; }
-usage() { die "usage: migrate.sh [--cases FILE] [--pre S] [--post S] [--no-track] CASE OUTDIR"; }
+usage() { die "usage: migrate.sh [--cases FILE] [--pre S] [--post S] [--settle S] [--no-track] CASE OUTDIR"; }
 
-cases=$HERE/cases pre=8 post=2 track=1
+cases=$HERE/cases pre=8 post=2 settle=10 track=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--cases) [ $# -ge 2 ] || usage; cases=$2; shift 2 ;;
 	--pre) [ $# -ge 2 ] || usage; pre=$2; shift 2 ;;
 	--post) [ $# -ge 2 ] || usage; post=$2; shift 2 ;;
+	--settle) [ $# -ge 2 ] || usage; settle=$2; shift 2 ;;
 	--no-track) track=0; shift ;;
-	-h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) usage ;;
 	*) break ;;
 	esac
@@ -79,6 +83,14 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 rm -f "$out/$name".*
+# The destination is this host: what a first write into 2 MiB of its guest RAM costs
+# (transparent huge pages), on a mapping of the guest's size, measured before the QEMUs start,
+# --settle s after the last case's QEMUs quit: memory freed just before is warm on this host,
+# and the destination's RAM, written 10 s and more later, is not (docs/validation.md).
+sleep "$settle"
+"$DPT" check --destination --size "$mem" --json >"$out/$name.dest.json" 2>"$t/dest.err" ||
+	{ echo "migrate.sh: $name: dpt check --destination failed: $(cat "$t/dest.err")" >&2
+	  rm -f "$out/$name.dest.json"; }
 # QEMU's own trace of its migration thread: the exact times of its dirty-log syncs.
 printf '%s\n' migration_bitmap_sync_start migration_bitmap_sync_end migrate_pending \
 	migrate_transferred migrate_set_state migration_thread_setup_complete \
@@ -146,13 +158,6 @@ echo "migrate.sh: $name: migrate at $bw MiB/s, downtime-limit $dl ms, limit $lim
 python3 "$HERE/qmpmig.py" migrate "$t/ctl.sock" "$port" "$bw_bytes" "$dl" "$limit" \
 	"$out/$name.qmp.json" >&2
 mig=$?
-# The destination is this host: what a first write into 2 MiB of its guest RAM costs
-# (transparent huge pages), on a mapping of the guest's size, measured as the migration ends:
-# the host's memory is then as the destination found it (before, the probe's own memory, freed
-# just before the migration, would be the destination's; see docs/validation.md).
-"$DPT" check --destination --size "$mem" --json >"$out/$name.dest.json" 2>"$t/dest.err" ||
-	{ echo "migrate.sh: $name: dpt check --destination failed: $(cat "$t/dest.err")" >&2
-	  rm -f "$out/$name.dest.json"; }
 drc=0 report=-
 if [ $track = 1 ]; then
 	sleep "$post"
