@@ -674,7 +674,8 @@ static void sim_send_pages(struct sim *m, const struct feed *f, double link, boo
 		sim_send(m, cost, link);
 		if (nz) { /* a word spans at most two regions: its first and last page of data,
 			   * each where it ends in the stream (zero pages before / after it) */
-			unsigned lo = (unsigned)__builtin_ctzll(nz), hi = 63 - (unsigned)__builtin_clzll(nz);
+			unsigned lo = (unsigned)__builtin_ctzll(nz);
+			unsigned hi = 63 - (unsigned)__builtin_clzll(nz);
 			uint64_t end = res->stream_bytes, begin = end - (uint64_t)cost;
 			sim_dest_data(m, f, m->blk, w * 64 + lo,
 				      begin + (uint64_t)(cost - (double)nnorm * PAGE_COST -
