@@ -193,7 +193,7 @@ def main():
     print("- dpt simgrid, total time: %s; bytes: %s" % (summ(sg_t), summ(sg_b)))
     costs = sorted(1000 * w["dest"]["dest_hugepage_cost"] for w in rows if w["dest"])
     print("- destination (%s): %s" % (
-        "--dest-cost" if a.dest_cost else "dpt check --destination as each migration ended",
+        "--dest-cost" if a.dest_cost else "dpt check --destination before each case",
         "%.3f to %.3f ms per 2 MiB first written, median %.3f (%d cases)" % (
             costs[0], costs[-1], statistics.median(costs), len(costs)) if costs else
         "not measured or left out: no cost for a first write"))
