@@ -359,19 +359,21 @@ static int peek(struct feed *f)
 				return 0;
 			}
 		}
-		/* a slot not kept: free it; at the end, tell the thread what next */
+		/* a slot not kept: free it; at the end, tell the thread what next. Its kind is
+		 * read before: once told to read again, the thread may fill it before we look */
 		pthread_mutex_lock(&f->mu);
+		int what = a->what;
 		f->tail = (f->tail + 1) % AHEAD;
 		f->count--;
-		bool again = a->what == AHEAD_END && !f->no_loop && !rewound &&
+		bool again = what == AHEAD_END && !f->no_loop && !rewound &&
 			     f->last_end > f->first_start;
-		if (a->what != AHEAD_INTERVAL)
+		if (what != AHEAD_INTERVAL)
 			f->cmd = again ? AHEAD_REWIND : AHEAD_STOP;
 		pthread_cond_broadcast(&f->freed);
 		pthread_mutex_unlock(&f->mu);
-		if (a->what == AHEAD_ERROR)
+		if (what == AHEAD_ERROR) /* the thread stopped: the slot stays as it was */
 			return dpt_fail(a->err, "%s", a->msg);
-		if (a->what == AHEAD_END) {
+		if (what == AHEAD_END) {
 			if (!again) {
 				f->exhausted = true;
 				f->next_end = f->last_end + f->shift - f->start;
