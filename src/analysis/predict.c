@@ -21,8 +21,11 @@
  * Several sims (a sweep) run in lock-step on one feed: each runs until it needs the next
  * interval, then the interval is fed once for all. A read-ahead thread decodes the next
  * intervals' sets (a ring of 4) while the sims run. The trace is read once, whatever the
- * number of bandwidths and limits; a sync costs one pass over lw[] (skipped when nothing was
- * fed since the last one).
+ * number of bandwidths and limits. Up to 32 sims keep no lw[]: an interval is ORed, as a
+ * bitmap, into one pending bitmap per interval at which sims last synced (sims that synced
+ * at the same interval share one: an edge search's 32 sims use 5 to 14), and a sync ORs its
+ * pending bitmap into its dirty one. More sims (a sweep) use lw[]: a sync costs one pass over
+ * it (skipped when nothing was fed since the last one).
  *
  * Iterations send in bursts: with no link speed given, a window's pages go out at its start
  * (a rate-limited migration over a faster network); with one, each byte takes 1/link s. The
@@ -71,7 +74,7 @@
 					ram.transferred */
 #define NO_IMPROVE	 2	     /* passes without a new minimum ... */
 #define NO_IMPROVE_S	 10.0	     /* ... over this long: does not converge */
-#define BITMAP_SIMS	 4	     /* up to this many sims: a pending bitmap each, not lw[] */
+#define BITMAP_SIMS	 32	     /* up to this many sims: pending bitmaps, not lw[] */
 #define DEST_BUFFER	 (4u << 20)  /* how far the stream runs ahead of a destination that
 					stalls: 4.0-5.4 MiB measured on 127.0.0.1 (docs/predict.md,
 					R11) */
@@ -121,12 +124,13 @@ struct feed {
 	uint64_t next_count;
 	uint32_t *list; /* feed_open's: an interval's pages before the start */
 	size_t list_n, list_room;
-	/* bitmap mode (a few sims): the peeked interval's set as a bitmap of pages bits, ORed
-	 * into each sim's pending bitmap when fed; else lw[] (one store a page, whatever the
-	 * sims) */
+	/* bitmap mode (up to BITMAP_SIMS sims): the peeked interval's set as a bitmap of pages
+	 * bits, ORed when fed into each pending bitmap in use (one per interval at which sims
+	 * last synced: far fewer than the sims, usually); else lw[] (one store a page, whatever
+	 * the sims, and a pass over lw[] a sync) */
 	bool bitmaps;
 	const uint64_t *next_bm;
-	struct sim *sims;
+	struct pend *pends; /* bitmap mode: nr_sims of them */
 	size_t nr_sims;
 	struct block *blocks;
 	unsigned nr_blocks;
@@ -145,12 +149,20 @@ struct feed {
 	struct ahead *taken; /* the consumer's current slot, released by feed_next */
 };
 
+/* Bitmap mode: the pages written since the sims that use it last synced. */
+struct pend {
+	uint64_t *bm;
+	uint32_t synced; /* feed->fed at their sync */
+	unsigned users;	 /* active sims that last synced then; 0: free */
+	bool empty;	 /* nothing fed since (bm not cleared yet) */
+};
+
 struct sim {
 	struct predict_opts o;
 	struct predict_result *res;
 	bool active;
 	uint64_t *dirty, nd;
-	uint64_t *pending; /* bitmap mode: pages written since the last sync */
+	struct pend *pend; /* bitmap mode: pages written since the last sync */
 	uint64_t *dest_written; /* 2 MiB regions of the destination's RAM holding data */
 	double dest_t;		/* the destination's clock: when it has read all it was sent */
 	struct dest_wait {	/* a first write the destination stalls on: the stream's bytes */
@@ -399,11 +411,15 @@ static int feed_next(struct feed *f)
 		for (size_t w = 0; w < words; w++)
 			f->zero[w] &= ~f->next_bm[w];
 		for (size_t i = 0; i < f->nr_sims; i++) {
-			uint64_t *pend = f->sims[i].pending;
-			if (!f->sims[i].active)
+			struct pend *g = &f->pends[i];
+			if (!g->users)
 				continue;
-			for (size_t w = 0; w < words; w++)
-				pend[w] |= f->next_bm[w];
+			if (g->empty)
+				memcpy(g->bm, f->next_bm, words * 8);
+			else
+				for (size_t w = 0; w < words; w++)
+					g->bm[w] |= f->next_bm[w];
+			g->empty = false;
 		}
 	}
 	for (size_t i = 0; i < f->list_n; i++) {
@@ -473,6 +489,31 @@ static inline uint64_t newer64(const uint32_t *lw, uint32_t s)
 	return mask;
 }
 
+/* Bitmap mode: m, which synced last at this interval, leaves its pending bitmap (NULL: none)
+ * for the one of the sims that synced then too, or a free one. */
+static void pend_join(const struct feed *f, struct sim *m)
+{
+	struct pend *g = NULL;
+
+	if (m->pend)
+		m->pend->users--;
+	for (size_t i = 0; i < f->nr_sims; i++) {
+		struct pend *p = &f->pends[i];
+		if (p->users && p->synced == m->synced) {
+			g = p;
+			break;
+		}
+		if (!p->users && !g)
+			g = p;
+	}
+	if (!g->users) { /* a free one: there are as many as sims */
+		g->synced = m->synced;
+		g->empty = true;
+	}
+	g->users++;
+	m->pend = g;
+}
+
 /* migration_bitmap_sync: OR in what the feed saw since the last sync. */
 static uint64_t sim_sync(struct sim *m, const struct feed *f)
 {
@@ -489,14 +530,15 @@ static uint64_t sim_sync(struct sim *m, const struct feed *f)
 	if (f->fed == m->synced)
 		return 0;
 	if (f->bitmaps) {
-		for (size_t w = 0; w < bitmap_words(f->pages); w++) {
-			uint64_t fresh = m->pending[w] & ~m->dirty[w];
-			m->dirty[w] |= m->pending[w];
-			m->pending[w] = 0;
+		const uint64_t *pend = m->pend->bm;
+		for (size_t w = 0; !m->pend->empty && w < bitmap_words(f->pages); w++) {
+			uint64_t fresh = pend[w] & ~m->dirty[w];
+			m->dirty[w] |= pend[w];
 			if (fresh)
 				added += (uint64_t)pc64(fresh);
 		}
 		m->synced = f->fed;
+		pend_join(f, m);
 		m->nd += added;
 		return added;
 	}
@@ -719,6 +761,10 @@ static void sim_finish(struct sim *m, const struct feed *f, enum predict_status 
 		m->res->total_time = m->t;
 	m->res->threshold = m->thr;
 	m->active = false;
+	if (m->pend) { /* feeds go on without it */
+		m->pend->users--;
+		m->pend = NULL;
+	}
 }
 
 /* migration_completion: stop the VM, sync, send the rest and the device state unlimited. */
@@ -850,8 +896,6 @@ static int sim_init(struct sim *m, const struct feed *f, const struct predict_op
 			return dpt_fail(-ENOMEM, "out of memory for a dirty bitmap of %llu pages",
 					(unsigned long long)f->pages);
 		bitmap_fill(m->dirty, f->pages); /* ram_list_init_bitmaps: all dirty */
-		if (f->bitmaps && !(m->pending = calloc(bitmap_words(f->pages), 8)))
-			return dpt_fail(-ENOMEM, "out of memory for a dirty bitmap");
 	}
 	m->nd = f->pages;
 	m->limit = o->bandwidth > 0 ? floor(o->bandwidth / 10) : 0;
@@ -869,6 +913,8 @@ static int sim_init(struct sim *m, const struct feed *f, const struct predict_op
 	sim_send(m, 64, 0);
 	res->dirty_syncs = 1; /* the setup sync adds nothing: every page is dirty already */
 	m->synced = f->fed;
+	if (f->bitmaps && !f->counts_only)
+		pend_join(f, m);
 	m->cum_sync = f->cum;
 	m->cur.start = 0;
 	m->cur.pending = f->pages;
@@ -1090,8 +1136,17 @@ int predict_sweep(const char *path, const struct predict_opts *o, size_t n,
 		err = dpt_fail(-ENOMEM, "out of memory");
 		goto out;
 	}
-	f.sims = sims;
 	f.nr_sims = n;
+	if (f.bitmaps && !f.counts_only) {
+		f.pends = calloc(n, sizeof(*f.pends));
+		for (size_t i = 0; f.pends && i < n; i++)
+			if (!(f.pends[i].bm = malloc(bitmap_bytes(f.pages))))
+				break;
+		if (!f.pends || !f.pends[n - 1].bm) {
+			err = dpt_fail(-ENOMEM, "out of memory for %zu dirty bitmaps", n);
+			goto out;
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (o[i].start != o[0].start || o[i].all_nonzero != o[0].all_nonzero ||
 		    o[i].no_loop != o[0].no_loop) {
@@ -1123,10 +1178,12 @@ int predict_sweep(const char *path, const struct predict_opts *o, size_t n,
 out:
 	for (size_t i = 0; sims && i < n; i++) {
 		free(sims[i].dirty);
-		free(sims[i].pending);
 		free(sims[i].dest_written);
 		free(sims[i].waits);
 	}
+	for (size_t i = 0; f.pends && i < n; i++)
+		free(f.pends[i].bm);
+	free(f.pends);
 	free(sims);
 	feed_free(&f);
 	if (err)

@@ -256,6 +256,19 @@ static void t_hot(void)
 
 /* ---- a sequential writer over all of RAM ---------------------------------------------- */
 
+/* The same forecast, pass by pass. */
+static bool same_result(const struct predict_result *a, const struct predict_result *b)
+{
+	if (a->status != b->status || a->total_time != b->total_time ||
+	    a->transferred != b->transferred || a->dirty_syncs != b->dirty_syncs ||
+	    a->zero_pages != b->zero_pages || a->nr_passes != b->nr_passes)
+		return false;
+	for (unsigned k = 0; k < a->nr_passes; k++)
+		if (memcmp(&a->passes[k], &b->passes[k], sizeof(a->passes[k])))
+			return false;
+	return true;
+}
+
 static void t_seq(void)
 {
 	const double d = 0.3, rate = 2048; /* pages/s: 8 MiB/s of writes */
@@ -306,18 +319,31 @@ static void t_seq(void)
 		   "seq: pages dirtied again are resent; a diverging one is clear within a few passes",
 		   "normal %llu, clear after %u", (unsigned long long)x->normal_pages,
 		   r[NB - 1].clear_after);
-	/* one run alone (a pending bitmap) and the same in a sweep (lw[]) agree exactly */
-	unsigned same = 0;
+	/* one run alone (a pending bitmap), the same in a sweep (pending bitmaps shared by the
+	 * runs that synced at the same interval) and in a sweep of more runs than the bitmaps
+	 * are for (lw[]) agree exactly */
+	unsigned same = 0, same_lw = 0;
 	for (unsigned i = 0; i < NB && !err; i++) {
 		struct predict_result one;
 		if (predict_run(path, &o[i], &one))
 			break;
-		same += one.status == r[i].status && one.total_time == r[i].total_time &&
-			one.transferred == r[i].transferred && one.dirty_syncs == r[i].dirty_syncs &&
-			one.zero_pages == r[i].zero_pages && one.nr_passes == r[i].nr_passes;
+		same += same_result(&one, &r[i]);
 		predict_result_fini(&one);
 	}
 	TEST_CHECK(same == NB, "seq: a run alone and in a sweep agree", "%u of %u", same, NB);
+	enum { NL = 5 * NB }; /* over BITMAP_SIMS (32) */
+	struct predict_opts ol[NL];
+	struct predict_result *rl = calloc(NL, sizeof(*rl));
+	for (unsigned i = 0; i < NL; i++)
+		ol[i] = o[i % NB];
+	if (rl && !predict_sweep(path, ol, NL, rl))
+		for (unsigned i = 0; i < NL; i++) {
+			same_lw += same_result(&rl[i], &r[i % NB]);
+			predict_result_fini(&rl[i]);
+		}
+	free(rl);
+	TEST_CHECK(same_lw == NL, "seq: a sweep of 40 runs (lw[]) agrees with one of 8", "%u of %u",
+		   same_lw, NL);
 	for (unsigned i = 0; i < NB; i++)
 		predict_result_fini(&r[i]);
 
