@@ -3,7 +3,12 @@
  * against the targets: a forecast under 5 s, a sweep of 20 bandwidths x 4 limits under 60 s.
  *
  *	build/bench/predict [FILE]     (default $TMPDIR/gen.dpt, made by build/bench/trace gen
- *	                                when missing: about a minute and 1.3 GB)
+ *	                                when missing: about a minute and 2.2 GB)
+ *	DPT_OLD=path/to/old/dpt build/bench/predict [FILE]
+ *
+ * With DPT_OLD, each `dpt predict` command also runs with that binary, the two alternately, 3
+ * times each, and the row says both medians and their ratio: on a shared, noisy machine the
+ * ratio measured side by side is the figure to trust, not either time alone.
  *
  * Prints, for each case, the seconds it took and its ratio to the target (< 1: met):
  *  - one forecast at 10 GiB/s (converges in a few passes), 1 GiB/s and 128 MiB/s (QEMU's
@@ -13,6 +18,7 @@
  *  - `dpt predict --sweep` with its default 20 bandwidths x 4 limits.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +53,49 @@ static const char *status(const struct predict_result *r, char *buf, size_t len)
 	else
 		snprintf(buf, len, "not decided in %.0f s", r->total_time);
 	return buf;
+}
+
+/* Seconds `BIN predict PATH ARGS` took, < 0 if it failed. */
+static double run_cmd(const char *bin, const char *path, const char *args)
+{
+	char cmd[8192];
+
+	snprintf(cmd, sizeof(cmd), "'%s' predict '%s' %s >/dev/null", bin, path, args);
+	double t0 = now();
+	int rc = system(cmd);
+	return rc ? -1 : now() - t0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* One `dpt predict` command against its target; with old, alternately with that binary. */
+static void command(const char *dpt, const char *old, const char *path, const char *args,
+		    const char *what, double target)
+{
+	enum { RUNS = 3 };
+	double t[RUNS], o[RUNS];
+	char res[160];
+	bool failed = false;
+
+	if (!old || !*old) {
+		t[0] = run_cmd(dpt, path, args);
+		row(what, t[0], target, t[0] < 0 ? "FAILED" : "ok");
+		return;
+	}
+	for (int i = 0; i < RUNS; i++) {
+		o[i] = run_cmd(old, path, args);
+		t[i] = run_cmd(dpt, path, args);
+		failed |= o[i] < 0 || t[i] < 0;
+	}
+	qsort(t, RUNS, sizeof(*t), cmp_double);
+	qsort(o, RUNS, sizeof(*o), cmp_double);
+	snprintf(res, sizeof(res), "%s; DPT_OLD %.2f s: new/old %.2f (medians of %d, alternately)",
+		 failed ? "FAILED" : "ok", o[RUNS / 2], t[RUNS / 2] / o[RUNS / 2], RUNS);
+	row(what, t[RUNS / 2], target, res);
 }
 
 int main(int argc, char **argv)
@@ -89,14 +138,9 @@ int main(int argc, char **argv)
 		row(names[i], now() - t0, 5, status(&r, buf, sizeof(buf)));
 		predict_result_fini(&r);
 	}
-	snprintf(cmd, sizeof(cmd), "'%s' predict '%s' --bandwidth 1G >/dev/null", dpt, path);
-	double t0 = now();
-	int rc = system(cmd);
-	row("dpt predict --bandwidth 1G (and where it converges)", now() - t0, 5,
-	    rc ? "FAILED" : "ok");
-	snprintf(cmd, sizeof(cmd), "'%s' predict '%s' --sweep >/dev/null", dpt, path);
-	t0 = now();
-	rc = system(cmd);
-	row("dpt predict --sweep (20 bandwidths x 4 limits)", now() - t0, 60, rc ? "FAILED" : "ok");
+	command(dpt, getenv("DPT_OLD"), path, "--bandwidth 1G",
+		"dpt predict --bandwidth 1G (and where it converges)", 5);
+	command(dpt, getenv("DPT_OLD"), path, "--sweep",
+		"dpt predict --sweep (20 bandwidths x 4 limits)", 60);
 	return 0;
 }

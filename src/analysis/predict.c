@@ -250,8 +250,9 @@ static void ahead_fill(struct feed *f, struct ahead *a)
 			if ((err = trace_reader_bitmap(f->r, 0, &bm)))
 				break;
 			uint64_t bits = rec.s.total < f->pages ? rec.s.total : f->pages;
-			memset(a->bm, 0, bitmap_bytes(f->pages));
 			memcpy(a->bm, bm, bitmap_bytes(bits));
+			memset((char *)a->bm + bitmap_bytes(bits), 0,
+			       bitmap_bytes(f->pages) - bitmap_bytes(bits));
 			if (bits % 64)
 				a->bm[bits / 64] &= (1ULL << (bits % 64)) - 1;
 		} else if ((err = read_indices(f->r, &a->list, &a->room, &a->n))) {
