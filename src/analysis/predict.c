@@ -21,11 +21,12 @@
  * Several sims (a sweep) run in lock-step on one feed: each runs until it needs the next
  * interval, then the interval is fed once for all. A read-ahead thread decodes the next
  * intervals' sets (a ring of 4) while the sims run. The trace is read once, whatever the
- * number of bandwidths and limits. Up to 32 sims keep no lw[]: an interval is ORed, as a
- * bitmap, into one pending bitmap per interval at which sims last synced (sims that synced
- * at the same interval share one: an edge search's 32 sims use 5 to 14), and a sync ORs its
- * pending bitmap into its dirty one. More sims (a sweep) use lw[]: a sync costs one pass over
- * it (skipped when nothing was fed since the last one).
+ * number of bandwidths and limits. Up to 32 sims keep no lw[]: an interval is ORed into one
+ * pending bitmap per interval at which sims last synced (sims that synced at the same
+ * interval share one: an edge search's 32 sims use 5 to 14), as a bitmap, or word by word
+ * when it dirtied few pages, and a sync ORs its pending bitmap into its dirty one. More sims
+ * (a sweep) use lw[]: a sync costs one pass over it (skipped when nothing was fed since the
+ * last one).
  *
  * Iterations send in bursts: with no link speed given, a window's pages go out at its start
  * (a rate-limited migration over a faster network); with one, each byte takes 1/link s. The
@@ -94,8 +95,9 @@ struct ahead {
 	double end;	/* its end, s from the trace's start */
 	uint64_t count, total;
 	bool has_set;
+	bool as_list;	/* the set is in list (lw mode; bitmap mode: a sparse set), else bm */
 	uint64_t *bm;	/* bitmap mode: its set, bitmap_words(pages) words */
-	uint32_t *list; /* lw mode: its set as page indices */
+	uint32_t *list; /* its set as page indices */
 	size_t n, room;
 	int err;
 	char msg[256];
@@ -131,6 +133,9 @@ struct feed {
 	bool bitmaps;
 	const uint64_t *next_bm;
 	struct pend *pends; /* bitmap mode: nr_sims of them */
+	uint32_t *wi;	    /* bitmap mode, a sparse set: the words it falls in, their bits */
+	uint64_t *wb;
+	size_t words_room;
 	size_t nr_sims;
 	struct block *blocks;
 	unsigned nr_blocks;
@@ -245,7 +250,10 @@ static void ahead_fill(struct feed *f, struct ahead *a)
 		a->total = rec.s.total;
 		if (f->counts_only || !rec.has_set)
 			return;
-		if (f->bitmaps) {
+		/* bitmap mode: a set of fewer pages than a quarter of the bitmap's words goes as a
+		 * list (ORing a whole bitmap into each pending one would cost more) */
+		a->as_list = !f->bitmaps || rec.s.dirty < bitmap_words(f->pages) / 4;
+		if (!a->as_list) {
 			const uint64_t *bm;
 			if ((err = trace_reader_bitmap(f->r, 0, &bm)))
 				break;
@@ -365,9 +373,9 @@ static int peek(struct feed *f)
 					f->regions_changed = true;
 				f->next_end = end - f->start;
 				f->next_count = a->count;
-				f->next_bm = a->has_set && f->bitmaps ? a->bm : NULL;
+				f->next_bm = a->has_set && !a->as_list ? a->bm : NULL;
 				f->next_list = a->list;
-				f->list_n = a->has_set && !f->bitmaps ? a->n : 0;
+				f->list_n = a->has_set && a->as_list ? a->n : 0;
 				f->taken = a; /* released by feed_next */
 				return 0;
 			}
@@ -401,6 +409,46 @@ static int peek(struct feed *f)
 	}
 }
 
+/* Bitmap mode, a sparse set: its pages into the zero bitmap and each pending bitmap in use,
+ * gathered first into the words they fall in (the list is in page order). */
+static int feed_pends_list(struct feed *f)
+{
+	size_t nw = 0;
+
+	if (f->words_room < f->list_n) {
+		uint32_t *wi = realloc(f->wi, f->list_n * sizeof(*wi));
+		uint64_t *wb = wi ? realloc(f->wb, f->list_n * sizeof(*wb)) : NULL;
+		if (wi)
+			f->wi = wi;
+		if (!wb)
+			return dpt_fail(-ENOMEM, "out of memory for an interval of %zu pages",
+					f->list_n);
+		f->wb = wb;
+		f->words_room = f->list_n;
+	}
+	for (size_t i = 0; i < f->list_n && f->next_list[i] < f->pages; i++) {
+		uint32_t p = f->next_list[i];
+		if (!nw || f->wi[nw - 1] != p / 64) {
+			f->wi[nw] = p / 64;
+			f->wb[nw++] = 0;
+		}
+		f->wb[nw - 1] |= 1ULL << (p % 64);
+	}
+	for (size_t j = 0; j < nw; j++)
+		f->zero[f->wi[j]] &= ~f->wb[j];
+	for (size_t i = 0; i < f->nr_sims; i++) {
+		struct pend *g = &f->pends[i];
+		if (!g->users)
+			continue;
+		if (g->empty)
+			memset(g->bm, 0, bitmap_bytes(f->pages));
+		for (size_t j = 0; j < nw; j++)
+			g->bm[f->wi[j]] |= f->wb[j];
+		g->empty = false;
+	}
+	return 0;
+}
+
 /* Make the peeked interval's writes visible. */
 static int feed_next(struct feed *f)
 {
@@ -423,13 +471,14 @@ static int feed_next(struct feed *f)
 			g->empty = false;
 		}
 	}
-	for (size_t i = 0; i < f->list_n; i++) {
+	for (size_t i = 0; f->lw && i < f->list_n; i++) {
 		uint32_t p = f->next_list[i];
 		if (p < f->pages) {
 			f->lw[p] = k;
 			bitmap_clear_bit(f->zero, p);
 		}
 	}
+	int err = f->bitmaps && f->list_n ? feed_pends_list(f) : 0;
 	if (f->taken) { /* the slot is free for the next read-ahead */
 		pthread_mutex_lock(&f->mu);
 		f->tail = (f->tail + 1) % AHEAD;
@@ -438,7 +487,7 @@ static int feed_next(struct feed *f)
 		pthread_cond_signal(&f->freed);
 		pthread_mutex_unlock(&f->mu);
 	}
-	return peek(f);
+	return err ? err : peek(f);
 }
 
 /* Set bits of x: inline, as the x86-64 baseline has no popcnt instruction and the compiler's
@@ -997,6 +1046,8 @@ static void feed_free(struct feed *f)
 	free(f->zero);
 	free(f->list);
 	free(f->blocks);
+	free(f->wi);
+	free(f->wb);
 	memset(f, 0, sizeof(*f));
 }
 

@@ -269,6 +269,40 @@ static bool same_result(const struct predict_result *a, const struct predict_res
 	return true;
 }
 
+/* Each run alone (a pending bitmap), in the sweep of nb that gave r (pending bitmaps shared
+ * by the runs that synced at the same interval) and in a sweep of 5 x nb, more than the
+ * bitmaps are for (lw[]): the same forecasts, pass by pass. */
+static void agree(const char *what, const struct predict_opts *o, unsigned nb,
+		  const struct predict_result *r)
+{
+	unsigned same = 0, same_lw = 0, nl = 5 * nb; /* over BITMAP_SIMS (32) */
+	struct predict_opts *ol = calloc(nl, sizeof(*ol));
+	struct predict_result *rl = calloc(nl, sizeof(*rl));
+	char name[128];
+
+	for (unsigned i = 0; i < nb; i++) {
+		struct predict_result one;
+		if (predict_run(path, &o[i], &one))
+			break;
+		same += same_result(&one, &r[i]);
+		predict_result_fini(&one);
+	}
+	snprintf(name, sizeof(name), "%s: a run alone and in a sweep agree", what);
+	TEST_CHECK(same == nb, name, "%u of %u", same, nb);
+	for (unsigned i = 0; ol && i < nl; i++)
+		ol[i] = o[i % nb];
+	if (ol && rl && !predict_sweep(path, ol, nl, rl))
+		for (unsigned i = 0; i < nl; i++) {
+			same_lw += same_result(&rl[i], &r[i % nb]);
+			predict_result_fini(&rl[i]);
+		}
+	snprintf(name, sizeof(name), "%s: a sweep of %u runs (lw[]) agrees with one of %u", what,
+		 nl, nb);
+	TEST_CHECK(same_lw == nl, name, "%u of %u", same_lw, nl);
+	free(ol);
+	free(rl);
+}
+
 static void t_seq(void)
 {
 	const double d = 0.3, rate = 2048; /* pages/s: 8 MiB/s of writes */
@@ -319,31 +353,7 @@ static void t_seq(void)
 		   "seq: pages dirtied again are resent; a diverging one is clear within a few passes",
 		   "normal %llu, clear after %u", (unsigned long long)x->normal_pages,
 		   r[NB - 1].clear_after);
-	/* one run alone (a pending bitmap), the same in a sweep (pending bitmaps shared by the
-	 * runs that synced at the same interval) and in a sweep of more runs than the bitmaps
-	 * are for (lw[]) agree exactly */
-	unsigned same = 0, same_lw = 0;
-	for (unsigned i = 0; i < NB && !err; i++) {
-		struct predict_result one;
-		if (predict_run(path, &o[i], &one))
-			break;
-		same += same_result(&one, &r[i]);
-		predict_result_fini(&one);
-	}
-	TEST_CHECK(same == NB, "seq: a run alone and in a sweep agree", "%u of %u", same, NB);
-	enum { NL = 5 * NB }; /* over BITMAP_SIMS (32) */
-	struct predict_opts ol[NL];
-	struct predict_result *rl = calloc(NL, sizeof(*rl));
-	for (unsigned i = 0; i < NL; i++)
-		ol[i] = o[i % NB];
-	if (rl && !predict_sweep(path, ol, NL, rl))
-		for (unsigned i = 0; i < NL; i++) {
-			same_lw += same_result(&rl[i], &r[i % NB]);
-			predict_result_fini(&rl[i]);
-		}
-	free(rl);
-	TEST_CHECK(same_lw == NL, "seq: a sweep of 40 runs (lw[]) agrees with one of 8", "%u of %u",
-		   same_lw, NL);
+	agree("seq", o, NB, r);
 	for (unsigned i = 0; i < NB; i++)
 		predict_result_fini(&r[i]);
 
@@ -362,6 +372,26 @@ static void t_seq(void)
 		   a2.status, a2.total_time);
 	predict_result_fini(&a1);
 	predict_result_fini(&a2);
+
+	/* a sparse writer, 20 pages an interval (fewer than a quarter of the bitmap's words: a
+	 * sweep's runs take its sets as lists), the same bandwidths over its rate */
+	g.intervals = 600;
+	g.n = 20;
+	gen(&g);
+	for (unsigned i = 0; i < NB; i++) {
+		o[i] = opts(g.n / g.interval_s * 4104 / f[i] / MiB, d);
+		o[i].max_time = 600;
+	}
+	err = predict_sweep(path, o, NB, r);
+	TEST_CHECK(!err && r[0].status == PREDICT_CONVERGED && r[0].nr_passes > 3 &&
+			   r[NB - 1].status != PREDICT_CONVERGED,
+		   "seq, sparse: converges at half its rate, over passes; not at twice",
+		   "statuses %d (%u passes), %d", r[0].status, r[0].nr_passes, r[NB - 1].status);
+	if (!err) {
+		agree("seq, sparse", o, NB, r);
+		for (unsigned i = 0; i < NB; i++)
+			predict_result_fini(&r[i]);
+	}
 }
 
 /* ---- counts only, bad input ------------------------------------------------------------ */
