@@ -657,9 +657,10 @@ static void sim_dest_wait(struct sim *m, double bytes)
 	}
 }
 
-static void sim_send(struct sim *m, double bytes, double link)
+static inline void sim_send(struct sim *m, double bytes, double link)
 {
-	sim_dest_wait(m, bytes);
+	if (m->waits_n)
+		sim_dest_wait(m, bytes);
 	m->used += bytes;
 	m->wbytes += bytes;
 	m->res->stream_bytes += (uint64_t)bytes;
@@ -766,10 +767,15 @@ static void sim_send_pages(struct sim *m, const struct feed *f, double link, boo
 		m->nd -= nnorm + nzero;
 		m->off = last - b->first;
 		sim_send(m, cost, link);
-		if (nz) { /* a word spans at most two regions: its first and last page of data,
-			   * each where it ends in the stream (zero pages before / after it) */
-			unsigned lo = (unsigned)__builtin_ctzll(nz);
-			unsigned hi = 63 - (unsigned)__builtin_clzll(nz);
+		/* a word spans at most two regions: its first and last page of data, each where
+		 * it ends in the stream (zero pages before / after it); most words fall where
+		 * data was written before, which the two bit tests skip at once */
+		unsigned lo = nz ? (unsigned)__builtin_ctzll(nz) : 0;
+		unsigned hi = nz ? 63 - (unsigned)__builtin_clzll(nz) : 0;
+		if (nz && !(bitmap_test(m->dest_written,
+					b->region0 + (w * 64 + lo - b->first) / HUGE_PAGES) &&
+			    bitmap_test(m->dest_written,
+					b->region0 + (w * 64 + hi - b->first) / HUGE_PAGES))) {
 			uint64_t end = res->stream_bytes, begin = end - (uint64_t)cost;
 			sim_dest_data(m, f, m->blk, w * 64 + lo,
 				      begin + (uint64_t)(cost - (double)nnorm * PAGE_COST -
