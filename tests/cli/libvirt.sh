@@ -17,6 +17,8 @@ set -u
 # --- built without libvirt: dpt builds, --domain says so in one line, exit 2 ----------------
 built_without libvirt-missing-at-build LIBVIRT libvirt 'built without libvirt: install libvirt-dev' \
 	track --domain x --count 1
+built_without exporter-libvirt-missing-at-build LIBVIRT libvirt 'built without libvirt: install libvirt-dev' \
+	exporter --domain x
 
 # --- usage errors need no daemon -------------------------------------------------------------
 usage_case() { # NAME ARGS...: exit 2, one "dpt track:" line
@@ -33,6 +35,8 @@ usage_case connect-alone --connect qemu:///system --pid 1 --count 1
 usage_case domain-and-pid --domain x --pid 1 --count 1
 usage_case domain-and-qmp --domain x --qmp /x.sock --count 1
 usage_case estimate-region --domain x --estimate --region pc.ram --count 1
+"$DPT" exporter --connect qemu:///system >/dev/null 2>"$TMP/u.err"
+check usage-exporter-connect-alone test $? = 2 -a "$(wc -l <"$TMP/u.err")" = 1
 
 if ! "$DPT" track --domain x --connect test:///default --count 1 2>&1 | grep -q 'no libvirt domain'; then
 	skip libvirt-all "dpt was built without libvirt (libvirt-dev)"
@@ -220,4 +224,66 @@ V define "$TMP/off.xml" >/dev/null
 bad_case track stopped-domain --domain "$OFF"
 grep -q "libvirt domain '$OFF' is not running (shut off)" err || fail stopped-domain-message "$(cat err)"
 bad_case track stopped-domain-estimate --domain "$OFF" --estimate --interval 1s
+
+# --- dpt exporter --domain: the running domain served as vm="$DOM", exactly; the other names
+# target errors; then the domain destroyed while tracked, started again (its new QEMU picked
+# up), and the exporter killed with -9: the guest unharmed ------------------------------------
+# exp_interval: $DOM's last interval in one scrape, as near_rate's CSV line (intervals, vm,
+# seconds, pages)
+exp_interval() {
+	curl -s --max-time 3 "http://$URL/metrics" | awk -v l="vm=\"$DOM\"" -v vm="$DOM" '
+		!index($0, l) { next }
+		/^dpt_target_intervals_total\{/ { n = $2 }
+		/^dpt_target_interval_seconds\{/ { s = $2 }
+		/^dpt_dirty_rate_bytes_per_second\{/ { r = $2 }
+		END { if (n != "" && s != "") printf "%d,%s,%.9f,%.0f\n", n, vm, s, r * s / 4096 }'
+}
+if "$DPT" exporter --listen nowhere 2>&1 | grep -q 'without libmicrohttpd'; then
+	skip exporter-domain "dpt was built without libmicrohttpd"
+else
+	URL=127.0.0.1:$(free_port) NOSUCH=no-such-$$ t0=$SECONDS
+	start_exporter exporter.err --domain "$DOM" --domain "$NOSUCH" --domain "$OFF" \
+		--listen "$URL" --interval 1s
+	check exporter-domain-serves test -n "$(metric "$URL" dpt_targets 'state="up"')"
+	check exporter-domain-tracked wait_for 10 'test "$(metric "$URL" dpt_target_up "vm=\"$DOM\",pid=\"$qemu\"")" = 1'
+	echo intervals,vm,seconds,dirty >exp.csv
+	for _ in $(seq 60); do
+		l=$(exp_interval)
+		[ -n "$l" ] && ! grep -q "^${l%%,*}," exp.csv && echo "$l" >>exp.csv
+		[ "$(wc -l <exp.csv)" -gt 3 ] && break
+		sleep 0.25
+	done
+	check exporter-domain-rate near_rate exp.csv
+	check exporter-domain-tracked-bytes test "$(metric "$URL" dpt_tracked_bytes "vm=\"$DOM\"")" = $((ram * 4096))
+	curl -s "http://$URL/metrics" >scrape.txt
+	check exporter-unknown-domain-error grep -qF "dpt_target_error_info{vm=\"$NOSUCH\",pid=\"\",error=\"no libvirt domain '$NOSUCH' at qemu:///system\"} 1" scrape.txt
+	check exporter-unknown-domain-down grep -qF "dpt_target_up{vm=\"$NOSUCH\",pid=\"\"} 0" scrape.txt
+	check exporter-stopped-domain-error grep -qF "dpt_target_error_info{vm=\"$OFF\",pid=\"\",error=\"libvirt domain '$OFF' is not running (shut off)\"} 1" scrape.txt
+	check exporter-domain-errors-said-once test "$(grep -c "vm $NOSUCH: cannot track it" exporter.err)" = 1 \
+		-a "$(grep -c "vm $OFF: cannot track it" exporter.err)" = 1
+	# destroyed while tracked: its series go, counted lost, a target error; the rest served
+	lost=$(metric "$URL" dpt_targets_lost_total 'reason="exited"')
+	V destroy "$DOM" >/dev/null
+	check exporter-destroyed-series-removed wait_for 5 '! curl -s "http://$URL/metrics" | grep -q "^dpt_tracked_bytes{vm=\"$DOM\""'
+	check exporter-destroyed-lost-counted test "$(metric "$URL" dpt_targets_lost_total 'reason="exited"')" = $((lost + 1))
+	# (a transient domain: destroyed, libvirt knows it no more)
+	check exporter-destroyed-is-error wait_for 3 'curl -s "http://$URL/metrics" | grep -q "^dpt_target_error_info{vm=\"$DOM\",pid=\"\",error=\"no libvirt domain .$DOM. at "'
+	check exporter-destroyed-said grep -q "vm $DOM (pid $qemu): gone" exporter.err
+	check exporter-still-serving-others test "$(metric "$URL" dpt_target_up "vm=\"$NOSUCH\"")" = 0
+	# started again: a new QEMU, picked up
+	rm -f "$TMP/$DOM.log"
+	V create "$TMP/dom.xml" >/dev/null
+	for _ in $(seq 300); do grep -q '^dpt-guest ready' "$TMP/$DOM.log" 2>/dev/null && break; sleep 0.1; done
+	qemu=$(cat "/run/libvirt/qemu/$DOM.pid" 2>/dev/null)
+	check exporter-restarted-picked-up wait_for 10 'test "$(metric "$URL" dpt_target_up "vm=\"$DOM\",pid=\"$qemu\"")" = 1'
+	check exporter-restarted-collected wait_for 5 'test "$(metric "$URL" dpt_target_intervals_total "vm=\"$DOM\"")" -ge 1'
+	kill -9 "$EXPORTER"
+	wait "$EXPORTER" 2>/dev/null
+	sleep 0.2
+	check exporter-unharmed-running-after-kill9 running
+	check exporter-unharmed-no-uffd-after-kill9 no_uffd
+	"$DPT" track -q --pid "$qemu" --interval 1s --count 2 -o csv:exp-after.csv
+	check exporter-unharmed-rate-after near_rate exp-after.csv
+	echo "# the exporter's checks took $((SECONDS - t0)) s"
+fi
 check guest-running-at-end running
