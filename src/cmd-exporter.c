@@ -2,6 +2,7 @@
  * continuously, and serve Prometheus metrics over HTTP.
  *
  *	dpt exporter [--listen ADDR:PORT] [--interval DUR] [--pid PID]... [--all-qemu]
+ *		     [--domain NAME]... [--connect URI]
  *		     [--bandwidth BW [--downtime-limit DUR] [--forecast-every DUR]]
  *
  * The tracking loop runs on this thread: at each interval boundary, discovery (the sources'
@@ -27,11 +28,13 @@
 #include "dpt/log.h"
 #include "dpt/parse.h"
 #include "exporter/exporter.h"
+#include "trackers/libvirt.h"
 #include "trackers/pid/pid.h"
 
 #define MAX_PIDS    256
 #define MAX_SOURCES 4
 #define MAX_GLOBS   32
+#define MAX_DOMAINS 256
 #define RETRY_MAX_S 30.0
 #define YOUNG_S     3.0 /* a process younger than this may not have mapped its RAM */
 
@@ -45,6 +48,8 @@ enum {
 	OPT_METHOD,
 	OPT_VM,
 	OPT_ZERO_SCAN_EVERY,
+	OPT_DOMAIN,
+	OPT_CONNECT,
 };
 
 static const struct option exporter_longopts[] = {
@@ -52,6 +57,8 @@ static const struct option exporter_longopts[] = {
 	{"interval", required_argument, 0, 'i'},
 	{"pid", required_argument, 0, OPT_PID},
 	{"all-qemu", no_argument, 0, OPT_ALL_QEMU},
+	{"domain", required_argument, 0, OPT_DOMAIN},
+	{"connect", required_argument, 0, OPT_CONNECT},
 	{"bandwidth", required_argument, 0, OPT_BANDWIDTH},
 	{"downtime-limit", required_argument, 0, OPT_DOWNTIME},
 	{"forecast-every", required_argument, 0, OPT_FC_EVERY},
@@ -66,15 +73,20 @@ static const struct option exporter_longopts[] = {
 
 static const char exporter_usage[] =
 	"usage: dpt exporter [OPTIONS]\n\n"
-	"Track every QEMU on this host (or the processes named) with the pid tracker, one\n"
-	"interval after another, and serve Prometheus metrics at http://ADDR:PORT/metrics: dirty\n"
-	"bytes and rate, working set over 10 s and 60 s, tracked bytes per VM, dpt's own health,\n"
-	"and with --bandwidth each VM's QEMU precopy migration forecast. VMs that start later are\n"
-	"picked up, those that end are dropped. Needs root (or CAP_SYS_PTRACE).\n\n"
+	"Track every QEMU on this host (or the processes and libvirt domains named) with the pid\n"
+	"tracker, one interval after another, and serve Prometheus metrics at\n"
+	"http://ADDR:PORT/metrics: dirty bytes and rate, working set over 10 s and 60 s, tracked\n"
+	"bytes per VM, dpt's own health, and with --bandwidth each VM's QEMU precopy migration\n"
+	"forecast. VMs that start later are picked up, those that end are dropped. Needs root (or\n"
+	"CAP_SYS_PTRACE).\n\n"
 	"  -l, --listen ADDR:PORT  where to serve (default 127.0.0.1:9901; [::1]:PORT, :PORT)\n"
 	"  -i, --interval DUR      interval length (default 1s; 100ms at least)\n"
 	"  -p, --pid PID           track this process (repeatable); without --all-qemu, only them\n"
-	"      --all-qemu          every qemu-system-* process (the default without --pid)\n"
+	"      --domain NAME       track this libvirt domain's QEMU, exactly, while it runs\n"
+	"                          (repeatable; without --all-qemu, only them)\n"
+	"      --connect URI       libvirt's URI for --domain (default qemu:///system)\n"
+	"      --all-qemu          every qemu-system-* process (the default without --pid or\n"
+	"                          --domain)\n"
 	"      --vm GLOB           only the VMs whose name (QEMU -name, else the pid) matches\n"
 	"                          the shell pattern GLOB (repeatable: any of them)\n"
 	"      --bandwidth BW      forecast each VM's migration at BW (64M, 1G, 10Gbit)\n"
@@ -93,6 +105,9 @@ struct exporter_args {
 	uint64_t interval_ns;
 	pid_t pids[MAX_PIDS];
 	unsigned nr_pids;
+	const char *domains[MAX_DOMAINS];
+	unsigned nr_domains;
+	const char *connect;
 	bool all_qemu;
 	double bandwidth, downtime_limit;
 	uint64_t fc_every_ns;
@@ -155,6 +170,16 @@ static int exporter_parse_one(struct exporter_args *a, int opt, const char *arg)
 		return 0;
 	case OPT_ALL_QEMU:
 		a->all_qemu = true;
+		return 0;
+	case OPT_DOMAIN:
+		if (!*arg)
+			return dpt_fail(-EINVAL, "--domain: a domain name, not ''");
+		if (a->nr_domains == MAX_DOMAINS)
+			return dpt_fail(-EINVAL, "too many --domain (at most %d)", MAX_DOMAINS);
+		a->domains[a->nr_domains++] = arg;
+		return 0;
+	case OPT_CONNECT:
+		a->connect = arg;
 		return 0;
 	case OPT_BANDWIDTH:
 		if (parse_bandwidth(arg, &a->bandwidth) || a->bandwidth <= 0)
@@ -222,7 +247,9 @@ static int exporter_parse(int argc, char **argv, struct exporter_args *a, bool *
 		return cmd_usage_error("exporter", "--downtime-limit, --forecast-every and "
 						   "--zero-scan-every are for the forecast: give "
 						   "--bandwidth");
-	if (!a->nr_pids)
+	if (a->connect && !a->nr_domains)
+		return cmd_usage_error("exporter", "--connect is for --domain");
+	if (!a->nr_pids && !a->nr_domains)
 		a->all_qemu = true;
 	return 0;
 }
@@ -243,12 +270,24 @@ static void say(struct exporter *E, const char *fmt, ...)
 	dpt_info("%s", line);
 }
 
-static struct exp_target *find(struct exporter *E, pid_t pid)
+/* The target of a want: by pid, or by name for one without a process (pid 0). */
+static struct exp_target *find(struct exporter *E, const struct exp_want *w)
 {
 	for (unsigned i = 0; i < E->nr; i++)
-		if (E->t[i]->pid == pid)
+		if (E->t[i]->pid == w->pid && (w->pid || !strcmp(E->t[i]->vm, w->name)))
 			return E->t[i];
 	return NULL;
+}
+
+/* A target named without a process (a libvirt domain not running): its error, said when it
+ * is new or changes; the source lists it again at every discovery. */
+static void target_error(struct exp_target *x, const struct exp_want *w)
+{
+	if (x->said && !strcmp(x->error, w->error))
+		return;
+	snprintf(x->error, sizeof(x->error), "%s", w->error);
+	dpt_warn("vm %s: cannot track it: %s", x->vm, x->error);
+	x->said = true;
 }
 
 static void target_close(struct exp_target *t)
@@ -349,10 +388,14 @@ static int target_add(struct exporter *E, const struct exp_want *w, const char *
 	x->id = ++E->next_id;
 	x->start_time = exp_start_time(w->pid);
 	snprintf(x->vm, sizeof(x->vm), "%s", vm);
+	x->state = EXP_FAILED;
+	if (!w->pid) {
+		target_error(x, w);
+		return 0;
+	}
 	if (!x->start_time) {
 		snprintf(x->error, sizeof(x->error), "no process with pid %d", w->pid);
 		dpt_warn("vm %s (pid %d): cannot track it: %s", x->vm, x->pid, x->error);
-		x->state = EXP_FAILED;
 		x->retry_at = now_s() + RETRY_MAX_S;
 		return 0;
 	}
@@ -380,7 +423,7 @@ static void discover(struct exporter *E)
 	for (unsigned i = 0; i < E->nr; i++)
 		E->t[i]->seen = false;
 	for (unsigned k = 0; k < w.nr; k++) {
-		struct exp_target *x = find(E, w.v[k].pid);
+		struct exp_target *x = find(E, &w.v[k]);
 		if (x && x->start_time && exp_start_time(x->pid) != x->start_time)
 			x = NULL; /* the pid now names another process: the old one goes below */
 		if (!x) {
@@ -389,6 +432,8 @@ static void discover(struct exporter *E)
 			if (!vm_wanted(E, vm) || target_add(E, &w.v[k], vm))
 				continue;
 			x = E->t[E->nr - 1];
+		} else if (!x->pid) {
+			target_error(x, &w.v[k]);
 		} else if (x->state == EXP_FAILED && x->start_time && t0 >= x->retry_at) {
 			target_open(E, x, &w.v[k]);
 		}
@@ -553,6 +598,11 @@ int cmd_exporter(int argc, char **argv)
 
 	if (status || done)
 		return status;
+	if (a.nr_domains && !dpt_libvirt_available()) {
+		fprintf(stderr, "dpt exporter: --domain: dpt was built without libvirt: install "
+				"libvirt-dev and rebuild\n");
+		return 2;
+	}
 	if (!exp_http_available()) {
 		fprintf(stderr, "dpt exporter: this dpt was built without libmicrohttpd "
 				"(install libmicrohttpd-dev and rebuild)\n");
@@ -578,8 +628,9 @@ int cmd_exporter(int argc, char **argv)
 		err = exp_source_pids(&E.src[E.nr_src++], a.pids, a.nr_pids);
 	else
 		err = 0;
-	/* a --domain source (src/trackers/libvirt.h) is added here, the same way: see
-	 * struct exp_source in src/exporter/exporter.h */
+	/* before --all-qemu: a domain's QEMU is named after the domain, asked through libvirt */
+	if (!err && a.nr_domains)
+		err = exp_source_domains(&E.src[E.nr_src++], a.domains, a.nr_domains, a.connect);
 	if (!err && a.all_qemu)
 		err = exp_source_all_qemu(&E.src[E.nr_src++]);
 	sigset_t set;

@@ -24,8 +24,9 @@
 
 /* One process a source wants tracked. */
 struct exp_want {
-	pid_t pid;
+	pid_t pid;	/* 0: a target named that has no process now (error says why) */
 	char name[128]; /* the vm label; "" lets the exporter name it (QEMU -name, else the pid) */
+	char error[300]; /* pid 0: why it cannot be tracked ("libvirt domain 'x' is not running") */
 	/* QEMU's QMP for its layout and migration state: a socket path, or another way
 	 * (libvirt's passthrough, struct pid_qmp_via); none by default. What they point to
 	 * must live as long as the source lists the pid, and until the list() after that (the
@@ -41,13 +42,15 @@ struct exp_wants {
 /* Add one (a pid already wanted is not added twice); qmp may be NULL. 0 or -ENOMEM. */
 int exp_wants_add(struct exp_wants *w, pid_t pid, const char *name,
 		  const struct pid_qemu_qmp *qmp);
+/* A target named (the vm label) that cannot be tracked now, and why: served as a target error
+ * (pid ""), said once. 0 or -ENOMEM. */
+int exp_wants_add_error(struct exp_wants *w, const char *name, const char *error);
 void exp_wants_fini(struct exp_wants *w);
 
-/* A source names processes to track: --pid (fixed pids), --all-qemu (every QEMU in /proc);
- * a --domain source (libvirt names to QEMU pids) plugs in the same way: its list() adds each
- * running domain's QEMU pid, with the domain's name and its QMP through libvirt
- * (dpt_libvirt_domain(): d.pid, d.name, d.qmp as qmp.via). list() adds what it wants now; it
- * is called at every discovery (each interval). */
+/* A source names processes to track: --pid (fixed pids), --all-qemu (every QEMU in /proc),
+ * --domain (libvirt domains by name: its list() adds each running domain's QEMU pid, with the
+ * domain's name and its QMP through libvirt, and each domain it cannot track now as an error).
+ * list() adds what it wants now; it is called at every discovery (each interval). */
 struct exp_source {
 	const char *name;
 	int (*list)(struct exp_source *s, struct exp_wants *out);
@@ -60,6 +63,13 @@ struct exp_source {
 int exp_source_pids(struct exp_source *s, const pid_t *pids, unsigned nr);
 /* --all-qemu: every qemu-system-* process in /proc. */
 int exp_source_all_qemu(struct exp_source *s);
+/* --domain NAME (repeatable) [--connect URI]: those libvirt domains' QEMU while they run,
+ * each picked up when it starts, dropped when it stops, the new QEMU of one restarted taken;
+ * one that cannot be tracked is a target error (no such domain, not running, no libvirt). The
+ * connection is made at the first list(), and made again when lost (1 s, 2 s ... 30 s apart),
+ * the domains tracked meanwhile kept. names must live as long as the source. 0 or -ENOMEM. */
+int exp_source_domains(struct exp_source *s, const char *const *names, unsigned nr,
+		       const char *uri);
 /* /proc/PID/stat's starttime (clock ticks after boot), to tell a reused pid; 0 if gone. */
 unsigned long long exp_start_time(pid_t pid);
 /* The field-th number (from 0) of a file of numbers (/proc/uptime, /proc/self/statm), or 0. */

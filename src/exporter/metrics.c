@@ -72,7 +72,10 @@ static void labels(char *dst, size_t size, const struct exp_target *t)
 	char vm[300];
 
 	exp_label_escape(vm, sizeof(vm), t->vm);
-	snprintf(dst, size, "vm=\"%s\",pid=\"%d\"", vm, t->pid);
+	if (t->pid)
+		snprintf(dst, size, "vm=\"%s\",pid=\"%d\"", vm, t->pid);
+	else /* named, without a process (a libvirt domain not running) */
+		snprintf(dst, size, "vm=\"%s\",pid=\"\"", vm);
 }
 
 static double v_dirtied(const struct exp_target *t)

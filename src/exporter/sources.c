@@ -1,7 +1,7 @@
 /* sources.c - which processes dpt exporter tracks: --pid PID (fixed), --all-qemu (every
  * qemu-system-* process in /proc, looked for at every discovery). A source only names
- * processes; the exporter opens, tracks and drops them (cmd-exporter.c). Another source (a
- * libvirt domain by name) is one more struct exp_source with a list() of its own.
+ * processes; the exporter opens, tracks and drops them (cmd-exporter.c). --domain, libvirt
+ * domains by name, is domains.c.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -19,7 +19,7 @@ int exp_wants_add(struct exp_wants *w, pid_t pid, const char *name,
 		  const struct pid_qemu_qmp *qmp)
 {
 	for (unsigned i = 0; i < w->nr; i++)
-		if (w->v[i].pid == pid)
+		if (pid ? w->v[i].pid == pid : !w->v[i].pid && !strcmp(w->v[i].name, name))
 			return 0;
 	if (w->nr == w->cap) {
 		unsigned cap = w->cap ? 2 * w->cap : 16;
@@ -36,6 +36,16 @@ int exp_wants_add(struct exp_wants *w, pid_t pid, const char *name,
 	if (qmp)
 		e->qmp = *qmp;
 	return 0;
+}
+
+int exp_wants_add_error(struct exp_wants *w, const char *name, const char *error)
+{
+	unsigned nr = w->nr;
+	int err = exp_wants_add(w, 0, name, NULL);
+
+	if (!err && w->nr > nr)
+		snprintf(w->v[w->nr - 1].error, sizeof(w->v[0].error), "%s", error);
+	return err;
 }
 
 void exp_wants_fini(struct exp_wants *w)

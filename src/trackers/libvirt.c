@@ -94,6 +94,15 @@ const char *dpt_libvirt_uri(const struct dpt_libvirt *c)
 	return c->uri;
 }
 
+int dpt_libvirt_ping(struct dpt_libvirt *c)
+{
+	unsigned long v;
+
+	if (virConnectGetLibVersion(c->conn, &v) < 0 || virConnectIsAlive(c->conn) != 1)
+		return dpt_fail(-ECONNRESET, "libvirt at %s: connection lost: %s", c->uri, why());
+	return 0;
+}
+
 void dpt_libvirt_names_free(char **names, unsigned nr)
 {
 	for (unsigned i = 0; i < nr; i++)
@@ -592,6 +601,11 @@ int dpt_libvirt_list(struct dpt_libvirt *c, char ***names, unsigned *nr)
 {
 	*names = NULL;
 	*nr = 0;
+	return dpt_fail(-ENOSYS, BUILT_WITHOUT);
+}
+
+int dpt_libvirt_ping(struct dpt_libvirt *c)
+{
 	return dpt_fail(-ENOSYS, BUILT_WITHOUT);
 }
 

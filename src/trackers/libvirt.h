@@ -55,6 +55,9 @@ bool dpt_libvirt_available(void);
 int dpt_libvirt_open(const char *uri, struct dpt_libvirt **c);
 void dpt_libvirt_close(struct dpt_libvirt *c);
 const char *dpt_libvirt_uri(const struct dpt_libvirt *c);
+/* Does the connection still answer (one round trip to the daemon)? 0, or -ECONNRESET with
+ * libvirt's reason: the daemon went away (restarted); open a new connection. */
+int dpt_libvirt_ping(struct dpt_libvirt *c);
 /* The running domain named name: its pid and RAM blocks (asked of QEMU through libvirt).
  * -ENOENT no such domain, -ESRCH not running (or its QEMU is not on this host), -EOPNOTSUPP
  * not a QEMU domain. Free with dpt_libvirt_domain_fini() in every case. */

@@ -39,10 +39,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # start_vm NAME RATE WSS: a multiboot guest writing RATE pages/s over WSS, in the background,
 # niced (TCG guests spin between their writes); returns once it writes
 start_vm() {
@@ -57,28 +53,6 @@ wait_vm() {
 }
 vm_pid() { cat "$TMP/$1.pid"; }
 
-# start_exporter LOG ARGS...: in the background, its pid in EXPORTER; waits until it serves
-start_exporter() {
-	local log=$1
-	shift
-	"$DPT" exporter "$@" 2>"$log" &
-	EXPORTER=$!
-	EXPORTERS+=("$EXPORTER")
-	for _ in $(seq 50); do grep -q 'serving http' "$log" && return 0; sleep 0.1; done
-	return 1
-}
-# metric URL NAME LABELS: the value of one series in /metrics (empty if absent)
-metric() {
-	curl -s --max-time 3 "http://$1/metrics" | awk -v n="$2" -v l="$3" \
-		'index($0, n "{") == 1 && index($0, l) { print $2; exit } $1 == n && l == "" { print $2; exit }'
-}
-# wait_for SECONDS 'COMMAND': until the command (evaluated afresh each time) succeeds
-wait_for() {
-	local t=$1
-	shift
-	for _ in $(seq $((t * 5))); do eval "$*" && return 0; sleep 0.2; done
-	return 1
-}
 near() { awk -v m="$1" -v e="$2" -v tol="$3" 'BEGIN { d = (m - e) / e; exit !(m != "" && d < tol && d > -tol) }'; }
 
 # ---- bad input ----------------------------------------------------------------------------------

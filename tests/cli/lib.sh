@@ -80,3 +80,32 @@ built_without() {
 		fail "$name" "exit $rc: $(head -c 200 "$TMP/$name.err")"
 	fi
 }
+
+# ---- dpt exporter (exporter.sh, libvirt.sh) ----
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_exporter LOG ARGS...: in the background, its pid in EXPORTER (and EXPORTERS); waits
+# until it serves
+start_exporter() {
+	local log=$1
+	shift
+	"$DPT" exporter "$@" 2>"$log" &
+	EXPORTER=$!
+	EXPORTERS+=("$EXPORTER")
+	for _ in $(seq 50); do grep -q 'serving http' "$log" && return 0; sleep 0.1; done
+	return 1
+}
+# metric URL NAME LABELS: the value of one series in /metrics (empty if absent)
+metric() {
+	curl -s --max-time 3 "http://$1/metrics" | awk -v n="$2" -v l="$3" \
+		'index($0, n "{") == 1 && index($0, l) { print $2; exit } $1 == n && l == "" { print $2; exit }'
+}
+# wait_for SECONDS 'COMMAND': until the command (evaluated afresh each time) succeeds
+wait_for() {
+	local t=$1
+	shift
+	for _ in $(seq $((t * 5))); do eval "$*" && return 0; sleep 0.2; done
+	return 1
+}

@@ -9,7 +9,10 @@
 # - the guest unharmed: running, nothing of dpt left in its QEMU, also after kill -9 of dpt,
 #   still writing at its rate;
 # - errors: unknown domain, stopped domain, bad URI, daemon not reachable, not a QEMU domain,
-#   usage; and a build without libvirt (LIBVIRT=no): one line, exit 2.
+#   usage; and a build without libvirt (LIBVIRT=no): one line, exit 2;
+# - dpt exporter --domain (14 s more): the domain's series at the guest's rate, its RAM, the
+#   unknown and stopped domains named as target errors, tracked through a restart of libvirtd
+#   (the test's own), kill -9 (the guest unharmed), and the domain destroyed while tracked.
 # Everything this test creates (domains, daemons, users, directories) goes at its exit.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -17,6 +20,8 @@ set -u
 # --- built without libvirt: dpt builds, --domain says so in one line, exit 2 ----------------
 built_without libvirt-missing-at-build LIBVIRT libvirt 'built without libvirt: install libvirt-dev' \
 	track --domain x --count 1
+built_without exporter-libvirt-missing-at-build LIBVIRT libvirt 'built without libvirt: install libvirt-dev' \
+	exporter --domain x
 
 # --- usage errors need no daemon -------------------------------------------------------------
 usage_case() { # NAME ARGS...: exit 2, one "dpt track:" line
@@ -33,6 +38,8 @@ usage_case connect-alone --connect qemu:///system --pid 1 --count 1
 usage_case domain-and-pid --domain x --pid 1 --count 1
 usage_case domain-and-qmp --domain x --qmp /x.sock --count 1
 usage_case estimate-region --domain x --estimate --region pc.ram --count 1
+"$DPT" exporter --connect qemu:///system >/dev/null 2>"$TMP/u.err"
+check usage-exporter-connect-alone test $? = 2 -a "$(wc -l <"$TMP/u.err")" = 1
 
 if ! "$DPT" track --domain x --connect test:///default --count 1 2>&1 | grep -q 'no libvirt domain'; then
 	skip libvirt-all "dpt was built without libvirt (libvirt-dev)"
@@ -221,3 +228,76 @@ bad_case track stopped-domain --domain "$OFF"
 grep -q "libvirt domain '$OFF' is not running (shut off)" err || fail stopped-domain-message "$(cat err)"
 bad_case track stopped-domain-estimate --domain "$OFF" --estimate --interval 1s
 check guest-running-at-end running
+
+# --- dpt exporter --domain: the running domain served as vm="$DOM", exactly; the other names
+# target errors; libvirtd restarted (the test's own); the exporter killed with -9, the guest
+# unharmed; then the domain destroyed while tracked (last: the domain is gone) ---------------
+# exp_interval: $DOM's last interval in one scrape, as near_rate's CSV line (intervals, vm,
+# seconds, pages)
+exp_interval() {
+	curl -s --max-time 3 "http://$URL/metrics" | awk -v l="vm=\"$DOM\"" -v vm="$DOM" '
+		!index($0, l) { next }
+		/^dpt_target_intervals_total\{/ { n = $2 }
+		/^dpt_target_interval_seconds\{/ { s = $2 }
+		/^dpt_dirty_rate_bytes_per_second\{/ { r = $2 }
+		END { if (n != "" && s != "") printf "%d,%s,%.9f,%.0f\n", n, vm, s, r * s / 4096 }'
+}
+if "$DPT" exporter --listen nowhere 2>&1 | grep -q 'without libmicrohttpd'; then
+	skip exporter-domain "dpt was built without libmicrohttpd"
+	exit 0
+fi
+URL=127.0.0.1:$(free_port) NOSUCH=no-such-$$ t0=$SECONDS
+start_exporter exporter.err --domain "$DOM" --domain "$NOSUCH" --domain "$OFF" --listen "$URL" \
+	--interval 1s
+check exporter-domain-serves test -n "$(metric "$URL" dpt_targets 'state="up"')"
+check exporter-domain-tracked wait_for 10 'test "$(metric "$URL" dpt_target_up "vm=\"$DOM\",pid=\"$qemu\"")" = 1'
+echo intervals,vm,seconds,dirty >exp.csv
+for _ in $(seq 60); do
+	l=$(exp_interval)
+	[ -n "$l" ] && ! grep -q "^${l%%,*}," exp.csv && echo "$l" >>exp.csv
+	[ "$(wc -l <exp.csv)" -gt 3 ] && break
+	sleep 0.25
+done
+check exporter-domain-rate near_rate exp.csv
+check exporter-domain-tracked-bytes test "$(metric "$URL" dpt_tracked_bytes "vm=\"$DOM\"")" = $((ram * 4096))
+curl -s "http://$URL/metrics" >scrape.txt
+check exporter-unknown-domain-error grep -qF "dpt_target_error_info{vm=\"$NOSUCH\",pid=\"\",error=\"no libvirt domain '$NOSUCH' at qemu:///system\"} 1" scrape.txt
+check exporter-unknown-domain-down grep -qF "dpt_target_up{vm=\"$NOSUCH\",pid=\"\"} 0" scrape.txt
+check exporter-stopped-domain-error grep -qF "dpt_target_error_info{vm=\"$OFF\",pid=\"\",error=\"libvirt domain '$OFF' is not running (shut off)\"} 1" scrape.txt
+check exporter-domain-errors-said-once test "$(grep -c "vm $NOSUCH: cannot track it" exporter.err)" = 1 \
+	-a "$(grep -c "vm $OFF: cannot track it" exporter.err)" = 1
+# libvirtd restarted (the test's own daemon only): the connection made again, the domain
+# tracked throughout, the same QEMU
+if [ -f "$TMP/libvirtd.pid" ]; then
+	lp=$(cat "$TMP/libvirtd.pid")
+	kill "$lp"
+	for _ in $(seq 50); do kill -0 "$lp" 2>/dev/null || break; sleep 0.1; done
+	check exporter-libvirt-lost-said wait_for 5 'grep -q "libvirt at qemu:///system: connection lost" exporter.err'
+	n=$(metric "$URL" dpt_target_intervals_total "vm=\"$DOM\"") m=$(wc -l <exporter.err)
+	libvirtd -d -p "$TMP/libvirtd.pid"
+	check exporter-libvirt-connected-again wait_for 10 'grep -q "libvirt at qemu:///system: connected again" exporter.err'
+	check exporter-tracked-through-libvirtd-restart test "$(metric "$URL" dpt_target_up "vm=\"$DOM\",pid=\"$qemu\"")" = 1 \
+		-a "$(metric "$URL" dpt_target_intervals_total "vm=\"$DOM\"")" -gt "$n"
+	check exporter-libvirtd-restart-domain-unaffected bash -c "! tail -n +$((m + 1)) exporter.err | grep -q 'vm $DOM'"
+fi
+kill -9 "$EXPORTER"
+wait "$EXPORTER" 2>/dev/null
+sleep 0.2
+check exporter-unharmed-running-after-kill9 running
+check exporter-unharmed-no-uffd-after-kill9 no_uffd
+"$DPT" track -q --pid "$qemu" --interval 1s --count 2 -o csv:exp-after.csv
+check exporter-unharmed-rate-after near_rate exp-after.csv
+# destroyed while tracked: its series go, counted lost, a target error; the rest served
+start_exporter exporter2.err --domain "$DOM" --domain "$NOSUCH" --listen "$URL" --interval 1s
+check exporter-domain-tracked-again wait_for 10 'test "$(metric "$URL" dpt_target_intervals_total "vm=\"$DOM\",pid=\"$qemu\"")" -ge 1'
+V destroy "$DOM" >/dev/null
+check exporter-destroyed-series-removed wait_for 5 '! curl -s "http://$URL/metrics" | grep -q "^dpt_tracked_bytes{vm=\"$DOM\""'
+check exporter-destroyed-lost-counted test "$(metric "$URL" dpt_targets_lost_total 'reason="exited"')" = 1
+# (a transient domain: destroyed, libvirt knows it no more)
+check exporter-destroyed-is-error wait_for 3 'curl -s "http://$URL/metrics" | grep -q "^dpt_target_error_info{vm=\"$DOM\",pid=\"\",error=\"no libvirt domain .$DOM. at "'
+check exporter-destroyed-said grep -q "vm $DOM (pid $qemu): gone" exporter2.err
+check exporter-still-serving-others test "$(metric "$URL" dpt_target_up "vm=\"$NOSUCH\"")" = 0
+kill -TERM "$EXPORTER"
+wait "$EXPORTER"
+check exporter-sigterm-exit-0 test $? = 0
+echo "# the exporter's checks took $((SECONDS - t0)) s"

@@ -96,7 +96,8 @@ int main(void)
 	/* the text: each family's HELP and TYPE once, before its samples */
 	struct exp_target t = {.pid = 42, .state = EXP_TRACKED, .total_pages = 100};
 	struct exp_target f = {.pid = 43, .state = EXP_FAILED};
-	struct exp_target *v[] = {&t, &f};
+	struct exp_target n = {.pid = 0, .state = EXP_FAILED}; /* a domain named, not running */
+	struct exp_target *v[] = {&t, &f, &n};
 	struct exp_stats st = {.interval_s = 1, .bandwidth = 1e9, .downtime_limit = 0.3};
 	struct exp_buf b = {0};
 	snprintf(t.vm, sizeof(t.vm), "v\"1");
@@ -104,7 +105,10 @@ int main(void)
 	snprintf(f.error, sizeof(f.error), "no process with pid 43");
 	exp_hist_init(&t.hist, 10, 60, 60);
 	exp_hist_init(&f.hist, 10, 60, 60);
-	exp_metrics_build(&b, v, 2, &st);
+	snprintf(n.vm, sizeof(n.vm), "web1");
+	snprintf(n.error, sizeof(n.error), "libvirt domain 'web1' is not running (shut off)");
+	exp_hist_init(&n.hist, 10, 60, 60);
+	exp_metrics_build(&b, v, 3, &st);
 	TEST_CHECK(b.p && strstr(b.p, "dpt_tracked_bytes{vm=\"v\\\"1\",pid=\"42\"} 409600\n"),
 		   "text-tracked", "%.300s", b.p ? b.p : "");
 	TEST_CHECK(b.p && strstr(b.p, "dpt_target_up{vm=\"43\",pid=\"43\"} 0\n") &&
@@ -112,6 +116,10 @@ int main(void)
 		   "text-failed-target", "no up 0 / error line");
 	TEST_CHECK(b.p && !strstr(b.p, "dpt_tracked_bytes{vm=\"43\""), "text-failed-no-series",
 		   "a failed target has series");
+	TEST_CHECK(b.p && strstr(b.p, "dpt_target_up{vm=\"web1\",pid=\"\"} 0\n") &&
+			   strstr(b.p, "dpt_target_error_info{vm=\"web1\",pid=\"\",error=\"libvirt "
+					"domain 'web1' is not running (shut off)\"} 1\n"),
+		   "text-no-process-target", "no up 0 / error line with pid \"\"");
 	int dup = 0;
 	for (char *l = b.p; l && *l; l = strchr(l, '\n') + 1) {
 		if (!strncmp(l, "# TYPE ", 7)) {
@@ -128,6 +136,19 @@ int main(void)
 	exp_buf_fini(&b);
 	exp_hist_fini(&t.hist);
 	exp_hist_fini(&f.hist);
+	exp_hist_fini(&n.hist);
+
+	/* wants: by pid, and by name for those without a process (each once) */
+	struct exp_wants w = {0};
+	exp_wants_add(&w, 7, "a", NULL);
+	exp_wants_add(&w, 7, "b", NULL);
+	exp_wants_add_error(&w, "c", "why c");
+	exp_wants_add_error(&w, "c", "why not");
+	exp_wants_add_error(&w, "d", "why d");
+	TEST_CHECK(w.nr == 3 && !strcmp(w.v[0].name, "a") && !w.v[1].pid &&
+			   !strcmp(w.v[1].error, "why c") && !strcmp(w.v[2].error, "why d"),
+		   "wants-by-pid-and-name", "%u wants", w.nr);
+	exp_wants_fini(&w);
 
 	struct exp_text x;
 	struct exp_buf nb = {0};
