@@ -13,7 +13,7 @@
  *    receiving data add exactly K x the cost when nothing overlaps them, regions of zero pages
  *    cost nothing, a rate-limited window's sleep absorbs its stalls while the stop-and-copy's
  *    add to the downtime, a region whose data comes in several passes costs once, and each
- *    run of a sweep counts its own regions.
+ *    run of a sweep counts its own regions, and a 64-page word across two regions marks both.
  */
 #include <errno.h>
 #include <math.h>
@@ -554,6 +554,65 @@ static void t_dest(void)
 	TEST_CHECK(predict_run(path, &o[0], &r[0]) == -EINVAL, "bad: 2 s per 2 MiB", "accepted");
 }
 
+/* Two blocks, the second starting at page 100 (not on a 64-page word): the word of pages
+ * 576-639 holds B's pages 476-539 and spans its regions 0 and 1 (B's own numbering, 512 pages
+ * each); data only in pages 600 and 620, one in each. The word path must mark both regions. */
+static void t_dest_word(void)
+{
+	struct dpt_region reg[2] = {
+		{.start = 0x100000, .pages = 100, .first_page = 0, .name = "a"},
+		{.start = 0x10000000, .pages = 1024, .first_page = 100, .name = "b"}};
+	uint64_t pages = 1124;
+	struct trace_header h = {.page_size = 4096, .dpt_version = "test", .tracker = "pid",
+				 .mode = "uffd", .interval_ns = 100000000, .mono_start_ns = MONO0,
+				 .wall_start_ns = MONO0, .flags = TRACE_HAS_SETS, .nr_regions = 2,
+				 .regions = reg};
+	uint64_t *nz = calloc(bitmap_words(pages), 8), *bm = calloc(bitmap_words(pages), 8);
+	struct trace_writer *tw;
+	int err;
+
+	unlink(path);
+	bitmap_set(nz, 600);
+	bitmap_set(nz, 620);
+	if (!(err = trace_writer_open(&tw, path, false, &h))) {
+		struct dpt_nonzero z = {.mono_start = ts(MONO0), .mono_end = ts(MONO0),
+					.method = DPT_NZ_CONTENT, .total = pages, .count = 2,
+					.nr_regions = 2, .regions = reg, .bitmap = nz};
+		err = trace_writer_nonzero(tw, &z);
+		for (unsigned i = 0; i < 20 && !err; i++) {
+			int64_t t0 = MONO0 + i * 100000000LL, t1 = t0 + 100000000LL;
+			struct dpt_sample smp = {.seq = i + 1, .mono_start = ts(t0), .mono_end = ts(t1),
+						 .wall_start = ts(t0), .wall_end = ts(t1), .dirty = 0,
+						 .total = pages, .page_size = 4096, .bitmap = bm,
+						 .nr_regions = 2, .regions = reg};
+			err = trace_writer_sample(tw, &smp);
+		}
+		int e2 = trace_writer_close(tw, true, false);
+		err = err ? err : e2;
+	}
+	free(nz);
+	free(bm);
+
+	const double C = 0.005;
+	struct predict_opts o[2] = {opts(256, 0.3), opts(256, 0.3)};
+	struct predict_result r[2];
+	o[1].dest_hugepage = C;
+	o[1].dest_buffer = 0;
+	err = err || predict_run(path, &o[0], &r[0]) || predict_run(path, &o[1], &r[1]);
+	TEST_CHECK(!err && r[0].normal_pages == 2 && r[0].dest_regions == 2 &&
+			   r[1].dest_regions == 2 &&
+			   fabs(r[1].total_time - r[0].total_time - 2 * C) < 1e-9,
+		   "dest: a 64-page word across two regions of a block marks both",
+		   "err %d normal %llu regions %llu/%llu total %.6f vs %.6f", err,
+		   err ? 0ULL : (unsigned long long)r[0].normal_pages,
+		   err ? 0ULL : (unsigned long long)r[0].dest_regions,
+		   err ? 0ULL : (unsigned long long)r[1].dest_regions, err ? 0 : r[1].total_time,
+		   err ? 0 : r[0].total_time);
+	if (!err)
+		for (int i = 0; i < 2; i++)
+			predict_result_fini(&r[i]);
+}
+
 int main(void)
 {
 	snprintf(path, sizeof(path), "/tmp/dpt-predict-%d.dpt", (int)getpid());
@@ -563,6 +622,7 @@ int main(void)
 	t_seq();
 	t_counts();
 	t_dest();
+	t_dest_word();
 	unlink(path);
 	return test_done();
 }
