@@ -672,11 +672,13 @@ static inline void sim_send(struct sim *m, double bytes, double link)
  * lands in the destination's RAM as data: the first page of data in its 2 MiB region costs the
  * destination a huge page, during which it reads nothing more (docs/predict.md, R11). A zero
  * page costs nothing (ram_handle_compressed only reads it). */
-static void sim_dest_data(struct sim *m, const struct feed *f, unsigned blk, uint64_t p,
-			  uint64_t pos)
+static inline uint64_t dest_region(const struct block *b, uint64_t p)
 {
-	uint64_t r = f->blocks[blk].region0 + (p - f->blocks[blk].first) / HUGE_PAGES;
+	return b->region0 + (p - b->first) / HUGE_PAGES;
+}
 
+static void sim_dest_data(struct sim *m, uint64_t r, uint64_t pos)
+{
 	if (bitmap_test(m->dest_written, r))
 		return;
 	bitmap_set(m->dest_written, r);
@@ -705,7 +707,8 @@ static void sim_send_page(struct sim *m, const struct feed *f, double link, bool
 	}
 	sim_send(m, cost, link);
 	if (!zero && (p != UINT64_MAX || sent < f->pages))
-		sim_dest_data(m, f, blk, p != UINT64_MAX ? p : sent, res->stream_bytes);
+		sim_dest_data(m, dest_region(&f->blocks[blk], p != UINT64_MAX ? p : sent),
+			      res->stream_bytes);
 	res->transferred += cost;
 	if (stopped)
 		res->downtime_bytes += cost;
@@ -772,17 +775,14 @@ static void sim_send_pages(struct sim *m, const struct feed *f, double link, boo
 		 * data was written before, which the two bit tests skip at once */
 		unsigned lo = nz ? (unsigned)__builtin_ctzll(nz) : 0;
 		unsigned hi = nz ? 63 - (unsigned)__builtin_clzll(nz) : 0;
-		if (nz && !(bitmap_test(m->dest_written,
-					b->region0 + (w * 64 + lo - b->first) / HUGE_PAGES) &&
-			    bitmap_test(m->dest_written,
-					b->region0 + (w * 64 + hi - b->first) / HUGE_PAGES))) {
+		uint64_t rlo = dest_region(b, w * 64 + lo), rhi = dest_region(b, w * 64 + hi);
+		if (nz && !(bitmap_test(m->dest_written, rlo) && bitmap_test(m->dest_written, rhi))) {
 			uint64_t end = res->stream_bytes, begin = end - (uint64_t)cost;
-			sim_dest_data(m, f, m->blk, w * 64 + lo,
+			sim_dest_data(m, rlo,
 				      begin + (uint64_t)(cost - (double)nnorm * PAGE_COST -
 							 (double)nzero * ZERO_COST) +
 					      ZERO_COST * pc64(zb & ((1ULL << lo) - 1)) + PAGE_COST);
-			sim_dest_data(m, f, m->blk, w * 64 + hi,
-				      end - ZERO_COST * (hi == 63 ? 0 : pc64(zb >> (hi + 1))));
+			sim_dest_data(m, rhi, end - ZERO_COST * (hi == 63 ? 0 : pc64(zb >> (hi + 1))));
 		}
 		res->transferred += (uint64_t)cost;
 		if (stopped)
