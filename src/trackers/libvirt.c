@@ -216,31 +216,12 @@ static int via_execute(void *arg, const char *cmd, json_t *args, json_t **ret)
 }
 
 /* The value of QEMU's option opt in the NUL-separated command line buf, or NULL. */
-static const char *arg_after(const char *buf, size_t len, const char *opt)
-{
-	for (const char *p = buf; p < buf + len; p += strlen(p) + 1)
-		if (!strcmp(p, opt) && p + strlen(p) + 1 < buf + len)
-			return p + strlen(p) + 1;
-	return NULL;
-}
-
 /* Is process pid the QEMU of the domain of this UUID (-uuid on its command line)? */
 static bool runs_uuid(pid_t pid, const char *uuid)
 {
-	char path[64], buf[65536];
-	const char *v;
-	size_t n;
-	FILE *f;
+	char v[64];
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	v = arg_after(buf, n, "-uuid");
-	return v && !strcasecmp(v, uuid);
+	return pid_qemu_option(pid, "-uuid", v, sizeof(v)) == 1 && !strcasecmp(v, uuid);
 }
 
 /* The process of thread tid (its Tgid), or 0. */

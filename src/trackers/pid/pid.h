@@ -95,6 +95,9 @@ bool pid_qemu_detect(pid_t pid);
  * when that has no '=' (-name NAME, -name guest=NAME,debug-threads=on as libvirt passes it;
  * ",," is a comma). 1 and buf filled, 0 when it has none, -errno when unreadable. */
 int pid_qemu_name(pid_t pid, char *buf, size_t size);
+/* The value of QEMU pid's (last) option opt ("-uuid"; "--uuid" too) from its command line, in
+ * buf: 1, 0 when it has none, -errno when unreadable. */
+int pid_qemu_option(pid_t pid, const char *opt, char *buf, size_t size);
 
 /* A launched program, and its keeper (keeper.c), the helper that traces it. */
 struct pid_spawn {

@@ -296,6 +296,20 @@ static uint64_t cmdline_ram(pid_t pid)
 	}
 }
 
+int pid_qemu_option(pid_t pid, const char *opt, char *buf, size_t size)
+{
+	char cmd[65536]; /* libvirt's command lines run long */
+	int n = read_cmdline(pid, cmd, sizeof(cmd));
+	const char *v = n > 0 ? cmdline_opt(cmd, n, opt) : NULL;
+
+	if (n < 0)
+		return n;
+	if (!v)
+		return 0;
+	snprintf(buf, size, "%s", v);
+	return 1;
+}
+
 int pid_qemu_name(pid_t pid, char *buf, size_t size)
 {
 	char cmd[16384];
